@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+// denoise — CPU diffusion models in Swift. Module map: see ../shared/DESIGN.md and README.md.
+import PackageDescription
+
+let package = Package(
+    name: "denoise",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "denoise", targets: ["denoise"]),
+        .library(name: "Tensors", targets: ["Tensors"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C shims: each wraps one Debian library and is imported by exactly one Swift target.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+        .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
+
+        // Libraries, low to high.
+        .target(name: "Tensors", dependencies: ["CBLAS"]),
+        .target(name: "Imaging", dependencies: ["CPNG"]),
+        .target(name: "ModelIO", dependencies: ["Tensors", "CProtobufC"]),
+        .target(name: "DenoiseServer", dependencies: ["Tensors", "CMicroHTTPD"]),
+
+        // The command-line front end: parsing and progress only.
+        .executableTarget(name: "denoise", dependencies: [
+            "Tensors", "ModelIO", "Imaging", "DenoiseServer",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Tensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CLITests", dependencies: ["Tensors"]),
+    ]
+)

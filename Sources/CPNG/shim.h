@@ -1,0 +1,2 @@
+// CPNG: shim over the system header <png.h> (Debian package in Package.swift).
+#include <png.h>

@@ -1,0 +1,57 @@
+// CPU: the compute context every kernel runs on. It owns the cores: a fixed thread count shared
+// by our parallel loops and by OpenBLAS, never both at once (a parallel loop body never calls
+// BLAS; a BLAS call is never issued from inside a parallel loop). Work is split into static,
+// contiguous chunks, so for a given thread count results are bit-identical run to run.
+// Not a scheduler for requests: the server and trainer decide what runs; this runs it.
+
+import CBLAS
+import Dispatch
+
+/// The compute context: thread count for our loops and for OpenBLAS.
+public final class CPU: Sendable {
+    /// Number of threads used by parallel loops and GEMM.
+    public let threads: Int
+
+    /// Creates a context with `threads` threads (default: every core) and sets OpenBLAS to match.
+    /// OpenBLAS's thread count is process-wide: the last context created sets it.
+    public init(threads: Int? = nil) {
+        let n = max(1, threads ?? CPU.coreCount)
+        self.threads = n
+        openblas_set_num_threads(Int32(n))
+    }
+
+    /// Cores this process may use.
+    public static var coreCount: Int { max(1, Int(openblas_get_num_procs())) }
+
+    /// OpenBLAS's build description (`OpenBLAS 0.3.21 ... Haswell ...`) and the core kernel chosen.
+    public static var blasDescription: String {
+        let config = String(cString: openblas_get_config())
+        let core = String(cString: openblas_get_corename())
+        return "\(config); core \(core)"
+    }
+
+    /// Runs `body` over `0..<count` split into at most `threads` contiguous chunks of at least
+    /// `grain` items. Chunk boundaries depend only on `count`, `grain` and `threads`.
+    /// The body may capture raw pointers: each chunk must write only elements it owns.
+    public func parallelFor(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+        if count <= 0 { return }
+        let chunks = min(threads, max(1, count / max(grain, 1)))
+        if chunks == 1 { body(0..<count); return }
+        let base = count / chunks, extra = count % chunks
+        withoutActuallyEscaping(body) { escapable in
+            let work = UncheckedSendable(escapable)
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                let start = c * base + min(c, extra)
+                let end = start + base + (c < extra ? 1 : 0)
+                work.value(start..<end)
+            }
+        }
+    }
+}
+
+/// Wraps a value that is shared across threads under a discipline the compiler cannot check
+/// (parallel loop bodies writing disjoint ranges).
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,82 @@
+// GEMM: row-major float32 matrix products through OpenBLAS's cblas_sgemm, plus matmul /
+// batched matmul / linear on tensors. OpenBLAS owns the cores during a call (its thread count
+// is set by ``CPU``); never call these from inside ``CPU/parallelFor(_:grain:_:)``.
+
+import CBLAS
+
+/// Raw row-major SGEMM: C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C.
+/// `lda`, `ldb`, `ldc` are the row strides of A, B, C as stored (before transposition).
+@inline(__always)
+public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+                  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    if m == 0 || n == 0 { return }
+    if k == 0 {
+        if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+        else if beta != 1 { for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } } }
+        return
+    }
+    cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+extension CPU {
+    /// Matrix product with batch broadcasting.
+    /// - Parameters:
+    ///   - a: `[..., M, K]` (or `[..., K, M]` when `transposeA`)
+    ///   - b: `[..., K, N]` (or `[..., N, K]` when `transposeB`)
+    /// - Returns: `[..., M, N]`; batch axes broadcast as in numpy (each batch axis equal or 1).
+    public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) throws -> Tensor {
+        let op = "matmul"
+        guard a.rank >= 2, b.rank >= 2 else {
+            throw TensorError.invalidArgument(op: op, "operands need at least 2 axes, got \(a.shape) and \(b.shape)")
+        }
+        let m = transposeA ? a.shape[a.rank - 1] : a.shape[a.rank - 2]
+        let ka = transposeA ? a.shape[a.rank - 2] : a.shape[a.rank - 1]
+        let kb = transposeB ? b.shape[b.rank - 1] : b.shape[b.rank - 2]
+        let n = transposeB ? b.shape[b.rank - 2] : b.shape[b.rank - 1]
+        guard ka == kb else { throw TensorError.shapeMismatch(op: op, a.shape, b.shape, detail: "inner dimensions \(ka) and \(kb)") }
+        let aBatch = Shape(a.shape.prefix(a.rank - 2)), bBatch = Shape(b.shape.prefix(b.rank - 2))
+        let batch = try broadcastShapes(aBatch, bBatch, op: op)
+        var outShape = batch
+        outShape.append(m)
+        outShape.append(n)
+        let out = Tensor(zeros: outShape)
+        let count = batch.elementCount
+        let aIndex = BroadcastIndex(from: aBatch, to: batch), bIndex = BroadcastIndex(from: bBatch, to: batch)
+        for i in 0..<count {
+            let pa = a.pointer + aIndex.sourceOffset(i) * m * ka
+            let pb = b.pointer + bIndex.sourceOffset(i) * ka * n
+            sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: ka,
+                  a: pa, lda: transposeA ? m : ka, b: pb, ldb: transposeB ? ka : n,
+                  c: out.pointer + i * m * n, ldc: n)
+        }
+        withExtendedLifetime((a, b)) {}
+        return out
+    }
+
+    /// Fully connected layer as in PyTorch's `nn.Linear`.
+    /// - Parameters:
+    ///   - x: `[..., in]`
+    ///   - weight: `[out, in]`
+    ///   - bias: `[out]` or nil
+    /// - Returns: `[..., out]` = x · weightᵀ + bias
+    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
+        let op = "linear"
+        guard x.rank >= 1, weight.rank == 2, x.shape[x.rank - 1] == weight.shape[1] else {
+            throw TensorError.shapeMismatch(op: op, x.shape, weight.shape, detail: "expected x [..., in] and weight [out, in]")
+        }
+        let inF = weight.shape[1], outF = weight.shape[0], rows = x.count / max(inF, 1)
+        if let bias, bias.shape != [outF] {
+            throw TensorError.shapeMismatch(op: op, weight.shape, bias.shape, detail: "bias must be [out]")
+        }
+        let out = Tensor(zeros: x.shape.replacing(axis: x.rank - 1, with: outF))
+        if let bias {
+            for r in 0..<rows { (out.pointer + r * outF).update(from: bias.pointer, count: outF) }
+        }
+        sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF, a: x.pointer, lda: inF,
+              b: weight.pointer, ldb: inF, beta: bias == nil ? 0 : 1, c: out.pointer, ldc: outF)
+        withExtendedLifetime((x, weight, bias)) {}
+        return out
+    }
+}
