@@ -33,6 +33,6 @@ let package = Package(
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Tensors"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CLITests", dependencies: ["Tensors"]),
+        .testTarget(name: "CLITests", dependencies: ["denoise"]),
     ]
 )
