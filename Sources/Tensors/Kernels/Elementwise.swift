@@ -30,16 +30,16 @@ public enum UnaryOp: String, Sendable, CaseIterable {
         switch self {
         case .neg: return -x
         case .abs: return Swift.abs(x)
-        case .exp: return Foundation.exp(x)
+        case .exp: return fastExp(x)
         case .log: return Foundation.log(x)
         case .sqrt: return x.squareRoot()
         case .sin: return Foundation.sin(x)
         case .cos: return Foundation.cos(x)
         case .erf: return Foundation.erf(x)
         case .tanh: return Foundation.tanh(x)
-        case .sigmoid: return 1 / (1 + Foundation.exp(-x))
+        case .sigmoid: return fastSigmoid(x)
         case .relu: return x > 0 ? x : 0
-        case .silu: return x / (1 + Foundation.exp(-x))
+        case .silu: return x * fastSigmoid(x)
         case .gelu: return 0.5 * x * (1 + Foundation.erf(x * 0.70710678118654752))
         case .geluTanh:
             let u = 0.7978845608028654 * (x + 0.044715 * x * x * x)
@@ -93,11 +93,12 @@ extension CPU {
             for r in runs {
                 let (oa, ob) = plan.runOffsets(r)
                 let x = pa + oa, y = pb + ob, z = po + r * inner
-                switch (sa, sb) {
-                case (1, 1): for i in 0..<inner { z[i] = op.apply(x[i], y[i]) }
-                case (1, 0): let v = y[0]; for i in 0..<inner { z[i] = op.apply(x[i], v) }
-                case (0, 1): let u = x[0]; for i in 0..<inner { z[i] = op.apply(u, y[i]) }
-                default: for i in 0..<inner { z[i] = op.apply(x[i * sa], y[i * sb]) }
+                switch op {
+                case .add: binaryRun(inner, x, sa, y, sb, z) { $0 + $1 }
+                case .sub: binaryRun(inner, x, sa, y, sb, z) { $0 - $1 }
+                case .mul: binaryRun(inner, x, sa, y, sb, z) { $0 * $1 }
+                case .div: binaryRun(inner, x, sa, y, sb, z) { $0 / $1 }
+                default: binaryRun(inner, x, sa, y, sb, z) { op.apply($0, $1) }
                 }
             }
         }
@@ -115,7 +116,17 @@ extension CPU {
         let out = Tensor(zeros: x.shape)
         let px = x.pointer, po = out.pointer
         parallelFor(x.count, grain: 8192) { r in
-            for i in r { po[i] = op.apply(px[i]) }
+            // One loop per op so each specializes (and vectorizes where the math allows).
+            switch op {
+            case .neg: mapUnary(r, px, po) { -$0 }
+            case .relu: mapUnary(r, px, po) { Swift.max($0, 0) }
+            case .exp: mapUnary(r, px, po) { fastExp($0) }
+            case .sigmoid: mapUnary(r, px, po) { fastSigmoid($0) }
+            case .silu: mapUnary(r, px, po) { $0 * fastSigmoid($0) }
+            case .square: mapUnary(r, px, po) { $0 * $0 }
+            case .abs: mapUnary(r, px, po) { Swift.abs($0) }
+            default: for i in r { po[i] = op.apply(px[i]) }
+            }
         }
         withExtendedLifetime(x) {}
         return out
@@ -174,5 +185,24 @@ extension CPU {
             throw TensorError.shapeMismatch(op: "broadcast", x.shape, shape, detail: "cannot broadcast to the target")
         }
         return try binary(.add, Tensor(zeros: shape), x)
+    }
+}
+
+/// `po[i] = f(px[i])` over `range`; inlined so that each call site specializes `f`.
+@inline(__always)
+func mapUnary(_ range: Range<Int>, _ px: UnsafeMutablePointer<Float>, _ po: UnsafeMutablePointer<Float>,
+              _ f: (Float) -> Float) {
+    for i in range { po[i] = f(px[i]) }
+}
+
+/// One contiguous output run of a broadcasting binary op; input strides are 0 or 1 (or general).
+@inline(__always)
+func binaryRun(_ n: Int, _ x: UnsafeMutablePointer<Float>, _ sa: Int, _ y: UnsafeMutablePointer<Float>, _ sb: Int,
+               _ z: UnsafeMutablePointer<Float>, _ f: (Float, Float) -> Float) {
+    switch (sa, sb) {
+    case (1, 1): for i in 0..<n { z[i] = f(x[i], y[i]) }
+    case (1, 0): let v = y[0]; for i in 0..<n { z[i] = f(x[i], v) }
+    case (0, 1): let u = x[0]; for i in 0..<n { z[i] = f(u, y[i]) }
+    default: for i in 0..<n { z[i] = f(x[i * sa], y[i * sb]) }
     }
 }

@@ -1,16 +1,47 @@
 // GEMM: row-major float32 matrix products through OpenBLAS's cblas_sgemm, plus matmul /
-// batched matmul / linear on tensors. OpenBLAS owns the cores during a call (its thread count
-// is set by ``CPU``); never call these from inside ``CPU/parallelFor(_:grain:_:)``.
+// batched matmul / linear on tensors. OpenBLAS itself runs single-threaded (its idle workers
+// spin-wait and would steal the cores from our loops); `sgemm` splits a large product into
+// column (or row) panels over the threads of the last-created ``CPU``, one single-threaded
+// OpenBLAS call per panel. Inside a parallel loop, call `sgemm(..., threads: 1)`.
 
 import CBLAS
+import Dispatch
+import Synchronization
+
+/// Threads `sgemm` uses by default; set by ``CPU/init(threads:)`` (OpenBLAS's own setting is
+/// process-wide in the same way).
+let gemmThreads = Atomic<Int>(1)
 
 /// Raw row-major SGEMM: C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C.
 /// `lda`, `ldb`, `ldc` are the row strides of A, B, C as stored (before transposition).
-@inline(__always)
+/// `threads` nil uses the CPU's thread count; products under ~2 MFLOP run on one thread.
 public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                   a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int? = nil) {
     if m == 0 || n == 0 { return }
+    let t = min(threads ?? gemmThreads.load(ordering: .relaxed), max(1, m * n * k / 1_000_000))
+    if t > 1 && k > 0 && (n >= 32 * t || m >= 32 * t) {
+        // Split the larger of N and M into t panels (multiples of 16), one OpenBLAS call each.
+        let splitN = n >= m || m < 32 * t
+        let extent = splitN ? n : m
+        let panel = ((extent + t - 1) / t + 15) / 16 * 16
+        let chunks = (extent + panel - 1) / panel
+        let work = UncheckedSendable((a, b, c))
+        DispatchQueue.concurrentPerform(iterations: chunks) { i in
+            let (a, b, c) = work.value
+            let start = i * panel, len = min(panel, extent - start)
+            if splitN {
+                let bp = transposeB ? b + start * ldb : b + start
+                sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: len, k: k, alpha: alpha,
+                      a: a, lda: lda, b: bp, ldb: ldb, beta: beta, c: c + start, ldc: ldc, threads: 1)
+            } else {
+                let ap = transposeA ? a + start : a + start * lda
+                sgemm(transposeA: transposeA, transposeB: transposeB, m: len, n: n, k: k, alpha: alpha,
+                      a: ap, lda: lda, b: b, ldb: ldb, beta: beta, c: c + start * ldc, ldc: ldc, threads: 1)
+            }
+        }
+        return
+    }
     if k == 0 {
         if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
         else if beta != 1 { for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } } }
