@@ -74,6 +74,13 @@ import Testing
         try expectGradientsMatch("mse", inputs: [r, randomTensor([3, 4, 5], seed: 9)]) { t, v in try t.mseLoss(v[0], v[1]) }
     }
 
+    @Test func lossesRefuseToBroadcast() throws {
+        let tape = Tape(cpu: CPU(threads: 1))
+        let a = tape.parameter(Tensor(zeros: [2, 3, 4, 4])), b = tape.constant(Tensor(zeros: [2, 1, 4, 4]))
+        #expect(throws: TensorError.self) { try tape.mseLoss(a, b) }
+        #expect(throws: TensorError.self) { try tape.l1Loss(a, b) }
+    }
+
     @Test func gradientsAccumulateOverReuse() throws {
         // y = x*x + x: dy/dx = 2x + 1, through two uses of the same variable.
         let cpu = CPU(threads: 1)

@@ -62,11 +62,20 @@ extension Tape {
 
     /// Mean squared error between `prediction` and `target` (same shape), rank-0.
     public func mseLoss(_ prediction: Var, _ target: Var) throws -> Var {
-        try meanAll(pow(sub(prediction, target), 2))
+        try requireSameShape("mseLoss", prediction, target)
+        return try meanAll(pow(sub(prediction, target), 2))
     }
 
     /// Mean absolute error between `prediction` and `target` (same shape), rank-0.
     public func l1Loss(_ prediction: Var, _ target: Var) throws -> Var {
-        try meanAll(unary(.abs, sub(prediction, target)))
+        try requireSameShape("l1Loss", prediction, target)
+        return try meanAll(unary(.abs, sub(prediction, target)))
+    }
+
+    /// Losses compare like with like: no silent broadcasting of a [N,1,H,W] target to [N,C,H,W].
+    private func requireSameShape(_ op: String, _ a: Var, _ b: Var) throws {
+        guard self[a].shape == self[b].shape else {
+            throw TensorError.shapeMismatch(op: op, self[a].shape, self[b].shape, detail: "prediction and target must have the same shape")
+        }
     }
 }
