@@ -1,0 +1,247 @@
+// Attention kernels: softmax / log-softmax along an axis (max-subtracted, vectorized exp) and
+// scaled dot-product attention softmax(scale·q·kᵀ + mask)·v with its backward.
+// Layout: q [..., Lq, D], k [..., Lk, D], v [..., Lk, Dv] with equal leading (batch, head) axes;
+// the additive mask broadcasts to [..., Lq, Lk]. GEMMs go through OpenBLAS one (batch, head)
+// block at a time, issued outside any parallel loop (OpenBLAS owns the cores then); the
+// row softmax runs in ``CPU/parallelFor(_:grain:_:)`` over all rows of all blocks at once.
+// Each row is owned by one thread, so results are bit-identical for any thread count.
+// No flash-style tiling: the probabilities [..., Lq, Lk] are materialized (and kept for the
+// backward). Naive twins in `Naive/Attention+Naive.swift`; tape rules in `Tape+Attention.swift`.
+
+import Foundation
+
+/// Max-subtracted softmax of `n` values at `src` (times `scale`, plus `mask[j·maskStride]` when
+/// given) into `dst` (may alias `src`); with `log`, log-softmax.
+@inline(__always) func softmaxRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int,
+                                  scale: Float = 1, mask: UnsafePointer<Float>? = nil, maskStride: Int = 1,
+                                  log: Bool = false) {
+    if n == 0 { return }
+    // logits into dst
+    if scale != 1 || mask != nil {
+        for j in 0..<n { dst[j] = src[j] * scale + (mask?[j * maskStride] ?? 0) }
+    } else if UnsafePointer(dst) != src {
+        dst.update(from: src, count: n)
+    }
+    var vmax = F16(repeating: -Float.infinity), j = 0
+    while j + 16 <= n { let v = load16(dst + j); vmax.replace(with: v, where: v .> vmax); j += 16 }  // not pointwiseMax: scalarized
+    var mx = vmax.max()
+    while j < n { mx = max(mx, dst[j]); j += 1 }
+    if mx == -Float.infinity { mx = 0 }  // fully masked row: all exp(-inf) = 0 → NaN as in PyTorch
+    let vm = F16(repeating: mx)
+    var vs = F16()
+    j = 0
+    if log {
+        while j + 16 <= n { vs += vexp(load16(dst + j) - vm); j += 16 }
+        var s = Double(vs.sum())
+        while j < n { s += Double(sexp(dst[j] - mx)); j += 1 }
+        let shift = mx + Float(Foundation.log(s))
+        for j in 0..<n { dst[j] -= shift }
+        return
+    }
+    while j + 16 <= n { let e = vexp(load16(dst + j) - vm); vs += e; store16(e, dst + j); j += 16 }
+    var s = Double(vs.sum())
+    while j < n { let e = sexp(dst[j] - mx); s += Double(e); dst[j] = e; j += 1 }
+    let inv = Float(1 / s), vi = F16(repeating: inv)
+    j = 0
+    while j + 16 <= n { store16(load16(dst + j) * vi, dst + j); j += 16 }
+    while j < n { dst[j] *= inv; j += 1 }
+}
+
+extension CPU {
+    /// Softmax along `axis` (numerically stable: the row maximum is subtracted first).
+    public func softmax(_ x: Tensor, axis: Int = -1) throws -> Tensor {
+        try softmaxAlong(x, axis: axis, log: false, op: "softmax")
+    }
+
+    /// log(softmax(x)) along `axis`, computed as x − max − log Σ exp(x − max).
+    public func logSoftmax(_ x: Tensor, axis: Int = -1) throws -> Tensor {
+        try softmaxAlong(x, axis: axis, log: true, op: "logSoftmax")
+    }
+
+    /// Gradient of ``softmax`` (or ``logSoftmax`` when `log`) given its output `y` and `grad`:
+    /// softmax: y ⊙ (g − Σ g⊙y); log-softmax: g − exp(y) · Σ g.
+    public func softmaxBackward(output y: Tensor, grad: Tensor, axis: Int = -1, log: Bool = false) throws -> Tensor {
+        let op = log ? "logSoftmaxBackward" : "softmaxBackward"
+        guard y.shape == grad.shape else { throw TensorError.shapeMismatch(op: op, y.shape, grad.shape, detail: "grad must match output") }
+        let ax = try y.shape.axis(axis, op: op)
+        let len = y.shape[ax], inner = y.shape.product((ax + 1)..<y.rank), outer = y.shape.product(0..<ax)
+        let out = Tensor(zeros: y.shape)
+        let py = y.pointer, pg = grad.pointer, po = out.pointer
+        parallelFor(outer * inner, grain: max(1, 4096 / max(len, 1))) { range in
+            for item in range {
+                let base = (item / inner) * len * inner + item % inner
+                var dot = 0.0
+                for a in 0..<len {
+                    let k = base + a * inner
+                    dot += log ? Double(pg[k]) : Double(pg[k]) * Double(py[k])
+                }
+                let d = Float(dot)
+                for a in 0..<len {
+                    let k = base + a * inner
+                    po[k] = log ? pg[k] - Foundation.exp(py[k]) * d : py[k] * (pg[k] - d)
+                }
+            }
+        }
+        withExtendedLifetime((y, grad)) {}
+        return out
+    }
+
+    func softmaxAlong(_ x: Tensor, axis: Int, log: Bool, op: String) throws -> Tensor {
+        let ax = try x.shape.axis(axis, op: op)
+        let len = x.shape[ax], inner = x.shape.product((ax + 1)..<x.rank), outer = x.shape.product(0..<ax)
+        let out = Tensor(zeros: x.shape)
+        let px = x.pointer, po = out.pointer
+        if inner == 1 {
+            parallelFor(outer, grain: max(1, 4096 / max(len, 1))) { rows in
+                for r in rows { softmaxRow(px + r * len, po + r * len, len, log: log) }
+            }
+        } else {
+            // Strided: gather each column into a scratch row, softmax it, scatter back.
+            parallelFor(outer * inner, grain: max(1, 4096 / max(len, 1))) { range in
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(len, 1))
+                defer { scratch.deallocate() }
+                for item in range {
+                    let base = (item / inner) * len * inner + item % inner
+                    for a in 0..<len { scratch[a] = px[base + a * inner] }
+                    softmaxRow(scratch, scratch, len, log: log)
+                    for a in 0..<len { po[base + a * inner] = scratch[a] }
+                }
+            }
+        }
+        withExtendedLifetime(x) {}
+        return out
+    }
+
+    /// Scaled dot-product attention: softmax(scale · q·kᵀ + mask) · v.
+    /// - Parameters:
+    ///   - q: `[..., Lq, D]` (typically `[B, H, Lq, D]`)
+    ///   - k: `[..., Lk, D]`
+    ///   - v: `[..., Lk, Dv]`
+    ///   - scale: default 1/sqrt(D)
+    ///   - mask: additive, broadcastable to `[..., Lq, Lk]` (e.g. `[Lq, Lk]`), or nil
+    /// - Returns: `[..., Lq, Dv]`
+    public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float? = nil,
+                                          mask: Tensor? = nil) throws -> Tensor {
+        try attentionForward(q, k, v, scale: scale, mask: mask).output
+    }
+
+    /// Gradients of ``scaledDotProductAttention`` given the probabilities P `[..., Lq, Lk]` of
+    /// the forward pass and `grad` `[..., Lq, Dv]`: (dq, dk, dv, dLogits) where dLogits
+    /// `[..., Lq, Lk]` is also the gradient of an additive mask before summing to its shape.
+    public func scaledDotProductAttentionBackward(_ q: Tensor, _ k: Tensor, _ v: Tensor, probabilities p: Tensor,
+                                                  grad: Tensor, scale: Float) throws -> (Tensor, Tensor, Tensor, Tensor) {
+        let d = try attentionDims(q, k, v, mask: nil, op: "scaledDotProductAttentionBackward")
+        guard grad.shape == d.outShape, p.shape == d.scoreShape else {
+            throw TensorError.shapeMismatch(op: "scaledDotProductAttentionBackward", grad.shape, p.shape,
+                                            detail: "expected grad \(d.outShape) and probabilities \(d.scoreShape)")
+        }
+        let (lq, lk, dk, dv) = (d.lq, d.lk, d.d, d.dv)
+        let gq = Tensor(zeros: q.shape), gk = Tensor(zeros: k.shape), gv = Tensor(zeros: v.shape)
+        let ds = Tensor(zeros: p.shape)
+        let pq = q.pointer, pk = k.pointer, pv = v.pointer, pp = p.pointer, pg = grad.pointer, pds = ds.pointer
+        for b in 0..<d.batch {
+            // dV = Pᵀ·dO ; dP = dO·Vᵀ
+            sgemm(transposeA: true, transposeB: false, m: lk, n: dv, k: lq, a: pp + b * lq * lk, lda: lk,
+                  b: pg + b * lq * dv, ldb: dv, c: gv.pointer + b * lk * dv, ldc: dv)
+            sgemm(transposeA: false, transposeB: true, m: lq, n: lk, k: dv, a: pg + b * lq * dv, lda: dv,
+                  b: pv + b * lk * dv, ldb: dv, c: pds + b * lq * lk, ldc: lk)
+        }
+        // dS = P ⊙ (dP − rowsum(dP ⊙ P))
+        parallelFor(d.batch * lq, grain: max(1, 4096 / max(lk, 1))) { rows in
+            for r in rows {
+                let prow = pp + r * lk, drow = pds + r * lk
+                var acc = F16(), j = 0
+                while j + 16 <= lk { acc += load16(prow + j) * load16(drow + j); j += 16 }
+                var dot = Double(acc.sum())
+                while j < lk { dot += Double(prow[j]) * Double(drow[j]); j += 1 }
+                let t = Float(dot), vt = F16(repeating: t)
+                j = 0
+                while j + 16 <= lk { store16(load16(prow + j) * (load16(drow + j) - vt), drow + j); j += 16 }
+                while j < lk { drow[j] = prow[j] * (drow[j] - t); j += 1 }
+            }
+        }
+        for b in 0..<d.batch {
+            // dQ = scale·dS·K ; dK = scale·dSᵀ·Q
+            sgemm(transposeA: false, transposeB: false, m: lq, n: dk, k: lk, alpha: scale, a: pds + b * lq * lk, lda: lk,
+                  b: pk + b * lk * dk, ldb: dk, c: gq.pointer + b * lq * dk, ldc: dk)
+            sgemm(transposeA: true, transposeB: false, m: lk, n: dk, k: lq, alpha: scale, a: pds + b * lq * lk, lda: lk,
+                  b: pq + b * lq * dk, ldb: dk, c: gk.pointer + b * lk * dk, ldc: dk)
+        }
+        withExtendedLifetime((q, k, v, p, grad)) {}
+        return (gq, gk, gv, ds)
+    }
+
+    struct AttentionDims {
+        let batch: Int, lq: Int, lk: Int, d: Int, dv: Int
+        let scoreShape: Shape, outShape: Shape
+    }
+
+    func attentionDims(_ q: Tensor, _ k: Tensor, _ v: Tensor, mask: Tensor?, op: String) throws -> AttentionDims {
+        guard q.rank >= 2, k.rank == q.rank, v.rank == q.rank else {
+            throw TensorError.invalidArgument(op: op, "q, k, v must have the same rank ≥ 2, got q \(q.shape), k \(k.shape), v \(v.shape)")
+        }
+        let r = q.rank
+        let lead = Shape(q.shape.prefix(r - 2))
+        guard Shape(k.shape.prefix(r - 2)) == lead, Shape(v.shape.prefix(r - 2)) == lead else {
+            throw TensorError.shapeMismatch(op: op, q.shape, k.shape, detail: "batch axes of q, k, v differ (v \(v.shape))")
+        }
+        guard k.shape[r - 1] == q.shape[r - 1] else {
+            throw TensorError.shapeMismatch(op: op, q.shape, k.shape, detail: "q and k head dims differ")
+        }
+        guard v.shape[r - 2] == k.shape[r - 2] else {
+            throw TensorError.shapeMismatch(op: op, k.shape, v.shape, detail: "k and v sequence lengths differ")
+        }
+        var score = lead; score.append(q.shape[r - 2]); score.append(k.shape[r - 2])
+        var outShape = lead; outShape.append(q.shape[r - 2]); outShape.append(v.shape[r - 1])
+        if let mask {
+            guard mask.rank <= r, (try? broadcastShapes(mask.shape, score, op: op)) == score else {
+                throw TensorError.shapeMismatch(op: op, mask.shape, score, detail: "mask must broadcast to the scores")
+            }
+        }
+        return AttentionDims(batch: lead.elementCount, lq: q.shape[r - 2], lk: k.shape[r - 2], d: q.shape[r - 1],
+                             dv: v.shape[r - 1], scoreShape: score, outShape: outShape)
+    }
+
+    /// Forward pass keeping the probabilities. `interleaved` runs GEMM, softmax, GEMM per
+    /// (batch, head) block instead of all GEMMs, one softmax sweep, all GEMMs (measured slower).
+    func attentionForward(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float?, mask: Tensor?,
+                          interleaved: Bool = false) throws -> (output: Tensor, probabilities: Tensor, scale: Float) {
+        let dims = try attentionDims(q, k, v, mask: mask, op: "scaledDotProductAttention")
+        let (lq, lk, dk, dv, batch) = (dims.lq, dims.lk, dims.d, dims.dv, dims.batch)
+        let s = scale ?? 1 / Float(dk).squareRoot()
+        let p = Tensor(zeros: dims.scoreShape), out = Tensor(zeros: dims.outShape)
+        let pq = q.pointer, pk = k.pointer, pv = v.pointer, pp = p.pointer, po = out.pointer
+        let maskIndex = mask.map { BroadcastIndex(from: $0.shape, to: dims.scoreShape) }
+        let pmask = mask?.pointer
+        let maskStride = (mask.map { $0.rank >= 1 && $0.shape[$0.rank - 1] != 1 } ?? false) ? 1 : 0
+        let softmaxRows: (Range<Int>) -> Void = { rows in
+            for r in rows {
+                let row = pp + r * lk
+                let m = pmask.map { UnsafePointer($0 + maskIndex!.sourceOffset(r * lk)) }
+                softmaxRow(row, row, lk, mask: m, maskStride: maskStride)
+            }
+        }
+        let grain = max(1, 4096 / max(lk, 1))
+        if interleaved {
+            for b in 0..<batch {
+                sgemm(transposeA: false, transposeB: true, m: lq, n: lk, k: dk, alpha: s, a: pq + b * lq * dk, lda: dk,
+                      b: pk + b * lk * dk, ldb: dk, c: pp + b * lq * lk, ldc: lk)
+                parallelFor(lq, grain: grain) { rows in softmaxRows((b * lq + rows.lowerBound)..<(b * lq + rows.upperBound)) }
+                sgemm(transposeA: false, transposeB: false, m: lq, n: dv, k: lk, a: pp + b * lq * lk, lda: lk,
+                      b: pv + b * lk * dv, ldb: dv, c: po + b * lq * dv, ldc: dv)
+            }
+        } else {
+            for b in 0..<batch {
+                sgemm(transposeA: false, transposeB: true, m: lq, n: lk, k: dk, alpha: s, a: pq + b * lq * dk, lda: dk,
+                      b: pk + b * lk * dk, ldb: dk, c: pp + b * lq * lk, ldc: lk)
+            }
+            parallelFor(batch * lq, grain: grain, softmaxRows)
+            for b in 0..<batch {
+                sgemm(transposeA: false, transposeB: false, m: lq, n: dv, k: lk, a: pp + b * lq * lk, lda: lk,
+                      b: pv + b * lk * dv, ldb: dv, c: po + b * lq * dv, ldc: dv)
+            }
+        }
+        withExtendedLifetime((q, k, v, mask)) {}
+        return (out, p, s)
+    }
+}

@@ -1,0 +1,408 @@
+// Resampling kernels on NCHW float32: nearest and bilinear upsampling (PyTorch F.interpolate /
+// ONNX Resize semantics, index and weight formulas computed in Float exactly as ATen's CPU
+// kernels do), 2D average pooling (nn.AvgPool2d, ceil_mode=False), pixel shuffle/unshuffle
+// (nn.PixelShuffle channel order), and their backward kernels. Forward kernels are parallel
+// over output rows; backward kernels scatter and are parallel over (n, c) planes, each plane
+// owned by one chunk, so results never depend on the thread count.
+// No autograd here (`Autograd/Tape+Resampling.swift`); naive twins in `Naive/Resampling+Naive.swift`.
+
+/// A 2D pooling window: kernel, stride and symmetric zero padding per spatial axis.
+public struct Pool2dWindow: Sendable, Equatable {
+    public var kernel: (h: Int, w: Int)
+    public var stride: (h: Int, w: Int)
+    public var padding: (h: Int, w: Int)
+
+    /// `stride` defaults to the kernel (PyTorch).
+    public init(kernel: (h: Int, w: Int), stride: (h: Int, w: Int)? = nil, padding: (h: Int, w: Int) = (0, 0)) {
+        self.kernel = kernel
+        self.stride = stride ?? kernel
+        self.padding = padding
+    }
+
+    public static func == (a: Pool2dWindow, b: Pool2dWindow) -> Bool {
+        a.kernel == b.kernel && a.stride == b.stride && a.padding == b.padding
+    }
+
+    /// Output size on one axis (floor mode).
+    func outputSize(_ n: Int, k: Int, s: Int, p: Int) -> Int { (n + 2 * p - k) / s + 1 }
+}
+
+/// Nearest source index of every output position (ATen `nearest_idx`, floor mode).
+/// `scaleFactor`: the user's scale factor when given (PyTorch then uses 1/scale), else in/out.
+func nearestSourceIndices(input: Int, output: Int, scaleFactor: Double?) -> [Int] {
+    if output == input { return Array(0..<output) }
+    if output == 2 * input { return (0..<output).map { $0 >> 1 } }
+    let scale: Float = scaleFactor.map { $0 > 0 ? Float(1.0 / $0) : Float(input) / Float(output) } ?? Float(input) / Float(output)
+    return (0..<output).map { Swift.min(Int((Float($0) * scale).rounded(.down)), input - 1) }
+}
+
+/// Linear-interpolation taps of every output position (ATen `compute_source_index_and_lambda`).
+func linearTaps(input: Int, output: Int, alignCorners: Bool, scaleFactor: Double?) -> (i0: [Int], i1: [Int], w0: [Float], w1: [Float]) {
+    var i0 = [Int](repeating: 0, count: output), i1 = i0
+    var w0 = [Float](repeating: 1, count: output), w1 = [Float](repeating: 0, count: output)
+    let scale: Float
+    if alignCorners {
+        scale = output > 1 ? Float(input - 1) / Float(output - 1) : 0
+    } else if let sf = scaleFactor, sf > 0 {
+        scale = Float(1.0 / sf)
+    } else {
+        scale = Float(input) / Float(output)
+    }
+    for o in 0..<output {
+        if output == input { i0[o] = o; i1[o] = o; continue }
+        var real: Float
+        if alignCorners { real = scale * Float(o) } else { real = scale * (Float(o) + 0.5) - 0.5; if real < 0 { real = 0 } }
+        let i = Swift.min(Int(real.rounded(.down)), input - 1)
+        let lambda = Swift.min(Swift.max(real - Float(i), 0), 1)
+        i0[o] = i
+        i1[o] = i + (i < input - 1 ? 1 : 0)
+        w1[o] = lambda
+        w0[o] = 1 - lambda
+    }
+    return (i0, i1, w0, w1)
+}
+
+/// Validates an NCHW input and an output size for a resize op.
+func resizeCheck(_ shape: Shape, _ size: (Int, Int), op: String) throws {
+    try shape.requireRank(4, op: op, "input [N, C, H, W]")
+    guard size.0 >= 1 && size.1 >= 1 && shape[2] >= 1 && shape[3] >= 1 else {
+        throw TensorError.invalidArgument(op: op, "output size \(size) and input \(shape) must be non-empty")
+    }
+}
+
+/// Validates a resize gradient `[N, C, OH, OW]` against the forward input shape `[N, C, H, W]`.
+func resizeBackwardCheck(_ grad: Shape, _ input: Shape, op: String) throws {
+    try input.requireRank(4, op: op, "input shape [N, C, H, W]")
+    try resizeCheck(grad, (input[2], input[3]), op: op)
+    guard grad[0] == input[0] && grad[1] == input[1] else {
+        throw TensorError.shapeMismatch(op: op, grad, input, detail: "gradient and input must share N and C")
+    }
+}
+
+/// Validates pool geometry; returns the output shape.
+func avgPoolShape(_ shape: Shape, _ w: Pool2dWindow, op: String) throws -> Shape {
+    try shape.requireRank(4, op: op, "input [N, C, H, W]")
+    let (kh, kw) = w.kernel, (sh, sw) = w.stride, (ph, pw) = w.padding
+    guard kh >= 1 && kw >= 1 && sh >= 1 && sw >= 1 && ph >= 0 && pw >= 0 else {
+        throw TensorError.invalidArgument(op: op, "kernel \(w.kernel) and stride \(w.stride) must be ≥ 1, padding \(w.padding) ≥ 0 (input \(shape))")
+    }
+    guard ph <= kh / 2 && pw <= kw / 2 else {
+        throw TensorError.invalidArgument(op: op, "padding \(w.padding) must be at most half of kernel \(w.kernel) (input \(shape))")
+    }
+    guard kh <= shape[2] + 2 * ph && kw <= shape[3] + 2 * pw else {
+        throw TensorError.invalidArgument(op: op, "kernel \(w.kernel) is larger than the padded input \(shape) with padding \(w.padding)")
+    }
+    return [shape[0], shape[1], w.outputSize(shape[2], k: kh, s: sh, p: ph), w.outputSize(shape[3], k: kw, s: sw, p: pw)]
+}
+
+/// Validates a pixel (un)shuffle; returns the output shape.
+func pixelShuffleShape(_ shape: Shape, factor r: Int, unshuffle: Bool) throws -> Shape {
+    let op = unshuffle ? "pixelUnshuffle" : "pixelShuffle"
+    try shape.requireRank(4, op: op, "input [N, C, H, W]")
+    guard r >= 1 else { throw TensorError.invalidArgument(op: op, "factor \(r) must be ≥ 1 (input \(shape))") }
+    if unshuffle {
+        guard shape[2] % r == 0 && shape[3] % r == 0 else {
+            throw TensorError.invalidArgument(op: op, "H and W of input \(shape) must be divisible by factor \(r)")
+        }
+        return [shape[0], shape[1] * r * r, shape[2] / r, shape[3] / r]
+    }
+    guard shape[1] % (r * r) == 0 else {
+        throw TensorError.invalidArgument(op: op, "C of input \(shape) must be divisible by factor² = \(r * r)")
+    }
+    return [shape[0], shape[1] / (r * r), shape[2] * r, shape[3] * r]
+}
+
+/// Divisor and clipped window of one pooled position on one axis (ATen avg_pool2d).
+@inline(__always)
+func poolSpan(_ o: Int, k: Int, s: Int, p: Int, n: Int) -> (start: Int, end: Int, padded: Int) {
+    let start = o * s - p
+    let end = Swift.min(start + k, n + p)
+    return (Swift.max(start, 0), Swift.min(end, n), end - start)
+}
+
+extension CPU {
+    // MARK: nearest
+
+    /// Nearest-neighbour resize (PyTorch `mode="nearest"`, ONNX Resize asymmetric + floor).
+    /// - Parameters:
+    ///   - x: `[N, C, H, W]`
+    ///   - outputSize: `(OH, OW)`
+    ///   - scaleFactor: PyTorch's `scale_factor` when the caller gave one (it changes the rounding)
+    /// - Returns: `[N, C, OH, OW]`
+    public func upsampleNearest(_ x: Tensor, outputSize: (Int, Int), scaleFactor: (Double, Double)? = nil) throws -> Tensor {
+        try resizeCheck(x.shape, outputSize, op: "upsampleNearest")
+        let (h, w) = (x.shape[2], x.shape[3]), (oh, ow) = outputSize
+        let mh = nearestSourceIndices(input: h, output: oh, scaleFactor: scaleFactor?.0)
+        let mw = nearestSourceIndices(input: w, output: ow, scaleFactor: scaleFactor?.1)
+        let out = Tensor(zeros: [x.shape[0], x.shape[1], oh, ow])
+        let px = x.pointer, po = out.pointer, planes = x.shape[0] * x.shape[1]
+        mh.withUnsafeBufferPointer { mh in mw.withUnsafeBufferPointer { mw in
+            parallelFor(planes * oh, grain: Swift.max(1, 8192 / ow)) { range in
+                for row in range {
+                    let plane = row / oh, y = row % oh
+                    let dst = po + row * ow
+                    // Rows mapping to the same source row repeat the previous output row.
+                    if y > 0 && mh[y] == mh[y - 1] && row > range.lowerBound {
+                        dst.update(from: dst - ow, count: ow)
+                        continue
+                    }
+                    let src = px + (plane * h + mh[y]) * w
+                    for j in 0..<ow { dst[j] = src[mw[j]] }
+                }
+            }
+        } }
+        withExtendedLifetime(x) {}
+        return out
+    }
+
+    /// Nearest upsampling by integer factors: `[N, C, H, W]` → `[N, C, H*sh, W*sw]` (nn.Upsample(scale_factor=)).
+    public func upsampleNearest(_ x: Tensor, scale: (Int, Int)) throws -> Tensor {
+        try x.shape.requireRank(4, op: "upsampleNearest", "input [N, C, H, W]")
+        guard scale.0 >= 1 && scale.1 >= 1 else {
+            throw TensorError.invalidArgument(op: "upsampleNearest", "scale \(scale) must be ≥ 1 (input \(x.shape))")
+        }
+        return try upsampleNearest(x, outputSize: (x.shape[2] * scale.0, x.shape[3] * scale.1),
+                                   scaleFactor: (Double(scale.0), Double(scale.1)))
+    }
+
+    /// Gradient of ``upsampleNearest(_:outputSize:scaleFactor:)``: each output gradient added to its source.
+    /// - Parameters:
+    ///   - grad: `[N, C, OH, OW]`
+    ///   - inputShape: `[N, C, H, W]`
+    public func upsampleNearestBackward(_ grad: Tensor, inputShape: Shape, scaleFactor: (Double, Double)? = nil) throws -> Tensor {
+        try resizeBackwardCheck(grad.shape, inputShape, op: "upsampleNearestBackward")
+        let (h, w, oh, ow) = (inputShape[2], inputShape[3], grad.shape[2], grad.shape[3])
+        let mh = nearestSourceIndices(input: h, output: oh, scaleFactor: scaleFactor?.0)
+        let mw = nearestSourceIndices(input: w, output: ow, scaleFactor: scaleFactor?.1)
+        let out = Tensor(zeros: inputShape)
+        let pg = grad.pointer, po = out.pointer
+        mh.withUnsafeBufferPointer { mh in mw.withUnsafeBufferPointer { mw in
+            parallelFor(inputShape[0] * inputShape[1], grain: Swift.max(1, 8192 / (oh * ow))) { range in
+                for plane in range {
+                    for y in 0..<oh {
+                        let src = pg + (plane * oh + y) * ow, dst = po + (plane * h + mh[y]) * w
+                        for j in 0..<ow { dst[mw[j]] += src[j] }
+                    }
+                }
+            }
+        } }
+        withExtendedLifetime(grad) {}
+        return out
+    }
+
+    // MARK: bilinear
+
+    /// Bilinear resize (PyTorch `F.interpolate(mode="bilinear", align_corners=...)`).
+    /// Without aligned corners the source coordinate is `scale*(o+0.5)-0.5` clamped at 0.
+    /// - Parameters:
+    ///   - x: `[N, C, H, W]`
+    ///   - outputSize: `(OH, OW)`
+    ///   - scaleFactor: PyTorch's `scale_factor` when the caller gave one (used when not aligning corners)
+    /// - Returns: `[N, C, OH, OW]`
+    public func upsampleBilinear(_ x: Tensor, outputSize: (Int, Int), alignCorners: Bool = false,
+                                 scaleFactor: (Double, Double)? = nil) throws -> Tensor {
+        try resizeCheck(x.shape, outputSize, op: "upsampleBilinear")
+        let (h, w) = (x.shape[2], x.shape[3]), (oh, ow) = outputSize
+        let th = linearTaps(input: h, output: oh, alignCorners: alignCorners, scaleFactor: scaleFactor?.0)
+        let tw = linearTaps(input: w, output: ow, alignCorners: alignCorners, scaleFactor: scaleFactor?.1)
+        let out = Tensor(zeros: [x.shape[0], x.shape[1], oh, ow])
+        let px = x.pointer, po = out.pointer, planes = x.shape[0] * x.shape[1]
+        tw.i0.withUnsafeBufferPointer { a0 in tw.i1.withUnsafeBufferPointer { a1 in
+        tw.w0.withUnsafeBufferPointer { v0 in tw.w1.withUnsafeBufferPointer { v1 in
+            parallelFor(planes * oh, grain: Swift.max(1, 4096 / ow)) { range in
+                for row in range {
+                    let plane = row / oh, y = row % oh
+                    let r0 = px + (plane * h + th.i0[y]) * w, r1 = px + (plane * h + th.i1[y]) * w
+                    let wy0 = th.w0[y], wy1 = th.w1[y]
+                    let dst = po + row * ow
+                    for j in 0..<ow {
+                        let j0 = a0[j], j1 = a1[j], wx0 = v0[j], wx1 = v1[j]
+                        let top = r0[j0] * wx0 + r0[j1] * wx1
+                        let bottom = r1[j0] * wx0 + r1[j1] * wx1
+                        dst[j] = top * wy0 + bottom * wy1
+                    }
+                }
+            }
+        } } } }
+        withExtendedLifetime(x) {}
+        return out
+    }
+
+    /// Gradient of ``upsampleBilinear(_:outputSize:alignCorners:scaleFactor:)``.
+    /// - Parameters:
+    ///   - grad: `[N, C, OH, OW]`
+    ///   - inputShape: `[N, C, H, W]`
+    public func upsampleBilinearBackward(_ grad: Tensor, inputShape: Shape, alignCorners: Bool = false,
+                                         scaleFactor: (Double, Double)? = nil) throws -> Tensor {
+        try resizeBackwardCheck(grad.shape, inputShape, op: "upsampleBilinearBackward")
+        let (h, w, oh, ow) = (inputShape[2], inputShape[3], grad.shape[2], grad.shape[3])
+        let th = linearTaps(input: h, output: oh, alignCorners: alignCorners, scaleFactor: scaleFactor?.0)
+        let tw = linearTaps(input: w, output: ow, alignCorners: alignCorners, scaleFactor: scaleFactor?.1)
+        let out = Tensor(zeros: inputShape)
+        let pg = grad.pointer, po = out.pointer
+        tw.i0.withUnsafeBufferPointer { a0 in tw.i1.withUnsafeBufferPointer { a1 in
+        tw.w0.withUnsafeBufferPointer { v0 in tw.w1.withUnsafeBufferPointer { v1 in
+            parallelFor(inputShape[0] * inputShape[1], grain: Swift.max(1, 4096 / (oh * ow))) { range in
+                for plane in range {
+                    for y in 0..<oh {
+                        let src = pg + (plane * oh + y) * ow
+                        let r0 = po + (plane * h + th.i0[y]) * w, r1 = po + (plane * h + th.i1[y]) * w
+                        let wy0 = th.w0[y], wy1 = th.w1[y]
+                        for j in 0..<ow {
+                            let g = src[j], j0 = a0[j], j1 = a1[j]
+                            let g0 = g * wy0, g1 = g * wy1
+                            r0[j0] += g0 * v0[j]; r0[j1] += g0 * v1[j]
+                            r1[j0] += g1 * v0[j]; r1[j1] += g1 * v1[j]
+                        }
+                    }
+                }
+            }
+        } } } }
+        withExtendedLifetime(grad) {}
+        return out
+    }
+
+    // MARK: average pooling
+
+    /// 2D average pooling (nn.AvgPool2d, ceil_mode=False): the mean of each window; with
+    /// `countIncludePad` the divisor counts padded zeros (but not positions past the padding).
+    /// - Parameters:
+    ///   - x: `[N, C, H, W]`
+    /// - Returns: `[N, C, (H+2ph-kh)/sh+1, (W+2pw-kw)/sw+1]`
+    public func avgPool2d(_ x: Tensor, _ window: Pool2dWindow, countIncludePad: Bool = true) throws -> Tensor {
+        let outShape = try avgPoolShape(x.shape, window, op: "avgPool2d")
+        let out = Tensor(zeros: outShape)
+        let (h, w, oh, ow) = (x.shape[2], x.shape[3], outShape[2], outShape[3])
+        let (kh, kw) = window.kernel, (sh, sw) = window.stride, (ph, pw) = window.padding
+        let px = x.pointer, po = out.pointer
+        let fast2x2 = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0
+        parallelFor(outShape[0] * outShape[1] * oh, grain: Swift.max(1, 4096 / (ow * kh * kw))) { range in
+            for row in range {
+                let plane = row / oh, y = row % oh
+                let src = px + plane * h * w, dst = po + row * ow
+                if fast2x2 {
+                    let a = src + 2 * y * w, b = a + w
+                    for j in 0..<ow { dst[j] = (((a[2 * j] + a[2 * j + 1]) + b[2 * j]) + b[2 * j + 1]) / 4 }
+                    continue
+                }
+                let ys = poolSpan(y, k: kh, s: sh, p: ph, n: h)
+                // Interior columns (window inside [0, W)): vectorized over j, adding window
+                // taps in the same order (rows outer, columns inner) as the edge loop below.
+                let jLo = Swift.min(ow, (pw + sw - 1) / sw)
+                let jHi = w + pw - kw < 0 ? jLo : Swift.max(jLo, Swift.min(ow, (w + pw - kw) / sw + 1))
+                if ys.start < ys.end && jLo < jHi {
+                    for j in jLo..<jHi { dst[j] = 0 }
+                    for iy in ys.start..<ys.end {
+                        for ix in 0..<kw {
+                            let r = src + iy * w - pw + ix
+                            if sw == 1 { for j in jLo..<jHi { dst[j] += r[j] } }
+                            else { for j in jLo..<jHi { dst[j] += r[j * sw] } }
+                        }
+                    }
+                    let divisor = Float(countIncludePad ? ys.padded * kw : (ys.end - ys.start) * kw)
+                    for j in jLo..<jHi { dst[j] = dst[j] / divisor }
+                }
+                for j in 0..<ow where j < jLo || j >= jHi || ys.start >= ys.end {
+                    let xs = poolSpan(j, k: kw, s: sw, p: pw, n: w)
+                    if ys.start >= ys.end || xs.start >= xs.end { dst[j] = 0; continue }
+                    var sum: Float = 0
+                    for iy in ys.start..<ys.end {
+                        let r = src + iy * w
+                        for ix in xs.start..<xs.end { sum += r[ix] }
+                    }
+                    let divisor = countIncludePad ? ys.padded * xs.padded : (ys.end - ys.start) * (xs.end - xs.start)
+                    dst[j] = sum / Float(divisor)
+                }
+            }
+        }
+        withExtendedLifetime(x) {}
+        return out
+    }
+
+    /// Gradient of ``avgPool2d(_:_:countIncludePad:)``: each window's gradient / divisor spread over it.
+    /// - Parameters:
+    ///   - grad: the pooled shape `[N, C, OH, OW]`
+    ///   - inputShape: `[N, C, H, W]`
+    public func avgPool2dBackward(_ grad: Tensor, inputShape: Shape, _ window: Pool2dWindow, countIncludePad: Bool = true) throws -> Tensor {
+        let outShape = try avgPoolShape(inputShape, window, op: "avgPool2dBackward")
+        guard grad.shape == outShape else {
+            throw TensorError.shapeMismatch(op: "avgPool2dBackward", grad.shape, outShape, detail: "gradient must have the pooled shape")
+        }
+        let out = Tensor(zeros: inputShape)
+        let (h, w, oh, ow) = (inputShape[2], inputShape[3], outShape[2], outShape[3])
+        let (kh, kw) = window.kernel, (sh, sw) = window.stride, (ph, pw) = window.padding
+        let pg = grad.pointer, po = out.pointer
+        parallelFor(inputShape[0] * inputShape[1], grain: Swift.max(1, 4096 / (oh * ow * kh * kw))) { range in
+            for plane in range {
+                let dst = po + plane * h * w
+                for y in 0..<oh {
+                    let ys = poolSpan(y, k: kh, s: sh, p: ph, n: h), src = pg + (plane * oh + y) * ow
+                    for j in 0..<ow {
+                        let xs = poolSpan(j, k: kw, s: sw, p: pw, n: w)
+                        if ys.start >= ys.end || xs.start >= xs.end { continue }
+                        let divisor = countIncludePad ? ys.padded * xs.padded : (ys.end - ys.start) * (xs.end - xs.start)
+                        let g = src[j] / Float(divisor)
+                        for iy in ys.start..<ys.end {
+                            let r = dst + iy * w
+                            for ix in xs.start..<xs.end { r[ix] += g }
+                        }
+                    }
+                }
+            }
+        }
+        withExtendedLifetime(grad) {}
+        return out
+    }
+
+    // MARK: pixel shuffle
+
+    /// Depth to space (nn.PixelShuffle): `out[n, c, h*r+i, w*r+j] = x[n, c*r*r + i*r + j, h, w]`.
+    /// - Parameters:
+    ///   - x: `[N, C*r*r, H, W]`
+    /// - Returns: `[N, C, H*r, W*r]`
+    public func pixelShuffle(_ x: Tensor, factor r: Int) throws -> Tensor {
+        let outShape = try pixelShuffleShape(x.shape, factor: r, unshuffle: false)
+        let out = Tensor(zeros: outShape)
+        layoutPixelShuffle(big: out.pointer, small: x.pointer, n: outShape[0], c: outShape[1],
+                           h: x.shape[2], w: x.shape[3], r: r, toBig: true)
+        withExtendedLifetime(x) {}
+        return out
+    }
+
+    /// Space to depth (nn.PixelUnshuffle, einops `b c (h p1) (w p2) -> b (c p1 p2) h w`).
+    /// - Parameters:
+    ///   - x: `[N, C, H*r, W*r]`
+    /// - Returns: `[N, C*r*r, H, W]`
+    public func pixelUnshuffle(_ x: Tensor, factor r: Int) throws -> Tensor {
+        let outShape = try pixelShuffleShape(x.shape, factor: r, unshuffle: true)
+        let out = Tensor(zeros: outShape)
+        layoutPixelShuffle(big: x.pointer, small: out.pointer, n: x.shape[0], c: x.shape[1],
+                           h: outShape[2], w: outShape[3], r: r, toBig: false)
+        withExtendedLifetime(x) {}
+        return out
+    }
+
+    /// Moves data between `small` `[N, C*r*r, H, W]` and `big` `[N, C, H*r, W*r]`; one work item
+    /// per big row `(n, c, h, i)`, which reads/writes the `r` small rows `(c*r*r + i*r + j, h)`.
+    private func layoutPixelShuffle(big: UnsafeMutablePointer<Float>, small: UnsafeMutablePointer<Float>,
+                                    n: Int, c: Int, h: Int, w: Int, r: Int, toBig: Bool) {
+        let rows = n * c * h * r, bw = w * r, plane = h * w
+        parallelFor(rows, grain: Swift.max(1, 8192 / Swift.max(bw, 1))) { range in
+            for row in range {
+                let i = row % r, hh = (row / r) % h, nc = row / (r * h)
+                let b = big + row * bw
+                let s = small + (nc * r * r + i * r) * plane + hh * w
+                if r == 2 {
+                    let s0 = s, s1 = s + plane
+                    if toBig { for x in 0..<w { b[2 * x] = s0[x]; b[2 * x + 1] = s1[x] } }
+                    else { for x in 0..<w { s0[x] = b[2 * x]; s1[x] = b[2 * x + 1] } }
+                    continue
+                }
+                for j in 0..<r {
+                    let sj = s + j * plane
+                    if toBig { for x in 0..<w { b[x * r + j] = sj[x] } } else { for x in 0..<w { sj[x] = b[x * r + j] } }
+                }
+            }
+        }
+    }
+}
