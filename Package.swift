@@ -19,8 +19,13 @@ let package = Package(
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
         .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
 
+        // Our own C: the inner loops that need AVX-512/AVX2, one clone per ISA picked at load time.
+        // -O3 also in debug builds: the test suite runs these loops (unvectorized -O0 is ~20x slower);
+        // no FMA contraction, so every ISA clone computes the same bits.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
+
         // Libraries, low to high.
-        .target(name: "Tensors", dependencies: ["CBLAS"]),
+        .target(name: "Tensors", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "Imaging", dependencies: ["CPNG"]),
         .target(name: "ModelIO", dependencies: ["Tensors", "CProtobufC"]),
         .target(name: "DenoiseServer", dependencies: ["Tensors", "CMicroHTTPD"]),

@@ -11,12 +11,13 @@ public final class TensorStorage: @unchecked Sendable {
     public let base: UnsafeMutablePointer<Float>
     public let capacity: Int
 
-    /// Allocates `capacity` floats, 64-byte aligned, zero-filled.
-    public init(capacity: Int) {
+    /// Allocates `capacity` floats, 64-byte aligned, zero-filled unless `zeroed` is false (then
+    /// the caller must write every element before reading any).
+    public init(capacity: Int, zeroed: Bool = true) {
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(capacity, 1) * 4, alignment: 64)
         base = raw.bindMemory(to: Float.self, capacity: max(capacity, 1))
         self.capacity = capacity
-        base.initialize(repeating: 0, count: max(capacity, 1))
+        if zeroed { base.initialize(repeating: 0, count: max(capacity, 1)) }
     }
 
     deinit { UnsafeMutableRawPointer(base).deallocate() }
@@ -32,6 +33,13 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     public init(zeros shape: Shape) {
         self.shape = shape
         storage = TensorStorage(capacity: shape.elementCount)
+        offset = 0
+    }
+
+    /// A tensor whose elements are unspecified: for kernels that overwrite their whole output.
+    public init(uninitialized shape: Shape) {
+        self.shape = shape
+        storage = TensorStorage(capacity: shape.elementCount, zeroed: false)
         offset = 0
     }
 

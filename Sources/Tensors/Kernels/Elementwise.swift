@@ -3,6 +3,7 @@
 // each element is computed independently, so results do not depend on the thread count.
 // Naive twins: `Naive/Elementwise+Naive.swift`.
 
+import CKernels
 import Foundation
 
 /// Binary elementwise ops (numpy broadcasting).
@@ -85,7 +86,7 @@ extension CPU {
     /// `op(a, b)` with numpy broadcasting. - Returns: the broadcast shape of `a` and `b`.
     public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) throws -> Tensor {
         let shape = try broadcastShapes(a.shape, b.shape, op: op.rawValue)
-        let out = Tensor(zeros: shape)
+        let out = Tensor(uninitialized: shape)
         let plan = StridedPlan(output: shape, a: a.shape, b: b.shape)
         let inner = plan.inner, pa = a.pointer, pb = b.pointer, po = out.pointer
         let sa = plan.strideA[plan.dims.rank - 1], sb = plan.strideB[plan.dims.rank - 1]
@@ -113,16 +114,16 @@ extension CPU {
 
     /// `op(x)` elementwise.
     public func unary(_ op: UnaryOp, _ x: Tensor) -> Tensor {
-        let out = Tensor(zeros: x.shape)
+        let out = Tensor(uninitialized: x.shape)
         let px = x.pointer, po = out.pointer
         parallelFor(x.count, grain: 8192) { r in
             // One loop per op so each specializes (and vectorizes where the math allows).
             switch op {
             case .neg: mapUnary(r, px, po) { -$0 }
             case .relu: mapUnary(r, px, po) { Swift.max($0, 0) }
-            case .exp: mapUnary(r, px, po) { fastExp($0) }
-            case .sigmoid: mapUnary(r, px, po) { fastSigmoid($0) }
-            case .silu: mapUnary(r, px, po) { $0 * fastSigmoid($0) }
+            case .exp: dn_exp(px + r.lowerBound, po + r.lowerBound, r.count)
+            case .sigmoid: dn_sigmoid(px + r.lowerBound, po + r.lowerBound, r.count)
+            case .silu: dn_silu(px + r.lowerBound, po + r.lowerBound, r.count)
             case .square: mapUnary(r, px, po) { $0 * $0 }
             case .abs: mapUnary(r, px, po) { Swift.abs($0) }
             default: for i in r { po[i] = op.apply(px[i]) }

@@ -9,6 +9,7 @@
 // L2 norms in `RMSNorm.swift`; naive twins in `Naive/Normalization+Naive.swift`; tape rules in
 // `Autograd/Tape+Normalization.swift`.
 
+import CKernels
 import Foundation
 
 /// Gradients of a normalization layer: input, and weight / bias when those were given.
@@ -31,6 +32,7 @@ struct RowStats {
     let mean: Tensor
     let rstd: Tensor
 }
+
 
 extension CPU {
     /// Group normalization as PyTorch's `nn.GroupNorm` (population variance).
@@ -134,7 +136,7 @@ extension CPU {
     /// Normalizes each row, applies the affine and optionally SiLU. Returns the output and stats.
     func groupedForward(_ x: Tensor, _ l: GroupedLayout, weight: Tensor?, bias: Tensor?, eps: Float,
                         silu: Bool) -> (Tensor, RowStats) {
-        let out = Tensor(zeros: x.shape)
+        let out = Tensor(uninitialized: x.shape)
         let stats = RowStats(mean: Tensor(zeros: [l.rows]), rstd: Tensor(zeros: [l.rows]))
         let px = x.pointer, py = out.pointer, pm = stats.mean.pointer, pr = stats.rstd.pointer
         let pw = weight?.pointer, pb = bias?.pointer
@@ -172,15 +174,7 @@ extension CPU {
                 for c in 0..<cpr {
                     let a = rs * (pw?[c0 + c] ?? 1), b = pb?[c0 + c] ?? 0
                     let src = row + c * s, o = dst + c * s
-                    let va = F16(repeating: a), vb = F16(repeating: b), vm = F16(repeating: mu)
-                    var i = 0
-                    if silu {
-                        while i + 16 <= s { store16(vsilu((load16(src + i) - vm) * va + vb), o + i); i += 16 }
-                        while i < s { o[i] = ssilu((src[i] - mu) * a + b); i += 1 }
-                    } else {
-                        while i + 16 <= s { store16((load16(src + i) - vm) * va + vb, o + i); i += 16 }
-                        while i < s { o[i] = (src[i] - mu) * a + b; i += 1 }
-                    }
+                    dn_normalize_affine(src, o, s, mu, a, b, silu ? 1 : 0)
                 }
             }
         }

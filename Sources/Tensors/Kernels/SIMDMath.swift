@@ -6,6 +6,8 @@
 
 typealias F16 = SIMD16<Float>
 
+import CKernels
+
 @inline(__always) func load16(_ p: UnsafePointer<Float>) -> F16 {
     UnsafeRawPointer(p).loadUnaligned(as: F16.self)
 }
@@ -48,35 +50,9 @@ typealias F16 = SIMD16<Float>
 @inline(__always) func sexp(_ x: Float) -> Float { vexp(F16(repeating: x))[0] }
 
 /// Sum of `n` floats at `p`: 16-lane float partial sums per block of 1024, blocks added in Double.
-@inline(__always) func blockedSum(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
-    var total = 0.0, i = 0
-    while i < n {
-        let end = min(n, i + 1024)
-        var a0 = F16(), a1 = F16()
-        while i + 32 <= end { a0 += load16(p + i); a1 += load16(p + i + 16); i += 32 }
-        if i + 16 <= end { a0 += load16(p + i); i += 16 }
-        var s = Double((a0 + a1).sum())
-        while i < end { s += Double(p[i]); i += 1 }
-        total += s
-    }
-    return total
-}
+@inline(__always) func blockedSum(_ p: UnsafePointer<Float>, _ n: Int) -> Double { dn_sum(p, n) }
 
 /// Σ (p[i] - shift)² over `n` floats, blocked as in ``blockedSum(_:_:)``.
 @inline(__always) func blockedSquaredDeviation(_ p: UnsafePointer<Float>, _ n: Int, _ shift: Float) -> Double {
-    var total = 0.0, i = 0
-    let m = F16(repeating: shift)
-    while i < n {
-        let end = min(n, i + 1024)
-        var a0 = F16(), a1 = F16()
-        while i + 32 <= end {
-            let d0 = load16(p + i) - m, d1 = load16(p + i + 16) - m
-            a0 += d0 * d0; a1 += d1 * d1; i += 32
-        }
-        if i + 16 <= end { let d = load16(p + i) - m; a0 += d * d; i += 16 }
-        var s = Double((a0 + a1).sum())
-        while i < end { let d = p[i] - shift; s += Double(d * d); i += 1 }
-        total += s
-    }
-    return total
+    dn_sum_squared_deviation(p, n, shift)
 }

@@ -1,0 +1,28 @@
+// CKernels: the few inner loops that need AVX-512/AVX2 to reach memory bandwidth, in plain C.
+// Each public function is compiled three times (x86-64-v4 = AVX-512, v3 = AVX2+FMA, baseline)
+// with clang's target_clones; the loader picks the best one for the running CPU (ifunc), so the
+// binary runs everywhere and uses the widest vectors available. No threading here: callers split
+// work. Swift wrappers live in Sources/Tensors/Kernels; these names never appear in public API.
+#ifndef DENOISE_CKERNELS_H
+#define DENOISE_CKERNELS_H
+
+#include <stddef.h>
+
+/// y[i] = x[i] / (1 + exp(-x[i])). x and y may alias exactly.
+void dn_silu(const float *x, float *y, size_t n);
+/// y[i] = 1 / (1 + exp(-x[i])).
+void dn_sigmoid(const float *x, float *y, size_t n);
+/// y[i] = exp(x[i]) (Cephes polynomial, within 2 ulp on [-87.3, 88.3], 0 below, saturating above).
+void dn_exp(const float *x, float *y, size_t n);
+/// y[i] = (x[i] - mean) * scale + shift, then SiLU when silu != 0 (GroupNorm's apply pass).
+void dn_normalize_affine(const float *x, float *y, size_t n, float mean, float scale, float shift, int silu);
+/// Σ p[i], summed in float lanes per 1024-block and in double across blocks (same bits on every clone).
+double dn_sum(const float *p, size_t n);
+/// Σ (p[i] - shift)², blocked like dn_sum.
+double dn_sum_squared_deviation(const float *p, size_t n, float shift);
+/// Keeps freed blocks up to 1 GiB in the heap instead of returning them to the kernel (glibc mallopt).
+void dn_keep_freed_memory(void);
+/// The widest ISA level this CPU supports, which is the clone the loader picks.
+const char *dn_isa(void);
+
+#endif
