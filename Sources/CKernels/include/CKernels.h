@@ -16,6 +16,12 @@ void dn_sigmoid(const float *x, float *y, size_t n);
 void dn_exp(const float *x, float *y, size_t n);
 /// y[i] = (x[i] - mean) * scale + shift, then SiLU when silu != 0 (GroupNorm's apply pass).
 void dn_normalize_affine(const float *x, float *y, size_t n, float mean, float scale, float shift, int silu);
+/// y[i] = ((x[i] - mean) * rstd) * weight[i] + bias[i] (weight/bias may be NULL), then SiLU when
+/// silu != 0 (LayerNorm's apply pass: per-element affine).
+void dn_normalize_affine_vector(const float *x, float *y, size_t n, float mean, float rstd,
+                                const float *weight, const float *bias, int silu);
+/// Softmax (or log-softmax when log_softmax != 0) of row[0..<n] in place; max-subtracted.
+void dn_softmax_row(float *row, size_t n, int log_softmax);
 /// Σ p[i], summed in float lanes per 1024-block and in double across blocks (same bits on every clone).
 double dn_sum(const float *p, size_t n);
 /// Σ (p[i] - shift)², blocked like dn_sum.

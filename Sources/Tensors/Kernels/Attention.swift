@@ -8,6 +8,7 @@
 // No flash-style tiling: the probabilities [..., Lq, Lk] are materialized (and kept for the
 // backward). Naive twins in `Naive/Attention+Naive.swift`; tape rules in `Tape+Attention.swift`.
 
+import CKernels
 import Foundation
 
 /// Max-subtracted softmax of `n` values at `src` (times `scale`, plus `mask[j·maskStride]` when
@@ -22,29 +23,7 @@ import Foundation
     } else if UnsafePointer(dst) != src {
         dst.update(from: src, count: n)
     }
-    var vmax = F16(repeating: -Float.infinity), j = 0
-    while j + 16 <= n { let v = load16(dst + j); vmax.replace(with: v, where: v .> vmax); j += 16 }  // not pointwiseMax: scalarized
-    var mx = vmax.max()
-    while j < n { mx = max(mx, dst[j]); j += 1 }
-    if mx == -Float.infinity { mx = 0 }  // fully masked row: all exp(-inf) = 0 → NaN as in PyTorch
-    let vm = F16(repeating: mx)
-    var vs = F16()
-    j = 0
-    if log {
-        while j + 16 <= n { vs += vexp(load16(dst + j) - vm); j += 16 }
-        var s = Double(vs.sum())
-        while j < n { s += Double(sexp(dst[j] - mx)); j += 1 }
-        let shift = mx + Float(Foundation.log(s))
-        for j in 0..<n { dst[j] -= shift }
-        return
-    }
-    while j + 16 <= n { let e = vexp(load16(dst + j) - vm); vs += e; store16(e, dst + j); j += 16 }
-    var s = Double(vs.sum())
-    while j < n { let e = sexp(dst[j] - mx); s += Double(e); dst[j] = e; j += 1 }
-    let inv = Float(1 / s), vi = F16(repeating: inv)
-    j = 0
-    while j + 16 <= n { store16(load16(dst + j) * vi, dst + j); j += 16 }
-    while j < n { dst[j] *= inv; j += 1 }
+    dn_softmax_row(dst, n, log ? 1 : 0)
 }
 
 extension CPU {

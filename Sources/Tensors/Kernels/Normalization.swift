@@ -153,22 +153,8 @@ extension CPU {
                 let c0 = (r % groups) * cpr
                 if s == 1 {
                     // Per-element affine (LayerNorm rows): vectorize over channels.
-                    let vm = F16(repeating: mu), vr = F16(repeating: rs)
-                    var i = 0
-                    while i + 16 <= m {
-                        var y = (load16(row + i) - vm) * vr
-                        if let pw { y *= load16(pw + c0 + i) }
-                        if let pb { y += load16(pb + c0 + i) }
-                        store16(silu ? vsilu(y) : y, dst + i)
-                        i += 16
-                    }
-                    while i < m {
-                        var y = (row[i] - mu) * rs
-                        if let pw { y *= pw[c0 + i] }
-                        if let pb { y += pb[c0 + i] }
-                        dst[i] = silu ? ssilu(y) : y
-                        i += 1
-                    }
+                    dn_normalize_affine_vector(row, dst, m, mu, rs, pw.map { UnsafePointer($0 + c0) },
+                                               pb.map { UnsafePointer($0 + c0) }, silu ? 1 : 0)
                     continue
                 }
                 for c in 0..<cpr {

@@ -17,7 +17,15 @@ extension Naive {
     /// `op(x)` elementwise.
     public static func unary(_ op: UnaryOp, _ x: Tensor) -> Tensor {
         let out = Tensor(zeros: x.shape)
-        for i in 0..<x.count { out.pointer[i] = op.apply(x.pointer[i]) }
+        for i in 0..<x.count {
+            let v = x.pointer[i]
+            switch op {  // libm where the fast kernels use their own polynomial
+            case .exp: out.pointer[i] = Foundation.exp(v)
+            case .sigmoid: out.pointer[i] = 1 / (1 + Foundation.exp(-v))
+            case .silu: out.pointer[i] = v / (1 + Foundation.exp(-v))
+            default: out.pointer[i] = op.apply(v)
+            }
+        }
         return out
     }
 }
