@@ -19,7 +19,7 @@ extension NormalizationOp {
             let wi = hasWeight ? 1 : nil, bi = hasBias ? (hasWeight ? 2 : 1) : nil
             return (wi.map { c.inputs[$0] }, bi.map { c.inputs[$0] }, wi, bi)
         }
-        func pack(_ g: NormGradients, _ wi: Int?, _ bi: Int?) -> [Tensor?] {
+        func pack(_ g: LayerGradients, _ wi: Int?, _ bi: Int?) -> [Tensor?] {
             var out: [Tensor?] = [c.needsGrad[0] ? g.input : nil]
             if let wi { out.append(c.needsGrad[wi] ? g.weight : nil) }
             if let bi { out.append(c.needsGrad[bi] ? g.bias : nil) }

@@ -50,16 +50,27 @@ public final class CPU: Sendable {
     /// `grain` items. Chunk boundaries depend only on `count`, `grain` and `threads`.
     /// The body may capture raw pointers: each chunk must write only elements it owns.
     public func parallelFor(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
-        if count <= 0 { return }
-        let chunks = min(threads, max(1, count / max(grain, 1)))
-        if chunks == 1 { body(0..<count); return }
+        parallelChunks(count, grain: grain) { _, range in body(range) }
+    }
+
+    /// Number of chunks ``parallelChunks(_:grain:_:)`` splits `count` items into.
+    public func chunkCount(_ count: Int, grain: Int = 1) -> Int {
+        count <= 0 ? 0 : min(threads, max(1, count / max(grain, 1)))
+    }
+
+    /// ``parallelFor(_:grain:_:)`` that also passes each chunk's index in `0..<chunkCount(count, grain:)`,
+    /// for per-chunk partial results that the caller then combines in chunk order.
+    public func parallelChunks(_ count: Int, grain: Int = 1, _ body: (Int, Range<Int>) -> Void) {
+        let chunks = chunkCount(count, grain: grain)
+        if chunks == 0 { return }
+        if chunks == 1 { body(0, 0..<count); return }
         let base = count / chunks, extra = count % chunks
         withoutActuallyEscaping(body) { escapable in
             let work = UncheckedSendable(escapable)
             DispatchQueue.concurrentPerform(iterations: chunks) { c in
                 let start = c * base + min(c, extra)
                 let end = start + base + (c < extra ? 1 : 0)
-                work.value(start..<end)
+                work.value(c, start..<end)
             }
         }
     }

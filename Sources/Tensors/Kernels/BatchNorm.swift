@@ -23,7 +23,7 @@ extension CPU {
     /// forward normalized with (batch stats in training, running stats in eval).
     /// Training: the full batch-statistics gradient; eval: a per-channel affine.
     public func batchNormBackward(_ x: Tensor, grad: Tensor, weight: Tensor?, savedMean: Tensor, savedInvStd: Tensor,
-                                  training: Bool) throws -> NormGradients {
+                                  training: Bool) throws -> LayerGradients {
         let op = "batchNormBackward"
         guard x.rank >= 2, grad.shape == x.shape else {
             throw TensorError.shapeMismatch(op: op, x.shape, grad.shape, detail: "grad must match x [N, C, *spatial]")
@@ -62,7 +62,7 @@ extension CPU {
             }
         }
         withExtendedLifetime((x, grad, weight, savedMean, savedInvStd)) {}
-        return NormGradients(input: dx, weight: dw, bias: db)
+        return LayerGradients(input: dx, weight: dw, bias: db)
     }
 
     /// Forward pass returning the output and the statistics it normalized with (mean, 1/std).

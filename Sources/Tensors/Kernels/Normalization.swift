@@ -12,13 +12,6 @@
 import CKernels
 import Foundation
 
-/// Gradients of a normalization layer: input, and weight / bias when those were given.
-public struct NormGradients {
-    public var input: Tensor?
-    public var weight: Tensor?
-    public var bias: Tensor?
-}
-
 /// How `x` splits into normalized rows for the grouped kernels.
 struct GroupedLayout {
     let outer: Int, groups: Int, cpr: Int, spatial: Int
@@ -58,7 +51,7 @@ extension CPU {
     /// Gradients of ``groupNorm(_:groups:weight:bias:eps:)`` (or of ``groupNormSiLU`` when
     /// `silu`) for the incoming gradient `grad` `[N, C, *spatial]`. Statistics are recomputed.
     public func groupNormBackward(_ x: Tensor, grad: Tensor, groups: Int, weight: Tensor?, bias: Tensor?,
-                                  eps: Float = 1e-5, silu: Bool = false) throws -> NormGradients {
+                                  eps: Float = 1e-5, silu: Bool = false) throws -> LayerGradients {
         let op = silu ? "groupNormSiLUBackward" : "groupNormBackward"
         let layout = try groupLayout(x, groups: groups, weight: weight, bias: bias, op: op)
         guard grad.shape == x.shape else { throw TensorError.shapeMismatch(op: op, x.shape, grad.shape, detail: "grad must match x") }
@@ -173,7 +166,7 @@ extension CPU {
     /// Gradients of the grouped forward given its stats. With `silu`, `grad` is the gradient of
     /// SiLU(norm(x)) and is first turned into the gradient of norm(x) (recomputed here).
     func groupedBackward(_ x: Tensor, grad: Tensor, _ l: GroupedLayout, stats: RowStats, weight: Tensor?,
-                         bias: Tensor?, silu: Bool, needs: (Bool, Bool, Bool)) throws -> NormGradients {
+                         bias: Tensor?, silu: Bool, needs: (Bool, Bool, Bool)) throws -> LayerGradients {
         var g = grad
         if silu {
             g = Tensor(zeros: x.shape)
@@ -237,7 +230,7 @@ extension CPU {
                 }
             }
         }
-        var result = NormGradients(input: dx)
+        var result = LayerGradients(input: dx)
         if needs.1 || needs.2 {
             let channels = l.channels, outer = l.outer
             let dw = Tensor(zeros: weight?.shape ?? [channels]), db = Tensor(zeros: bias?.shape ?? [channels])

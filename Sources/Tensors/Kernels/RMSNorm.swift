@@ -39,7 +39,7 @@ extension CPU {
 
     /// Gradients of ``rmsNorm`` for `grad` (x's shape): input, and weight when given.
     public func rmsNormBackward(_ x: Tensor, grad: Tensor, axis: Int, weight: Tensor?, eps: Float = 1e-6,
-                                kind: RMSNormKind = .meanSquare) throws -> NormGradients {
+                                kind: RMSNormKind = .meanSquare) throws -> LayerGradients {
         let (outer, len, inner) = try rmsLayout(x, axis: axis, weight: weight, op: "rmsNormBackward")
         guard grad.shape == x.shape else {
             throw TensorError.shapeMismatch(op: "rmsNormBackward", x.shape, grad.shape, detail: "grad must match x")
@@ -76,7 +76,7 @@ extension CPU {
                 }
             }
         }
-        var result = NormGradients(input: dx)
+        var result = LayerGradients(input: dx)
         if let weight {
             let dw = Tensor(zeros: weight.shape), pdw = dw.pointer
             for a in 0..<len {

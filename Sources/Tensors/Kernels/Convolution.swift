@@ -1,0 +1,299 @@
+// Convolution: conv2d and conv_transpose2d on NCHW float32 (PyTorch nn.Conv2d / nn.ConvTranspose2d,
+// ONNX Conv / ConvTranspose: any kernel size, stride, asymmetric padding, dilation, groups),
+// forward and backward. Everything lowers to three GEMM primitives over one `ConvGeometry`,
+// stated in conv2d terms — an image side [C, H, W] and a column side [M, OH, OW] linked by a
+// kernel [M, C/groups, KH, KW]:
+//   lowerForward        cols  = W · im2col(image)       conv2d forward; conv_transpose data gradient
+//   lowerBackwardData   image = col2im(Wᵀ · cols)       conv2d data gradient; conv_transpose forward
+//   lowerBackwardWeight dW    = Σₙ cols · im2col(image)ᵀ  the weight gradient of both
+// A 1x1, stride-1, unpadded kernel skips im2col/col2im (the image is its own column matrix).
+// Threads: with at least as many images as threads, each thread owns whole images (its own
+// scratch, single-threaded GEMM); otherwise images go one at a time with im2col/col2im split
+// over rows/channels and the GEMM split into panels. Weight gradients add per-chunk partials in
+// chunk order, so a given thread count gives the same bits every run.
+// No autograd here (`Autograd/Tape+Convolution.swift`); lowering loops in `Im2Col.swift`;
+// naive twins in `Naive/Convolution+Naive.swift`.
+
+/// Stride, zero padding, dilation and groups of a 2D convolution (PyTorch / ONNX attributes).
+public struct Conv2dOptions: Sendable, Hashable, CustomStringConvertible {
+    public var strideH: Int, strideW: Int
+    /// Zero padding in rows above / below and columns left / right (ONNX `pads` is
+    /// `[top, left, bottom, right]`; PyTorch pads both sides alike).
+    public var padTop: Int, padLeft: Int, padBottom: Int, padRight: Int
+    public var dilationH: Int, dilationW: Int
+    /// Channel groups: input and output channels split into `groups` independent convolutions.
+    public var groups: Int
+
+    /// The same stride, padding and dilation on both axes (PyTorch's integer arguments).
+    public init(stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1) {
+        self.init(stride: (stride, stride), padding: (padding, padding, padding, padding),
+                  dilation: (dilation, dilation), groups: groups)
+    }
+
+    /// Per-axis stride and dilation, and padding per side.
+    public init(stride: (h: Int, w: Int), padding: (top: Int, left: Int, bottom: Int, right: Int),
+                dilation: (h: Int, w: Int) = (1, 1), groups: Int = 1) {
+        (strideH, strideW) = stride
+        (padTop, padLeft, padBottom, padRight) = padding
+        (dilationH, dilationW) = dilation
+        self.groups = groups
+    }
+
+    public var description: String {
+        "stride (\(strideH), \(strideW)), padding (top \(padTop), left \(padLeft), bottom \(padBottom), right \(padRight)), "
+            + "dilation (\(dilationH), \(dilationW)), groups \(groups)"
+    }
+
+    func validate(op: String) throws {
+        guard strideH >= 1, strideW >= 1, dilationH >= 1, dilationW >= 1, groups >= 1,
+              min(padTop, padLeft, padBottom, padRight) >= 0 else {
+            throw TensorError.invalidArgument(op: op, "stride, dilation and groups must be ≥ 1 and padding ≥ 0, got \(self)")
+        }
+    }
+}
+
+/// A convolution's sizes in conv2d terms: image side `[C, H, W]`, column side `[M, OH, OW]`,
+/// kernel `[M, C/groups, KH, KW]`. For conv_transpose2d the image side is its output and the
+/// column side its input.
+struct ConvGeometry {
+    let batch: Int
+    let channels: Int, height: Int, width: Int
+    let outChannels: Int, outHeight: Int, outWidth: Int
+    let kernelH: Int, kernelW: Int
+    let options: Conv2dOptions
+
+    var groups: Int { options.groups }
+    /// Image channels per group (Cg).
+    var groupChannels: Int { channels / groups }
+    /// Column-side channels per group (Mg).
+    var groupOutChannels: Int { outChannels / groups }
+    /// Rows of one group's column matrix: Cg·KH·KW.
+    var colRows: Int { groupChannels * kernelH * kernelW }
+    /// Columns of the column matrix: OH·OW.
+    var colCount: Int { outHeight * outWidth }
+    var imageShape: Shape { [batch, channels, height, width] }
+    var colShape: Shape { [batch, outChannels, outHeight, outWidth] }
+    var weightShape: Shape { [outChannels, groupChannels, kernelH, kernelW] }
+    /// 1x1, stride 1, no padding: the image is its own column matrix.
+    var isPointwise: Bool {
+        let o = options
+        return kernelH == 1 && kernelW == 1 && o.strideH == 1 && o.strideW == 1
+            && o.padTop == 0 && o.padLeft == 0 && o.padBottom == 0 && o.padRight == 0
+    }
+
+    /// Output size of a convolution on one axis; < 1 when the kernel does not fit.
+    static func convolvedSize(_ n: Int, kernel: Int, stride: Int, padding: Int, dilation: Int) -> Int {
+        floorDivide(n + padding - dilation * (kernel - 1) - 1, stride) + 1
+    }
+
+    /// Validates conv2d operands: `input` `[N, C, H, W]`, `weight` `[M, C/groups, KH, KW]`, `bias` `[M]`.
+    static func conv2d(input: Shape, weight: Shape, bias: Shape?, _ o: Conv2dOptions, op: String) throws -> ConvGeometry {
+        try o.validate(op: op)
+        try input.requireRank(4, op: op, "input [N, C, H, W]")
+        try weight.requireRank(4, op: op, "weight [M, C/groups, KH, KW]")
+        let (c, m) = (input[1], weight[0])
+        guard c % o.groups == 0, m % o.groups == 0, weight[1] * o.groups == c, weight[2] >= 1, weight[3] >= 1 else {
+            throw TensorError.shapeMismatch(op: op, input, weight,
+                                            detail: "weight must be [M, C/groups, KH, KW] with C and M divisible by groups \(o.groups)")
+        }
+        if let bias, bias != [m] { throw TensorError.shapeMismatch(op: op, weight, bias, detail: "bias must be [M]") }
+        let oh = convolvedSize(input[2], kernel: weight[2], stride: o.strideH, padding: o.padTop + o.padBottom, dilation: o.dilationH)
+        let ow = convolvedSize(input[3], kernel: weight[3], stride: o.strideW, padding: o.padLeft + o.padRight, dilation: o.dilationW)
+        guard oh >= 1, ow >= 1 else {
+            throw TensorError.invalidArgument(op: op, "kernel \(weight[2])x\(weight[3]) does not fit input \(input) with \(o)")
+        }
+        return ConvGeometry(batch: input[0], channels: c, height: input[2], width: input[3],
+                            outChannels: m, outHeight: oh, outWidth: ow, kernelH: weight[2], kernelW: weight[3], options: o)
+    }
+
+    /// Validates conv_transpose2d operands: `input` `[N, Cin, H, W]`, `weight` `[Cin, Cout/groups, KH, KW]`,
+    /// `bias` `[Cout]`; `outputPadding` adds rows/columns at the bottom/right (each < stride or dilation).
+    static func convTranspose2d(input: Shape, weight: Shape, bias: Shape?, _ o: Conv2dOptions,
+                                outputPadding: (h: Int, w: Int), op: String) throws -> ConvGeometry {
+        try o.validate(op: op)
+        try input.requireRank(4, op: op, "input [N, Cin, H, W]")
+        try weight.requireRank(4, op: op, "weight [Cin, Cout/groups, KH, KW]")
+        let cin = input[1]
+        guard cin % o.groups == 0, weight[0] == cin, weight[1] >= 1, weight[2] >= 1, weight[3] >= 1 else {
+            throw TensorError.shapeMismatch(op: op, input, weight,
+                                            detail: "weight must be [Cin, Cout/groups, KH, KW] with Cin divisible by groups \(o.groups)")
+        }
+        let cout = weight[1] * o.groups
+        if let bias, bias != [cout] { throw TensorError.shapeMismatch(op: op, weight, bias, detail: "bias must be [Cout]") }
+        guard outputPadding.h >= 0, outputPadding.w >= 0,
+              outputPadding.h < max(o.strideH, o.dilationH), outputPadding.w < max(o.strideW, o.dilationW) else {
+            throw TensorError.invalidArgument(op: op, "output padding \(outputPadding) must be ≥ 0 and smaller than stride or dilation (\(o))")
+        }
+        let oh = (input[2] - 1) * o.strideH - o.padTop - o.padBottom + o.dilationH * (weight[2] - 1) + outputPadding.h + 1
+        let ow = (input[3] - 1) * o.strideW - o.padLeft - o.padRight + o.dilationW * (weight[3] - 1) + outputPadding.w + 1
+        guard oh >= 1, ow >= 1, input[2] >= 1, input[3] >= 1 else {
+            throw TensorError.invalidArgument(op: op, "input \(input) with kernel \(weight[2])x\(weight[3]) and \(o) gives an empty output")
+        }
+        return ConvGeometry(batch: input[0], channels: cout, height: oh, width: ow,
+                            outChannels: cin, outHeight: input[2], outWidth: input[3],
+                            kernelH: weight[2], kernelW: weight[3], options: o)
+    }
+}
+
+extension CPU {
+    /// 2D convolution (cross-correlation) as PyTorch's `F.conv2d` / ONNX `Conv`.
+    /// - Parameters:
+    ///   - x: `[N, C, H, W]`
+    ///   - weight: `[M, C/groups, KH, KW]`
+    ///   - bias: `[M]` or nil
+    /// - Returns: `[N, M, OH, OW]`, OH = ⌊(H + padTop + padBottom − dilationH·(KH−1) − 1) / strideH⌋ + 1
+    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, _ options: Conv2dOptions = Conv2dOptions()) throws -> Tensor {
+        let g = try ConvGeometry.conv2d(input: x.shape, weight: weight.shape, bias: bias?.shape, options, op: "conv2d")
+        return lowerForward(x, weight, bias: bias, g)
+    }
+
+    /// Gradients of ``conv2d(_:weight:bias:_:)`` for the incoming gradient `grad` `[N, M, OH, OW]`.
+    /// `needs` says which of input, weight, bias to compute (bias only when `hasBias`).
+    public func conv2dBackward(_ x: Tensor, weight: Tensor, grad: Tensor, hasBias: Bool, _ options: Conv2dOptions = Conv2dOptions(),
+                               needs: (input: Bool, weight: Bool, bias: Bool) = (true, true, true)) throws -> LayerGradients {
+        let op = "conv2dBackward"
+        let g = try ConvGeometry.conv2d(input: x.shape, weight: weight.shape, bias: nil, options, op: op)
+        guard grad.shape == g.colShape else { throw TensorError.shapeMismatch(op: op, grad.shape, g.colShape, detail: "gradient must match the output") }
+        var result = LayerGradients()
+        if needs.input { result.input = lowerBackwardData(grad, weight, bias: nil, g) }
+        if needs.weight { result.weight = lowerBackwardWeight(image: x, cols: grad, g) }
+        if hasBias && needs.bias { result.bias = try sum(grad, axes: [0, 2, 3]) }
+        return result
+    }
+
+    /// Transposed 2D convolution as PyTorch's `F.conv_transpose2d` / ONNX `ConvTranspose`
+    /// (the data gradient of ``conv2d(_:weight:bias:_:)``).
+    /// - Parameters:
+    ///   - x: `[N, Cin, H, W]`
+    ///   - weight: `[Cin, Cout/groups, KH, KW]`
+    ///   - bias: `[Cout]` or nil
+    ///   - outputPadding: extra rows/columns at the bottom/right, each smaller than stride or dilation
+    /// - Returns: `[N, Cout, OH, OW]`, OH = (H−1)·strideH − padTop − padBottom + dilationH·(KH−1) + outputPadding.h + 1
+    public func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, _ options: Conv2dOptions = Conv2dOptions(),
+                                outputPadding: (h: Int, w: Int) = (0, 0)) throws -> Tensor {
+        let g = try ConvGeometry.convTranspose2d(input: x.shape, weight: weight.shape, bias: bias?.shape, options,
+                                                 outputPadding: outputPadding, op: "convTranspose2d")
+        return lowerBackwardData(x, weight, bias: bias, g)
+    }
+
+    /// Gradients of ``convTranspose2d(_:weight:bias:_:outputPadding:)`` for `grad` `[N, Cout, OH, OW]`.
+    public func convTranspose2dBackward(_ x: Tensor, weight: Tensor, grad: Tensor, hasBias: Bool,
+                                        _ options: Conv2dOptions = Conv2dOptions(), outputPadding: (h: Int, w: Int) = (0, 0),
+                                        needs: (input: Bool, weight: Bool, bias: Bool) = (true, true, true)) throws -> LayerGradients {
+        let op = "convTranspose2dBackward"
+        let g = try ConvGeometry.convTranspose2d(input: x.shape, weight: weight.shape, bias: nil, options,
+                                                 outputPadding: outputPadding, op: op)
+        guard grad.shape == g.imageShape else { throw TensorError.shapeMismatch(op: op, grad.shape, g.imageShape, detail: "gradient must match the output") }
+        var result = LayerGradients()
+        if needs.input { result.input = lowerForward(grad, weight, bias: nil, g) }
+        if needs.weight { result.weight = lowerBackwardWeight(image: grad, cols: x, g) }
+        if hasBias && needs.bias { result.bias = try sum(grad, axes: [0, 2, 3]) }
+        return result
+    }
+
+    // MARK: the three lowered primitives
+
+    /// How the batch is split: whole images per thread when every thread gets one, else one
+    /// chunk with all threads inside each image. Calls `body(chunk, images, innerThreads)`.
+    private func overImages(_ batch: Int, _ body: (Int, Range<Int>, Int) -> Void) {
+        if batch >= threads { parallelChunks(batch) { c, images in body(c, images, 1) } }
+        else { body(0, 0..<batch, threads) }
+    }
+
+    private func imageChunks(_ batch: Int) -> Int { batch >= threads ? chunkCount(batch) : 1 }
+
+    /// Fills `rows` of the column matrix of one image group, split over `inner` threads.
+    private func im2col(_ g: ConvGeometry, _ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, inner: Int) {
+        if inner == 1 { g.im2col(image, col, rows: 0..<g.colRows); return }
+        let work = UncheckedSendable((image, col))
+        parallelFor(g.colRows) { rows in g.im2col(work.value.0, work.value.1, rows: rows) }
+    }
+
+    /// cols[n] = W · im2col(image[n]) (+ bias[m] on every column): `[N, C, H, W]` → `[N, M, OH, OW]`.
+    func lowerForward(_ image: Tensor, _ weight: Tensor, bias: Tensor?, _ g: ConvGeometry) -> Tensor {
+        let out = Tensor(uninitialized: g.colShape)
+        let (mg, kg, p, hw) = (g.groupOutChannels, g.colRows, g.colCount, g.height * g.width)
+        let work = UncheckedSendable((image.pointer, weight.pointer, bias?.pointer, out.pointer))
+        overImages(g.batch) { _, images, inner in
+            let (x, w, b, y) = work.value
+            let col = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kg * p)
+            defer { col?.deallocate() }
+            for n in images {
+                for gi in 0..<g.groups {
+                    let src = x + (n * g.channels + gi * g.groupChannels) * hw
+                    let dst = y + (n * g.outChannels + gi * mg) * p
+                    if let col { im2col(g, src, col, inner: inner) }
+                    if let b { for m in 0..<mg { (dst + m * p).update(repeating: b[gi * mg + m], count: p) } }
+                    sgemm(transposeA: false, transposeB: false, m: mg, n: p, k: kg, a: w + gi * mg * kg, lda: kg,
+                          b: col ?? src, ldb: p, beta: b == nil ? 0 : 1, c: dst, ldc: p, threads: inner)
+                }
+            }
+        }
+        withExtendedLifetime((image, weight, bias)) {}
+        return out
+    }
+
+    /// image[n] = col2im(Wᵀ · cols[n]) (+ bias[c] on every pixel): `[N, M, OH, OW]` → `[N, C, H, W]`.
+    func lowerBackwardData(_ cols: Tensor, _ weight: Tensor, bias: Tensor?, _ g: ConvGeometry) -> Tensor {
+        let out = g.isPointwise ? Tensor(uninitialized: g.imageShape) : Tensor(zeros: g.imageShape)
+        let (mg, kg, p, cg, hw) = (g.groupOutChannels, g.colRows, g.colCount, g.groupChannels, g.height * g.width)
+        let work = UncheckedSendable((cols.pointer, weight.pointer, out.pointer))
+        overImages(g.batch) { _, images, inner in
+            let (y, w, x) = work.value
+            let col = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kg * p)
+            defer { col?.deallocate() }
+            for n in images {
+                for gi in 0..<g.groups {
+                    let dst = x + (n * g.channels + gi * cg) * hw
+                    sgemm(transposeA: true, transposeB: false, m: kg, n: p, k: mg, a: w + gi * mg * kg, lda: kg,
+                          b: y + (n * g.outChannels + gi * mg) * p, ldb: p, c: col ?? dst, ldc: p, threads: inner)
+                    guard let col else { continue }
+                    if inner == 1 { g.col2im(col, dst, channels: 0..<cg); continue }
+                    let pair = UncheckedSendable((UnsafePointer(col), dst))
+                    parallelFor(cg) { channels in g.col2im(pair.value.0, pair.value.1, channels: channels) }
+                }
+            }
+        }
+        if let bias {
+            let b = bias.pointer, x = out.pointer, c = g.channels
+            parallelFor(g.batch * c, grain: max(1, 16_384 / max(hw, 1))) { planes in
+                for plane in planes {
+                    let v = b[plane % c], row = x + plane * hw
+                    for i in 0..<hw { row[i] += v }
+                }
+            }
+        }
+        withExtendedLifetime((cols, weight, bias)) {}
+        return out
+    }
+
+    /// dW = Σₙ cols[n] · im2col(image[n])ᵀ: `[M, C/groups, KH, KW]`.
+    func lowerBackwardWeight(image: Tensor, cols: Tensor, _ g: ConvGeometry) -> Tensor {
+        let (mg, kg, p, hw) = (g.groupOutChannels, g.colRows, g.colCount, g.height * g.width)
+        let size = g.outChannels * kg, chunks = imageChunks(g.batch)
+        let partials = Tensor(zeros: [max(chunks, 1), size])
+        let work = UncheckedSendable((image.pointer, cols.pointer, partials.pointer))
+        overImages(g.batch) { chunk, images, inner in
+            let (x, y, dw) = work.value
+            let col = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kg * p)
+            defer { col?.deallocate() }
+            let partial = dw + chunk * size
+            for n in images {
+                for gi in 0..<g.groups {
+                    let src = x + (n * g.channels + gi * g.groupChannels) * hw
+                    if let col { im2col(g, src, col, inner: inner) }
+                    sgemm(transposeA: false, transposeB: true, m: mg, n: kg, k: p,
+                          a: y + (n * g.outChannels + gi * mg) * p, lda: p, b: col ?? src, ldb: p,
+                          beta: n == images.lowerBound ? 0 : 1, c: partial + gi * mg * kg, ldc: kg, threads: inner)
+                }
+            }
+        }
+        let result = Tensor(shape: g.weightShape, storage: partials.storage, offset: 0)
+        for c in 1..<max(chunks, 1) {
+            let src = partials.pointer + c * size, dst = result.pointer
+            for i in 0..<size { dst[i] += src[i] }
+        }
+        withExtendedLifetime((image, cols, partials)) {}
+        return result
+    }
+}
