@@ -23,11 +23,13 @@ let package = Package(
         // -O3 also in debug builds: the test suite runs these loops (unvectorized -O0 is ~20x slower);
         // no FMA contraction, so every ISA clone computes the same bits.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
+        // protoc-c's C code for proto/onnx.proto, committed; regenerate with scripts/gen_proto.sh.
+        .target(name: "CONNX", dependencies: ["CProtobufC"]),
 
         // Libraries, low to high.
         .target(name: "Tensors", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "Imaging", dependencies: ["CPNG"]),
-        .target(name: "ModelIO", dependencies: ["Tensors", "CProtobufC"]),
+        .target(name: "ModelIO", dependencies: ["Tensors", "CProtobufC", "CONNX"]),
         .target(name: "DenoiseServer", dependencies: ["Tensors", "CMicroHTTPD"]),
 
         // The command-line front end: parsing and progress only.

@@ -1,6 +1,8 @@
-// denoise bench: speed measurements. `--kernels` runs the kernel table (Sources/Tensors/Bench).
+// denoise bench: speed measurements. `--kernels` runs the kernel table (Sources/Tensors/Bench)
+// and prints it, or JSON for `benchmarks/kernels.py`, which sets PyTorch beside it.
 
 import ArgumentParser
+import Foundation
 import Tensors
 
 struct Bench: ParsableCommand {
@@ -12,13 +14,56 @@ struct Bench: ParsableCommand {
     @Option(help: "Threads for our kernels and OpenBLAS (default: all cores).")
     var threads: Int?
 
+    @Flag(help: "Print the results as JSON (for benchmarks/kernels.py).")
+    var json = false
+
+    @Option(help: "Minimum measured time per entry, in seconds (after one warm-up call).")
+    var minSeconds = 0.4
+
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if !(minSeconds >= 0 && minSeconds <= 600) { throw ValidationError("--min-seconds must be between 0 and 600, got \(minSeconds)") }
         if !kernels { throw ValidationError("nothing to measure: pass --kernels (model benchmarks come with the importer)") }
     }
 
     func run() throws {
         let cpu = CPU(threads: threads)
-        print("kernel benchmark not implemented yet (cpu threads \(cpu.threads))")
+        let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"
+        let header = "threads \(cpu.threads), ISA \(CPU.vectorISA), OPENBLAS_CORETYPE=\(coretype), \(CPU.blasDescription)"
+        var bench = KernelBenchmark(cpu: cpu)
+        bench.minimumSeconds = minSeconds
+        if json {
+            let results = try bench.run()
+            let report = KernelReport(threads: cpu.threads, isa: CPU.vectorISA, openblasCoretype: coretype,
+                                      openblas: CPU.blasDescription, results: results)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            return
+        }
+        say(header)
+        say(pad("kernel", 20) + pad("shape", 26) + pad("ms", 10, right: true) + pad("rate", 18, right: true))
+        _ = try bench.run { m in
+            let line = pad(m.kernel, 20) + pad(m.shape, 26) + pad(String(format: "%.3f", m.milliseconds), 10, right: true)
+                + pad(String(format: "%.1f %@", m.rate, m.unit), 18, right: true)
+            say(line)
+        }
     }
+
+    /// Writes a line at once (unbuffered), so rows appear as they finish.
+    private func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+
+    private func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
+        let fill = String(repeating: " ", count: max(0, width - s.count))
+        return right ? fill + s : s + fill
+    }
+}
+
+/// The JSON document of `denoise bench --kernels --json`.
+struct KernelReport: Codable {
+    let threads: Int
+    let isa: String
+    let openblasCoretype: String
+    let openblas: String
+    let results: [KernelMeasurement]
 }

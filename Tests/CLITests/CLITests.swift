@@ -37,7 +37,21 @@ func runDenoise(_ arguments: [String], environment: [String: String] = [:]) thro
         #expect(zero.status != 0 && zero.stderr.contains("--threads"))
         let nothing = try runDenoise(["bench"])
         #expect(nothing.status != 0 && nothing.stderr.contains("--kernels"))
+        let negative = try runDenoise(["bench", "--kernels", "--min-seconds", "-1"])
+        #expect(negative.status != 0 && negative.stderr.contains("--min-seconds"))
         let unknown = try runDenoise(["frobnicate"])
         #expect(unknown.status != 0 && unknown.stderr.contains("frobnicate"))
+    }
+
+    /// The kernel table runs end to end and its JSON has every entry with a positive rate.
+    @Test func kernelBenchmarkReportsEveryKernel() throws {
+        let r = try runDenoise(["bench", "--kernels", "--json", "--threads", "2", "--min-seconds", "0"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let results = report?["results"] as? [[String: Any]] ?? []
+        let kernels = Set(results.compactMap { $0["kernel"] as? String })
+        #expect(kernels == ["conv2d 3x3 fwd", "conv2d 3x3 fwd+bwd", "gemm (same FLOPs)", "groupnorm+silu"])
+        #expect(results.count == 14 && results.allSatisfy { ($0["rate"] as? Double ?? 0) > 0 })
+        #expect(report?["threads"] as? Int == 2)
     }
 }

@@ -34,6 +34,7 @@ private let cases: [ConvCase] = [
     ConvCase(input: [1, 3, 5, 5], outChannels: 2, kernel: (5, 5), options: Conv2dOptions(padding: 2), bias: false),
     ConvCase(input: [3, 17, 4, 3], outChannels: 19, kernel: (3, 1), options: Conv2dOptions(stride: (1, 1), padding: (1, 0, 1, 0))),
     ConvCase(input: [2, 8, 12, 12], outChannels: 16, kernel: (4, 4), options: Conv2dOptions(stride: 2, padding: 1)),
+    ConvCase(input: [1, 40, 3, 130], outChannels: 72, kernel: (3, 3), options: Conv2dOptions()),  // one output row: GEMM split inside
 ]
 
 private let transposeCases: [ConvCase] = [

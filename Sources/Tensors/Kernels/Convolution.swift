@@ -210,25 +210,50 @@ extension CPU {
     }
 
     /// cols[n] = W · im2col(image[n]) (+ bias[m] on every column): `[N, C, H, W]` → `[N, M, OH, OW]`.
+    /// Work units are (image, group, band of output rows): each lowers its band into a column
+    /// panel sized to stay in L2, then one single-threaded GEMM writes that band of the output.
+    /// Units are spread over the threads; with fewer units than threads (one small image), units
+    /// run in turn with the GEMM split into panels instead.
     func lowerForward(_ image: Tensor, _ weight: Tensor, bias: Tensor?, _ g: ConvGeometry) -> Tensor {
         let out = Tensor(uninitialized: g.colShape)
-        let (mg, kg, p, hw) = (g.groupOutChannels, g.colRows, g.colCount, g.height * g.width)
+        let (mg, kg, p, hw, ow) = (g.groupOutChannels, g.colRows, g.colCount, g.height * g.width, g.outWidth)
+        // Output rows per band: a column panel of at most 256K floats (1 MiB), bands of equal size,
+        // and a band count that makes the units a multiple of the threads (equal work per thread).
+        var bands = max(1, (kg * p + 262_143) / 262_144)
+        let perBatch = g.batch * g.groups
+        var need = threads, common = perBatch
+        while common != 0 { (need, common) = (common, need % common) }  // need = gcd(threads, perBatch)
+        need = threads / max(need, 1)
+        bands = min((bands + need - 1) / need * need, g.outHeight)
+        let bandRows = (g.outHeight + bands - 1) / bands
+        bands = (g.outHeight + bandRows - 1) / bandRows
+        let units = perBatch * bands
+        let inner = units >= threads ? 1 : threads
         let work = UncheckedSendable((image.pointer, weight.pointer, bias?.pointer, out.pointer))
-        overImages(g.batch) { _, images, inner in
+        let run = { (unitRange: Range<Int>) in
             let (x, w, b, y) = work.value
-            let col = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kg * p)
+            let col = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kg * bandRows * ow)
             defer { col?.deallocate() }
-            for n in images {
-                for gi in 0..<g.groups {
-                    let src = x + (n * g.channels + gi * g.groupChannels) * hw
-                    let dst = y + (n * g.outChannels + gi * mg) * p
-                    if let col { im2col(g, src, col, inner: inner) }
-                    if let b { for m in 0..<mg { (dst + m * p).update(repeating: b[gi * mg + m], count: p) } }
-                    sgemm(transposeA: false, transposeB: false, m: mg, n: p, k: kg, a: w + gi * mg * kg, lda: kg,
-                          b: col ?? src, ldb: p, beta: b == nil ? 0 : 1, c: dst, ldc: p, threads: inner)
+            for unit in unitRange {
+                let band = unit % bands, gi = (unit / bands) % g.groups, n = unit / (bands * g.groups)
+                let rows = band * bandRows..<min(g.outHeight, (band + 1) * bandRows)
+                let columns = rows.count * ow
+                let src = x + (n * g.channels + gi * g.groupChannels) * hw
+                let dst = y + (n * g.outChannels + gi * mg) * p + rows.lowerBound * ow
+                if let col {
+                    if inner == 1 { g.im2col(src, col, rows: 0..<kg, outRows: rows) }
+                    else {
+                        let pair = UncheckedSendable((src, col))
+                        self.parallelFor(kg) { r in g.im2col(pair.value.0, pair.value.1, rows: r, outRows: rows) }
+                    }
                 }
+                if let b { for m in 0..<mg { (dst + m * p).update(repeating: b[gi * mg + m], count: columns) } }
+                sgemm(transposeA: false, transposeB: false, m: mg, n: columns, k: kg, a: w + gi * mg * kg, lda: kg,
+                      b: col ?? (src + rows.lowerBound * ow), ldb: col == nil ? p : columns,
+                      beta: b == nil ? 0 : 1, c: dst, ldc: p, threads: inner)
             }
         }
+        if inner == 1 { parallelFor(units, run) } else { run(0..<units) }
         withExtendedLifetime((image, weight, bias)) {}
         return out
     }

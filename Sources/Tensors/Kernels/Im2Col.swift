@@ -20,28 +20,33 @@ extension ConvGeometry {
     }
 
     /// Writes rows `rows` of the `[Cg·KH·KW, OH·OW]` column matrix of `image` (one group's
-    /// `[Cg, H, W]`) into `col`.
-    func im2col(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+    /// `[Cg, H, W]`) into `col`; with `outRows`, only the columns of those output rows, stored as
+    /// a `[Cg·KH·KW, outRows.count·OW]` matrix.
+    func im2col(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, rows: Range<Int>,
+                outRows: Range<Int>? = nil) {
         let kk = kernelH * kernelW, sw = options.strideW, ow = outWidth
+        let band = outRows ?? 0..<outHeight
         for r in rows {
             let c = r / kk, kh = (r % kk) / kernelW, kw = r % kernelW
             let valid = validColumns(kw: kw)
             let offset = kw * options.dilationW - options.padLeft
             let plane = image + c * height * width
-            var dst = col + r * colCount
-            for oh in 0..<outHeight {
+            var dst = col + r * band.count * ow
+            for oh in band {
                 let ih = oh * options.strideH - options.padTop + kh * options.dilationH
+                // Inline loops, not memcpy/memset calls: rows are often 8–32 floats, where a call costs more than the copy.
                 if ih < 0 || ih >= height || valid.isEmpty {
-                    dst.update(repeating: 0, count: ow)
+                    for x in 0..<ow { dst[x] = 0 }
                 } else {
                     let src = plane + ih * width
-                    if valid.lowerBound > 0 { dst.update(repeating: 0, count: valid.lowerBound) }
+                    for x in 0..<valid.lowerBound { dst[x] = 0 }
                     if sw == 1 {
-                        (dst + valid.lowerBound).update(from: src + valid.lowerBound + offset, count: valid.count)
+                        let s = src + offset
+                        for x in valid { dst[x] = s[x] }
                     } else {
                         for x in valid { dst[x] = src[x * sw + offset] }
                     }
-                    if valid.upperBound < ow { (dst + valid.upperBound).update(repeating: 0, count: ow - valid.upperBound) }
+                    for x in valid.upperBound..<ow { dst[x] = 0 }
                 }
                 dst += ow
             }
