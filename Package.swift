@@ -29,17 +29,19 @@ let package = Package(
         // Libraries, low to high.
         .target(name: "Tensors", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "Imaging", dependencies: ["CPNG"]),
-        .target(name: "ModelIO", dependencies: ["Tensors", "CProtobufC", "CONNX"]),
+        .target(name: "Graphs", dependencies: ["Tensors"]),
+        .target(name: "ModelIO", dependencies: ["Tensors", "Graphs", "CProtobufC", "CONNX"]),
         .target(name: "DenoiseServer", dependencies: ["Tensors", "CMicroHTTPD"]),
 
         // The command-line front end: parsing and progress only.
         .executableTarget(name: "denoise", dependencies: [
-            "Tensors", "ModelIO", "Imaging", "DenoiseServer",
+            "Tensors", "Graphs", "ModelIO", "Imaging", "DenoiseServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Tensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "GraphTests", dependencies: ["Graphs", "ModelIO", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["denoise"]),
     ]
 )

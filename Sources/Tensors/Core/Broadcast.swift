@@ -18,11 +18,11 @@ public func broadcastShapes(_ a: Shape, _ b: Shape, op: String) throws -> Shape 
 }
 
 /// Maps linear indices of a broadcast target shape to linear offsets in a source shape.
-struct BroadcastIndex {
-    let target: Shape
+public struct BroadcastIndex: Sendable {
+    public let target: Shape
     let sourceStrides: Shape  // per target axis; 0 where the source broadcasts
 
-    init(from source: Shape, to target: Shape) {
+    public init(from source: Shape, to target: Shape) {
         self.target = target
         let strides = source.contiguousStrides
         var s = Shape(rank: target.rank, repeating: 0)
@@ -33,7 +33,8 @@ struct BroadcastIndex {
         sourceStrides = s
     }
 
-    func sourceOffset(_ linear: Int) -> Int {
+    /// The source offset of target element `linear`.
+    public func sourceOffset(_ linear: Int) -> Int {
         var rem = linear, off = 0
         for i in stride(from: target.rank - 1, through: 0, by: -1) {
             let d = target[i]

@@ -1,0 +1,341 @@
+// Interpreter+Layout: the layout, indexing and int64 ops of the interpreter. Float tensors take
+// the CPU kernels where one exists (permute, concat, split, forward slices, broadcast); the rest,
+// and every int64 tensor, go through one mechanism: an index map (output element i reads input
+// element map[i]) applied by `take`. Int64 tensors are small (shape arithmetic), so maps cost
+// nothing there; on float data they serve rare ops (negative-step slices, gathers, tiles).
+// Einsum lowers to permute + reshape + batched matmul.
+
+import Foundation
+import Tensors
+
+extension Interpreter {
+    /// `out[i] = v[map[i]]` with the given shape.
+    func take(_ v: Value, _ map: [Int], shape: Shape) -> Value {
+        switch v {
+        case .int(let t): return .int(IntTensor(shape: shape, values: map.map { t.values[$0] }))
+        case .float(let t):
+            let out = Tensor(uninitialized: shape), src = t.pointer, dst = out.pointer
+            for (i, s) in map.enumerated() { dst[i] = src[s] }
+            withExtendedLifetime(t) {}
+            return .float(out)
+        }
+    }
+
+    /// Source offset of every element of a broadcast to `target`.
+    func broadcastMap(from source: Shape, to target: Shape) -> [Int] {
+        let index = BroadcastIndex(from: source, to: target)
+        return (0..<target.elementCount).map { index.sourceOffset($0) }
+    }
+
+    /// Source offsets of a strided box: per axis a first index, a step (any sign) and a count.
+    func boxMap(_ shape: Shape, starts: [Int], steps: [Int], counts: [Int]) -> [Int] {
+        let strides = shape.contiguousStrides
+        var map = [0]
+        for axis in 0..<shape.rank {
+            var next: [Int] = []
+            next.reserveCapacity(map.count * counts[axis])
+            for base in map { for i in 0..<counts[axis] { next.append(base + (starts[axis] + i * steps[axis]) * strides[axis]) } }
+            map = next
+        }
+        return map
+    }
+
+    func intBinary(_ op: BinaryOp, _ x: IntTensor, _ y: IntTensor) throws -> IntTensor {
+        let shape = try broadcastShapes(x.shape, y.shape, op: op.rawValue)
+        let mx = broadcastMap(from: x.shape, to: shape), my = broadcastMap(from: y.shape, to: shape)
+        var out = [Int64](repeating: 0, count: shape.elementCount)
+        for i in out.indices {
+            let a = x.values[mx[i]], b = y.values[my[i]]
+            switch op {
+            case .add: out[i] = a &+ b
+            case .sub: out[i] = a &- b
+            case .mul: out[i] = a &* b
+            case .div:
+                guard b != 0 else { throw GraphError.badInput("integer division by zero") }
+                out[i] = a / b
+            case .pow: out[i] = Int64(Foundation.pow(Double(a), Double(b)))
+            case .maximum: out[i] = Swift.max(a, b)
+            case .minimum: out[i] = Swift.min(a, b)
+            }
+        }
+        return IntTensor(shape: shape, values: out)
+    }
+
+    func compare(_ c: Comparison, _ x: Value, _ y: Value) throws -> IntTensor {
+        let shape = try broadcastShapes(x.shape, y.shape, op: c.rawValue)
+        let mx = broadcastMap(from: x.shape, to: shape), my = broadcastMap(from: y.shape, to: shape)
+        let xs = doubles(x), ys = doubles(y)
+        return IntTensor(shape: shape, values: (0..<shape.elementCount).map { i in
+            let a = xs[mx[i]], b = ys[my[i]]
+            switch c {
+            case .equal: return a == b ? 1 : 0
+            case .less: return a < b ? 1 : 0
+            case .greater: return a > b ? 1 : 0
+            case .lessOrEqual: return a <= b ? 1 : 0
+            case .greaterOrEqual: return a >= b ? 1 : 0
+            }
+        })
+    }
+
+    private func doubles(_ v: Value) -> [Double] {
+        switch v {
+        case .int(let t): return t.values.map { Double($0) }
+        case .float(let t): return t.scalars.map { Double($0) }
+        }
+    }
+
+    /// ONNX Where: `cond ? x : y` with three-way broadcasting; float if either branch is float.
+    func select(_ cond: Value, _ x: Value, _ y: Value) throws -> Value {
+        let shape = try broadcastShapes(broadcastShapes(cond.shape, x.shape, op: "where"), y.shape, op: "where")
+        let mc = broadcastMap(from: cond.shape, to: shape), mx = broadcastMap(from: x.shape, to: shape)
+        let my = broadcastMap(from: y.shape, to: shape), c = cond.intValues
+        if case .int(let xi) = x, case .int(let yi) = y {
+            return .int(IntTensor(shape: shape, values: (0..<shape.elementCount).map { c[mc[$0]] != 0 ? xi.values[mx[$0]] : yi.values[my[$0]] }))
+        }
+        let xs = x.floatValues, ys = y.floatValues
+        return .float(Tensor(shape: shape, scalars: (0..<shape.elementCount).map { c[mc[$0]] != 0 ? xs[mx[$0]] : ys[my[$0]] }))
+    }
+
+    /// ONNX Reshape's target: 0 copies the input dim (unless `allowZero`), one −1 is inferred.
+    func reshapeTarget(_ input: Shape, _ spec: [Int], allowZero: Bool) throws -> Shape {
+        var dims = spec
+        for (i, d) in dims.enumerated() where d == 0 && !allowZero {
+            guard i < input.rank else { throw GraphError.badInput("reshape: 0 at axis \(i) but input \(input) has rank \(input.rank)") }
+            dims[i] = input[i]
+        }
+        let unknown = dims.indices.filter { dims[$0] == -1 }
+        guard unknown.count <= 1, dims.allSatisfy({ $0 >= -1 }), dims.count <= Shape.maxRank else {
+            throw GraphError.badInput("reshape: invalid target \(spec) for input \(input)")
+        }
+        if let u = unknown.first {
+            let known = dims.enumerated().reduce(1) { $1.offset == u ? $0 : $0 * $1.element }
+            guard known > 0, input.elementCount % known == 0 else {
+                throw GraphError.badInput("reshape: cannot infer -1 in \(spec) for input \(input)")
+            }
+            dims[u] = input.elementCount / known
+        }
+        guard dims.reduce(1, *) == input.elementCount else {
+            throw GraphError.badInput("reshape: target \(dims) has a different element count than input \(input)")
+        }
+        return Shape(dims)
+    }
+
+    func permute(_ v: Value, _ perm: [Int]) throws -> Value {
+        let s = v.shape
+        guard perm.count == s.rank, Set(perm) == Set(0..<s.rank) else { throw GraphError.badInput("transpose: permutation \(perm) for shape \(s)") }
+        if case .float(let t) = v { return .float(try cpu.permute(t, perm)) }
+        let out = Shape(perm.map { s[$0] }), strides = s.contiguousStrides
+        // Walk the output in order; source offset = Σ coord[i]·strides[perm[i]].
+        var offsets = [0]
+        for i in 0..<s.rank {
+            var next: [Int] = []
+            next.reserveCapacity(offsets.count * out[i])
+            for base in offsets { for c in 0..<out[i] { next.append(base + c * strides[perm[i]]) } }
+            offsets = next
+        }
+        return take(v, offsets, shape: out)
+    }
+
+    func concat(_ parts: [Value], axis: Int) throws -> Value {
+        guard let first = parts.first else { throw GraphError.badInput("concat of no inputs") }
+        if parts.contains(where: { $0.elementType == .float32 }) {
+            let floats = parts.map { v -> Tensor in
+                if case .float(let t) = v { return t }
+                return Tensor(shape: v.shape, scalars: v.floatValues)
+            }
+            return .float(try cpu.concat(floats, axis: axis))
+        }
+        let ax = try first.shape.axis(axis, op: "concat")
+        var shape = first.shape
+        shape[ax] = 0
+        for p in parts {
+            guard p.shape.rank == first.shape.rank, (0..<p.shape.rank).allSatisfy({ $0 == ax || p.shape[$0] == first.shape[$0] }) else {
+                throw GraphError.badInput("concat: shapes \(parts.map { $0.shape }) differ off axis \(axis)")
+            }
+            shape[ax] += p.shape[ax]
+        }
+        let outer = first.shape.product(0..<ax)
+        var values: [Int64] = []
+        values.reserveCapacity(shape.elementCount)
+        for o in 0..<outer {
+            for p in parts {
+                let inner = p.shape.product(ax..<p.shape.rank)
+                values.append(contentsOf: p.intValues[(o * inner)..<((o + 1) * inner)])
+            }
+        }
+        return .int(IntTensor(shape: shape, values: values))
+    }
+
+    /// Sizes of an even split (ONNX: the last part may be smaller).
+    func evenSplit(_ n: Int, _ parts: Int) -> [Int] {
+        let size = (n + parts - 1) / Swift.max(parts, 1)
+        return (0..<parts).map { Swift.max(0, Swift.min(size, n - $0 * size)) }
+    }
+
+    func split(_ v: Value, axis: Int, sizes: [Int]) throws -> [Value] {
+        guard sizes.reduce(0, +) == v.shape[axis], sizes.allSatisfy({ $0 >= 0 }) else {
+            throw GraphError.badInput("split: sizes \(sizes) do not add up to axis \(axis) of \(v.shape)")
+        }
+        if case .float(let t) = v { return try cpu.split(t, axis: axis, sizes: sizes).map { .float($0) } }
+        var start = 0
+        return sizes.map { size in
+            defer { start += size }
+            var starts = Array(repeating: 0, count: v.shape.rank), counts = Array(v.shape)
+            starts[axis] = start
+            counts[axis] = size
+            var shape = v.shape
+            shape[axis] = size
+            return take(v, boxMap(v.shape, starts: starts, steps: Array(repeating: 1, count: v.shape.rank), counts: counts), shape: shape)
+        }
+    }
+
+    /// ONNX Slice (any step sign; bounds clamp as in numpy).
+    func slice(_ v: Value, starts: [Int], ends: [Int], axes: [Int]?, steps: [Int]?) throws -> Value {
+        let s = v.shape
+        let list = try (axes ?? Array(0..<starts.count)).map { try s.axis($0, op: "slice") }
+        let stepList = steps ?? Array(repeating: 1, count: starts.count)
+        guard starts.count == ends.count, list.count == starts.count, stepList.count == starts.count, !stepList.contains(0) else {
+            throw GraphError.badInput("slice: starts \(starts), ends \(ends), axes \(axes ?? []), steps \(stepList) do not fit \(s)")
+        }
+        var first = Array(repeating: 0, count: s.rank), step = Array(repeating: 1, count: s.rank), count = Array(s)
+        for (k, axis) in list.enumerated() {
+            let d = s[axis], st = stepList[k]
+            var lo = starts[k] < 0 ? starts[k] + d : starts[k], hi = ends[k] < 0 ? ends[k] + d : ends[k]
+            if st > 0 {
+                lo = Swift.min(Swift.max(lo, 0), d); hi = Swift.min(Swift.max(hi, 0), d)
+                count[axis] = hi > lo ? (hi - lo + st - 1) / st : 0
+            } else {
+                lo = Swift.min(Swift.max(lo, -1), d - 1); hi = Swift.min(Swift.max(hi, -1), d - 1)
+                count[axis] = lo > hi ? (lo - hi - st - 1) / -st : 0
+            }
+            first[axis] = lo
+            step[axis] = st
+        }
+        let shape = Shape(count)
+        if case .float(var t) = v, step.allSatisfy({ $0 > 0 }) {
+            for axis in 0..<s.rank where count[axis] != s[axis] {
+                t = try cpu.slice(t, axis: axis, start: first[axis], end: first[axis] + count[axis] * step[axis], step: step[axis])
+            }
+            return .float(t)
+        }
+        return take(v, boxMap(s, starts: first, steps: step, counts: count), shape: shape)
+    }
+
+    /// ONNX Gather along `axis` (negative indices count from the end).
+    func gather(_ data: Value, indices: Value, axis: Int) throws -> Value {
+        let s = data.shape, ax = try s.axis(axis, op: "gather"), d = s[ax]
+        let idx = try indices.intValues.map { i -> Int in
+            let j = Int(i) < 0 ? Int(i) + d : Int(i)
+            guard j >= 0 && j < d else { throw GraphError.badInput("gather: index \(i) out of range for axis \(axis) of \(s)") }
+            return j
+        }
+        let outer = s.product(0..<ax), inner = s.product((ax + 1)..<s.rank)
+        var shape = Shape(s.prefix(ax))
+        for x in indices.shape { shape.append(x) }
+        for x in s.suffix(from: ax + 1) { shape.append(x) }
+        var map: [Int] = []
+        map.reserveCapacity(shape.elementCount)
+        for o in 0..<outer { for j in idx { let base = (o * d + j) * inner; for i in 0..<inner { map.append(base + i) } } }
+        return take(data, map, shape: shape)
+    }
+
+    func unsqueezed(_ s: Shape, axes: [Int]) throws -> Shape {
+        let rank = s.rank + axes.count
+        let list = Set(axes.map { $0 < 0 ? $0 + rank : $0 })
+        guard list.count == axes.count, list.allSatisfy({ $0 >= 0 && $0 < rank }), rank <= Shape.maxRank else {
+            throw GraphError.badInput("unsqueeze: axes \(axes) for shape \(s)")
+        }
+        var out = Shape(), next = 0
+        for i in 0..<rank {
+            if list.contains(i) { out.append(1) } else { out.append(s[next]); next += 1 }
+        }
+        return out
+    }
+
+    func squeezed(_ s: Shape, axes: [Int]?) throws -> Shape {
+        let list = try Set((axes ?? (0..<s.rank).filter { s[$0] == 1 }).map { try s.axis($0, op: "squeeze") })
+        guard list.allSatisfy({ s[$0] == 1 }) else { throw GraphError.badInput("squeeze: axes \(axes ?? []) of \(s) are not all 1") }
+        return Shape((0..<s.rank).filter { !list.contains($0) }.map { s[$0] })
+    }
+
+    /// ONNX Expand: bidirectional broadcast of the value and the requested shape.
+    func expand(_ v: Value, to dims: [Int]) throws -> Value {
+        let target = try broadcastShapes(v.shape, Shape(dims), op: "expand")
+        if case .float(let t) = v { return .float(try cpu.broadcast(t, to: target)) }
+        return take(v, broadcastMap(from: v.shape, to: target), shape: target)
+    }
+
+    func tile(_ v: Value, repeats: [Int]) throws -> Value {
+        let s = v.shape
+        guard repeats.count == s.rank, repeats.allSatisfy({ $0 >= 0 }) else { throw GraphError.badInput("tile: repeats \(repeats) for shape \(s)") }
+        let out = Shape((0..<s.rank).map { s[$0] * repeats[$0] }), strides = s.contiguousStrides
+        var map = [0]
+        for axis in 0..<s.rank {
+            var next: [Int] = []
+            for base in map { for c in 0..<out[axis] { next.append(base + (c % s[axis]) * strides[axis]) } }
+            map = next
+        }
+        return take(v, map, shape: out)
+    }
+
+    /// ONNX Range: int64 when all operands are, else float.
+    func range(_ start: Value, _ limit: Value, _ delta: Value) throws -> Value {
+        if case .int(let a) = start, case .int(let b) = limit, case .int(let d) = delta {
+            guard let s = a.values.first, let e = b.values.first, let st = d.values.first, st != 0 else { throw GraphError.badInput("range: zero step") }
+            let n = Swift.max(0, Int((Double(e - s) / Double(st)).rounded(.up)))
+            return .int(IntTensor((0..<n).map { s + Int64($0) * st }))
+        }
+        guard let s = start.floatValues.first, let e = limit.floatValues.first, let st = delta.floatValues.first, st != 0 else {
+            throw GraphError.badInput("range: needs scalar start, limit and a non-zero delta")
+        }
+        let n = Swift.max(0, Int(((e - s) / st).rounded(.up)))
+        return .float(Tensor(shape: [n], scalars: (0..<n).map { s + Float($0) * st }))
+    }
+
+    /// Einsum over one or two operands with an explicit output (`->`); spaces are ignored.
+    /// Two operands lower to one batched matmul: [batch, left, contracted] · [batch, contracted, right].
+    func einsum(_ equation: String, _ operands: [Tensor]) throws -> Tensor {
+        let eq = equation.filter { !$0.isWhitespace }
+        let sides = eq.components(separatedBy: "->")
+        guard sides.count == 2 else { throw GraphError.badInput("einsum '\(equation)': needs an explicit '->'") }
+        let ins = sides[0].split(separator: ",", omittingEmptySubsequences: false).map(Array.init), out = Array(sides[1])
+        guard ins.count == operands.count, (1...2).contains(ins.count), !eq.contains(".") else {
+            throw GraphError.badInput("einsum '\(equation)': supports one or two operands without ellipsis")
+        }
+        var size: [Character: Int] = [:]
+        for (labels, t) in zip(ins, operands) {
+            guard labels.count == t.rank, Set(labels).count == labels.count else {
+                throw GraphError.badInput("einsum '\(equation)': subscripts \(String(labels)) do not fit shape \(t.shape)")
+            }
+            for (l, d) in zip(labels, t.shape) {
+                if let e = size[l], e != d { throw GraphError.badInput("einsum '\(equation)': '\(l)' is \(e) and \(d)") }
+                size[l] = d
+            }
+        }
+        /// Sums away labels of `t` not in `keep`, then permutes to `order`.
+        func arrange(_ t: Tensor, _ labels: [Character], keep: Set<Character>, order: [Character]) throws -> Tensor {
+            var t = t, labels = labels
+            let drop = labels.indices.filter { !keep.contains(labels[$0]) }
+            if !drop.isEmpty {
+                t = try cpu.sum(t, axes: drop)
+                labels = labels.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
+            }
+            let perm = order.map { labels.firstIndex(of: $0)! }
+            return perm == Array(0..<perm.count) ? t : try cpu.permute(t, perm)
+        }
+        if ins.count == 1 { return try arrange(operands[0], ins[0], keep: Set(out), order: out) }
+        let (a, b) = (ins[0], ins[1]), outSet = Set(out)
+        let batch = out.filter { a.contains($0) && b.contains($0) }
+        let left = out.filter { a.contains($0) && !b.contains($0) }, right = out.filter { b.contains($0) && !a.contains($0) }
+        let contracted = a.filter { b.contains($0) && !outSet.contains($0) }
+        let ta = try arrange(operands[0], a, keep: Set(batch + left + contracted), order: batch + left + contracted)
+        let tb = try arrange(operands[1], b, keep: Set(batch + contracted + right), order: batch + contracted + right)
+        let n = { (ls: [Character]) in ls.reduce(1) { $0 * size[$1]! } }
+        let product = try cpu.matmul(ta.reshaped([n(batch), n(left), n(contracted)]), tb.reshaped([n(batch), n(contracted), n(right)]))
+        let labels = batch + left + right
+        let shaped = try product.reshaped(Shape(labels.map { size[$0]! }))
+        let perm = out.map { labels.firstIndex(of: $0)! }
+        return perm == Array(0..<perm.count) ? shaped : try cpu.permute(shaped, perm)
+    }
+}
+

@@ -1,0 +1,356 @@
+// Interpreter: runs a graph node by node on the tensor kernels, allocating each result. It is the
+// one definition of what every op means: the compiled plan is checked against it, constant
+// folding and shape specialization run through it, and the time-embedding table is filled by it.
+// Values are freed after their last use. Float math goes to `CPU` kernels; int64 tensors (shape
+// arithmetic) use the host loops in `Interpreter+Layout.swift`. Not fast for small ops and not
+// allocation-free: that is the InferencePlan's job.
+
+import Foundation
+import Tensors
+
+/// Evaluates graph nodes on a ``CPU``.
+public struct Interpreter: Sendable {
+    public let cpu: CPU
+
+    public init(cpu: CPU) { self.cpu = cpu }
+
+    /// Runs `graph` on `inputs` (by input id) and returns its outputs in order.
+    public func run(_ graph: Graph, inputs: [ValueID: Value]) throws -> [Value] {
+        var env = graph.constants
+        for id in graph.inputs {
+            guard let v = inputs[id] else { throw GraphError.badInput("missing input '\(graph[id].name)'") }
+            env[id] = v
+        }
+        // Free each intermediate after its last use.
+        var lastUse: [ValueID: Int] = [:]
+        for (i, n) in graph.nodes.enumerated() { for case let v? in n.inputs { lastUse[v] = i } }
+        let keep = Set(graph.outputs).union(graph.constants.keys).union(graph.inputs)
+        for (i, node) in graph.nodes.enumerated() {
+            let args = try node.inputs.map { id -> Value? in
+                guard let id else { return nil }
+                guard let v = env[id] else { throw GraphError.invalid("node '\(node.name)' reads \(graph[id].name), which nothing computed") }
+                return v
+            }
+            let results = try evaluate(node, args)
+            for (id, v) in zip(node.outputs, results) { env[id] = v }
+            for case let v? in node.inputs where lastUse[v] == i && !keep.contains(v) { env[v] = nil }
+        }
+        return try graph.outputs.map { id in
+            guard let v = env[id] else { throw GraphError.invalid("output \(graph[id].name) was never computed") }
+            return v
+        }
+    }
+
+    /// Evaluates one node; errors name the node and its op.
+    public func evaluate(_ node: Node, _ inputs: [Value?]) throws -> [Value] {
+        do {
+            let results = try apply(node.op, Arguments(values: inputs), outputs: node.outputs.count)
+            guard results.count == node.outputs.count else {
+                throw GraphError.invalid("op produced \(results.count) values for \(node.outputs.count) outputs")
+            }
+            return results
+        } catch let e as GraphError {
+            if case .node = e { throw e }
+            throw GraphError.node(name: node.name, op: node.op.name, underlying: "\(e)")
+        } catch {
+            throw GraphError.node(name: node.name, op: node.op.name, underlying: "\(error)")
+        }
+    }
+
+    // swiftlint:disable:next cyclomatic_complexity
+    func apply(_ op: Op, _ a: Arguments, outputs: Int) throws -> [Value] {
+        switch op {
+        case .conv(let o):
+            return [.float(try cpu.conv2d(a.float(0), weight: a.float(1), bias: a.optionalFloat(2), o))]
+        case let .convTranspose(o, ph, pw):
+            return [.float(try cpu.convTranspose2d(a.float(0), weight: a.float(1), bias: a.optionalFloat(2), o,
+                                                   outputPadding: (ph, pw)))]
+        case let .gemm(ta, tb, alpha, beta):
+            let x = try a.float(0), w = try a.float(1)
+            guard x.rank == 2, w.rank == 2 else { throw GraphError.badInput("gemm needs 2-D operands, got \(x.shape) and \(w.shape)") }
+            var y = try cpu.matmul(x, w, transposeA: ta, transposeB: tb)
+            if alpha != 1 { y = cpu.affine(y, scale: alpha) }
+            if let c = try a.optionalFloat(2), beta != 0 { y = try cpu.add(y, beta == 1 ? c : cpu.affine(c, scale: beta)) }
+            return [.float(y)]
+        case .matMul:
+            return [.float(try matMul(a.float(0), a.float(1)))]
+        case .einsum(let equation):
+            return [.float(try einsum(equation, (0..<a.count).map { try a.float($0) }))]
+        case .attention(let scale):
+            return [.float(try cpu.scaledDotProductAttention(a.float(0), a.float(1), a.float(2), scale: scale))]
+
+        case .binary(let b):
+            if case .int(let x) = try a.value(0), case .int(let y) = try a.value(1) { return [.int(try intBinary(b, x, y))] }
+            return [.float(try cpu.binary(b, a.floatCast(0), a.floatCast(1)))]
+        case .unary(let u):
+            if case .int(let x) = try a.value(0) {
+                switch u {
+                case .neg: return [.int(IntTensor(shape: x.shape, values: x.values.map { -$0 }))]
+                case .abs: return [.int(IntTensor(shape: x.shape, values: x.values.map { Swift.abs($0) }))]
+                default: return [.float(cpu.unary(u, try a.floatCast(0)))]
+                }
+            }
+            return [.float(cpu.unary(u, try a.float(0)))]
+        case .clip:
+            let low = try a.optionalScalar(1) ?? -.infinity, high = try a.optionalScalar(2) ?? .infinity
+            if case .int(let x) = try a.value(0) {
+                return [.int(IntTensor(shape: x.shape, values: x.values.map { Int64(Swift.min(Swift.max(Double($0), low), high)) }))]
+            }
+            return [.float(cpu.clamp(try a.float(0), min: Float(low), max: Float(high)))]
+        case .compare(let c):
+            return [.int(try compare(c, a.value(0), a.value(1)))]
+        case .not:
+            let x = try a.value(0).intValues
+            return [.int(IntTensor(shape: try a.value(0).shape, values: x.map { $0 == 0 ? 1 : 0 }))]
+        case .select:
+            return [try select(a.value(0), a.value(1), a.value(2))]
+        case .cast(let type):
+            let x = try a.value(0)
+            switch (type, x) {
+            case (.float32, .float), (.int64, .int): return [x]
+            case (.float32, .int(let t)): return [.float(Tensor(shape: t.shape, scalars: t.values.map { Float($0) }))]
+            case (.int64, .float(let t)): return [.int(IntTensor(shape: t.shape, values: x.intValues))]
+            }
+
+        case .softmax(let axis):
+            return [.float(try cpu.softmax(a.float(0), axis: axis))]
+        case .instanceNorm(let eps):
+            return [.float(try cpu.instanceNorm(a.float(0), weight: a.optionalFloat(1), bias: a.optionalFloat(2), eps: eps))]
+        case let .groupNorm(groups, eps, silu):
+            let x = try a.float(0)
+            let scale = try perChannel(a.optionalFloat(1), x: x, groups: groups), bias = try perChannel(a.optionalFloat(2), x: x, groups: groups)
+            return [.float(silu ? try cpu.groupNormSiLU(x, groups: groups, weight: scale, bias: bias, eps: eps)
+                                : try cpu.groupNorm(x, groups: groups, weight: scale, bias: bias, eps: eps))]
+        case .batchNorm(let eps):
+            return [.float(try cpu.batchNorm(a.float(0), weight: a.optionalFloat(1), bias: a.optionalFloat(2),
+                                             runningMean: a.float(3), runningVar: a.float(4), training: false, eps: eps))]
+        case let .layerNorm(axis, eps):
+            let x = try a.float(0)
+            let first = try x.shape.axis(axis, op: "layerNorm")
+            return [.float(try cpu.layerNorm(x, normalizedRank: x.rank - first, weight: a.optionalFloat(1), bias: a.optionalFloat(2), eps: eps))]
+        case let .reduce(kind, axes, keepDims, noop):
+            let x = try a.value(0)
+            let given = try axes ?? a.optionalInts(1)
+            if given == nil || given!.isEmpty, noop { return [x] }
+            let list = (given?.isEmpty ?? true) ? Array(0..<x.shape.rank) : given!
+            return [.float(try reduce(kind, a.floatCast(0), axes: list, keepDims: keepDims))]
+
+        case .reshape(let allowZero):
+            let x = try a.value(0)
+            return [try x.reshaped(reshapeTarget(x.shape, a.ints(1), allowZero: allowZero))]
+        case .transpose(let perm):
+            let x = try a.value(0)
+            return [try permute(x, perm ?? Array((0..<x.shape.rank).reversed()))]
+        case .concat(let axis):
+            return [try concat((0..<a.count).compactMap { a.values[$0] }, axis: axis)]
+        case let .split(axis, sizes, count):
+            let x = try a.value(0)
+            let ax = try x.shape.axis(axis, op: "split")
+            let parts = try sizes ?? a.optionalInts(1) ?? evenSplit(x.shape[ax], count)
+            guard parts.count == outputs else { throw GraphError.badInput("split into \(parts.count) parts for \(outputs) outputs") }
+            return try split(x, axis: ax, sizes: parts)
+        case .slice:
+            return [try slice(a.value(0), starts: a.ints(1), ends: a.ints(2), axes: a.optionalInts(3), steps: a.optionalInts(4))]
+        case .gather(let axis):
+            return [try gather(a.value(0), indices: a.value(1), axis: axis)]
+        case .unsqueeze(let axes):
+            let x = try a.value(0)
+            return [try x.reshaped(unsqueezed(x.shape, axes: axes ?? a.ints(1)))]
+        case .squeeze(let axes):
+            let x = try a.value(0)
+            return [try x.reshaped(squeezed(x.shape, axes: axes ?? a.optionalInts(1)))]
+        case .flatten(let axis):
+            let x = try a.value(0)
+            let ax = axis < 0 ? axis + x.shape.rank : axis
+            guard ax >= 0 && ax <= x.shape.rank else { throw GraphError.badInput("flatten axis \(axis) for shape \(x.shape)") }
+            return [try x.reshaped([x.shape.product(0..<ax), x.shape.product(ax..<x.shape.rank)])]
+        case .expand:
+            return [try expand(a.value(0), to: a.ints(1))]
+        case .tile:
+            return [try tile(a.value(0), repeats: a.ints(1))]
+        case .pad(let fill):
+            return [.float(try pad(a.float(0), pads: a.ints(1), value: a.optionalScalar(2) ?? 0, axes: a.optionalInts(3), fill: fill))]
+        case .resize(let mode):
+            return [.float(try resize(a.float(0), scales: a.optionalFloats(2), sizes: a.optionalInts(3), mode: mode))]
+        case let .depthToSpace(b, crd):
+            let x = try a.float(0)
+            if crd { return [.float(try cpu.pixelShuffle(x, factor: b))] }
+            try x.shape.requireRank(4, op: "depthToSpace")
+            let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+            guard c % (b * b) == 0 else { throw GraphError.badInput("depthToSpace: channels \(c) not divisible by \(b * b)") }
+            let t = try cpu.permute(x.reshaped([n, b, b, c / (b * b), h, w]), [0, 3, 4, 1, 5, 2])
+            return [.float(try t.reshaped([n, c / (b * b), h * b, w * b]))]
+        case .spaceToDepth(let b):
+            let x = try a.float(0)
+            try x.shape.requireRank(4, op: "spaceToDepth")
+            let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+            guard h % b == 0, w % b == 0 else { throw GraphError.badInput("spaceToDepth: \(x.shape) not divisible by block \(b)") }
+            let t = try cpu.permute(x.reshaped([n, c, h / b, b, w / b, b]), [0, 3, 5, 1, 2, 4])
+            return [.float(try t.reshaped([n, c * b * b, h / b, w / b]))]
+
+        case let .shape(start, end):
+            let s = try a.value(0).shape
+            let r = s.rank
+            let lo = Swift.min(Swift.max(start < 0 ? start + r : start, 0), r)
+            let hi = Swift.min(Swift.max((end ?? r) < 0 ? (end ?? r) + r : (end ?? r), 0), r)
+            return [.int(IntTensor((lo..<Swift.max(lo, hi)).map { Int64(s[$0]) }))]
+        case .constantOfShape(let fill):
+            let shape = Shape(try a.ints(0))
+            switch fill {
+            case .float(let t): return [.float(Tensor(shape: shape, repeating: t.count > 0 ? t.pointer[0] : 0))]
+            case .int(let t): return [.int(IntTensor(shape: shape, values: Array(repeating: t.values.first ?? 0, count: shape.elementCount)))]
+            }
+        case .range:
+            return [try range(a.value(0), a.value(1), a.value(2))]
+        case .identity:
+            return [try a.value(0)]
+        }
+    }
+
+    /// numpy matmul: rank-1 operands promoted (a to a row, b to a column) and the axis dropped after.
+    func matMul(_ x: Tensor, _ y: Tensor) throws -> Tensor {
+        let a = x.rank == 1 ? try x.reshaped([1, x.count]) : x
+        let b = y.rank == 1 ? try y.reshaped([y.count, 1]) : y
+        var out = try cpu.matmul(a, b)
+        if x.rank == 1 { out = try out.reshaped(out.shape.removing(axis: out.rank - 2)) }
+        if y.rank == 1 { out = try out.reshaped(out.shape.removing(axis: out.rank - 1)) }
+        return out
+    }
+
+    /// GroupNormalization-18 gives scale and bias per group: repeat them per channel.
+    func perChannel(_ t: Tensor?, x: Tensor, groups: Int) throws -> Tensor? {
+        guard let t, x.rank >= 2 else { return t }
+        let c = x.shape[1]
+        if t.count == c { return try t.reshaped([c]) }
+        guard t.count == groups, c % groups == 0 else {
+            throw GraphError.badInput("groupNorm scale/bias \(t.shape) fits neither \(c) channels nor \(groups) groups")
+        }
+        let per = c / groups
+        return Tensor(shape: [c], scalars: (0..<c).map { t.pointer[$0 / per] })
+    }
+
+    /// Output shape of a resize over the last two axes, from `sizes` or `scales`.
+    func resize(_ x: Tensor, scales: [Float]?, sizes: [Int]?, mode: ResizeMode) throws -> Tensor {
+        try x.shape.requireRank(4, op: "resize")
+        var out: (Int, Int)
+        var factor: (Double, Double)?
+        if let sizes, !sizes.isEmpty {
+            guard sizes.count == 4, sizes[0] == x.shape[0], sizes[1] == x.shape[1] else {
+                throw GraphError.badInput("resize: sizes \(sizes) must keep N and C of \(x.shape)")
+            }
+            out = (sizes[2], sizes[3])
+        } else if let scales, scales.count == 4 {
+            guard scales[0] == 1, scales[1] == 1 else { throw GraphError.badInput("resize: scales \(scales) must be 1 on N and C") }
+            out = (Int((Float(x.shape[2]) * scales[2]).rounded(.down)), Int((Float(x.shape[3]) * scales[3]).rounded(.down)))
+            factor = (Double(scales[2]), Double(scales[3]))
+        } else {
+            throw GraphError.badInput("resize needs 4 scales or 4 sizes")
+        }
+        switch mode {
+        case .nearest: return try cpu.upsampleNearest(x, outputSize: out, scaleFactor: factor)
+        case .linear(let alignCorners):
+            return try cpu.upsampleBilinear(x, outputSize: out, alignCorners: alignCorners, scaleFactor: alignCorners ? nil : factor)
+        }
+    }
+
+    /// ONNX Pad: `pads` lists begins then ends for each axis in `axes` (all axes when nil).
+    func pad(_ x: Tensor, pads: [Int], value: Double, axes: [Int]?, fill: PadFill) throws -> Tensor {
+        let list = try (axes ?? Array(0..<x.rank)).map { try x.shape.axis($0, op: "pad") }
+        guard pads.count == 2 * list.count else { throw GraphError.badInput("pad: \(pads.count) pads for \(list.count) axes of \(x.shape)") }
+        var widths = [PadWidth](repeating: [0, 0], count: x.rank)
+        for (i, axis) in list.enumerated() { widths[axis] = PadWidth(pads[i], pads[i + list.count]) }
+        let mode: PadMode
+        switch fill {
+        case .constant: mode = .constant(Float(value))
+        case .reflect: mode = .reflect
+        case .edge: mode = .edge
+        }
+        return try cpu.pad(x, pads: widths, mode: mode)
+    }
+
+    /// Reduction over `axes` (any kind), through the sum/mean kernels where they apply.
+    func reduce(_ kind: ReduceKind, _ x: Tensor, axes: [Int], keepDims: Bool) throws -> Tensor {
+        switch kind {
+        case .sum: return try cpu.sum(x, axes: axes, keepDims: keepDims)
+        case .mean: return try cpu.mean(x, axes: axes, keepDims: keepDims)
+        case .sumSquare: return try cpu.sum(cpu.unary(.square, x), axes: axes, keepDims: keepDims)
+        case .l2: return cpu.unary(.sqrt, try cpu.sum(cpu.unary(.square, x), axes: axes, keepDims: keepDims))
+        case .max, .min, .prod:
+            // Move the reduced axes last, then fold each contiguous row.
+            let reduced = Set(try axes.map { try x.shape.axis($0, op: "reduce") })
+            let kept = (0..<x.rank).filter { !reduced.contains($0) }
+            let moved = try cpu.permute(x, kept + reduced.sorted())
+            let rowLength = reduced.reduce(1) { $0 * x.shape[$1] }, rows = x.count / Swift.max(rowLength, 1)
+            var out = [Float](repeating: 0, count: rows)
+            for r in 0..<rows {
+                let row = moved.pointer + r * rowLength
+                var acc: Float = kind == .max ? -.infinity : (kind == .min ? .infinity : 1)
+                for i in 0..<rowLength {
+                    switch kind {
+                    case .max: acc = Swift.max(acc, row[i])
+                    case .min: acc = Swift.min(acc, row[i])
+                    default: acc *= row[i]
+                    }
+                }
+                out[r] = acc
+            }
+            let shape = keepDims ? Shape((0..<x.rank).map { reduced.contains($0) ? 1 : x.shape[$0] }) : Shape(kept.map { x.shape[$0] })
+            return Tensor(shape: shape, scalars: out)
+        }
+    }
+}
+
+/// A node's input values with typed accessors; errors say which input was wrong.
+struct Arguments {
+    let values: [Value?]
+    var count: Int { values.count }
+
+    func value(_ i: Int) throws -> Value {
+        guard i < values.count, let v = values[i] else { throw GraphError.badInput("required input \(i) is missing") }
+        return v
+    }
+
+    func float(_ i: Int) throws -> Tensor {
+        guard case .float(let t) = try value(i) else { throw GraphError.badInput("input \(i) must be float32, got int64") }
+        return t
+    }
+
+    /// Input `i` as a float tensor, converting an int64 one.
+    func floatCast(_ i: Int) throws -> Tensor {
+        switch try value(i) {
+        case .float(let t): return t
+        case .int(let t): return Tensor(shape: t.shape, scalars: t.values.map { Float($0) })
+        }
+    }
+
+    func optionalFloat(_ i: Int) throws -> Tensor? {
+        guard i < values.count, values[i] != nil else { return nil }
+        return try float(i)
+    }
+
+    func ints(_ i: Int) throws -> [Int] { try value(i).intValues.map { Int(clamping: $0) } }
+
+    func optionalInts(_ i: Int) throws -> [Int]? {
+        guard i < values.count, values[i] != nil else { return nil }
+        return try ints(i)
+    }
+
+    func optionalFloats(_ i: Int) throws -> [Float]? {
+        guard i < values.count, let v = values[i] else { return nil }
+        let f = v.floatValues
+        return f.isEmpty ? nil : f
+    }
+
+    /// A one-element input as Double (either type), or nil when absent.
+    func optionalScalar(_ i: Int) throws -> Double? {
+        guard i < values.count, let v = values[i] else { return nil }
+        switch v {
+        case .float(let t):
+            guard t.count == 1 else { throw GraphError.badInput("input \(i) must hold one value, got shape \(t.shape)") }
+            return Double(t.pointer[0])
+        case .int(let t):
+            guard t.values.count == 1 else { throw GraphError.badInput("input \(i) must hold one value, got shape \(t.shape)") }
+            return Double(t.values[0])
+        }
+    }
+}

@@ -1,0 +1,165 @@
+// Op: the typed operations of the graph IR, each with its parameters. Every executor and pass
+// switches over this enum exhaustively, so adding a case makes the compiler name every place
+// that must handle it. ONNX op-type strings never appear past the importer (ModelIO).
+// Parameters ONNX passes as inputs (Reshape's shape, Slice's starts, Pad's pads, Resize's
+// scales, …) stay inputs here: shape arithmetic flows through the graph like any value, and
+// specialization folds it to constants. Input lists are documented per case.
+
+import Tensors
+
+/// Which reduction a `reduce` op computes.
+public enum ReduceKind: String, Sendable {
+    case sum, mean, max, min, l2, sumSquare, prod
+}
+
+/// Comparisons producing 0/1 int tensors.
+public enum Comparison: String, Sendable {
+    case equal, less, greater, lessOrEqual, greaterOrEqual
+}
+
+/// How `resize` samples (ONNX Resize, restricted to what PyTorch's interpolate exports).
+public enum ResizeMode: Sendable, Equatable {
+    /// Nearest neighbour, asymmetric coordinates, floor rounding (PyTorch `nearest`).
+    case nearest
+    /// Bilinear over H and W; `alignCorners` selects ONNX `align_corners`, else `half_pixel` /
+    /// `pytorch_half_pixel`.
+    case linear(alignCorners: Bool)
+}
+
+/// How `pad` fills (ONNX Pad modes).
+public enum PadFill: String, Sendable {
+    case constant, reflect, edge
+}
+
+/// One operation of the graph IR.
+public enum Op: Sendable {
+    // MARK: dense compute
+    /// x `[N, C, H, W]`, w `[M, C/g, KH, KW]`, b `[M]`? → `[N, M, OH, OW]`
+    case conv(Conv2dOptions)
+    /// x `[N, Cin, H, W]`, w `[Cin, Cout/g, KH, KW]`, b `[Cout]`? → `[N, Cout, OH, OW]`
+    case convTranspose(Conv2dOptions, outputPaddingH: Int, outputPaddingW: Int)
+    /// a, b, c? → alpha · op(a) · op(b) + beta · c (2-D a and b; c broadcasts)
+    case gemm(transA: Bool, transB: Bool, alpha: Float, beta: Float)
+    /// a, b → numpy matmul (batch axes broadcast; rank-1 operands promoted and squeezed)
+    case matMul
+    /// operands… → einsum over single-letter subscripts with an explicit `->`
+    case einsum(equation: String)
+    /// q `[B, Lq, D]`, k `[B, Lk, D]`, v `[B, Lk, Dv]` → softmax(q·kᵀ·scale)·v (fused by a pass)
+    case attention(scale: Float)
+
+    // MARK: elementwise
+    /// a, b → op(a, b), numpy broadcasting; int64 when both are int64
+    case binary(BinaryOp)
+    /// x → op(x)
+    case unary(UnaryOp)
+    /// x, min?, max? → x clamped
+    case clip
+    /// a, b → int 0/1
+    case compare(Comparison)
+    /// x (int 0/1) → 1 − x
+    case not
+    /// cond, x, y → cond ? x : y (ONNX Where), broadcasting
+    case select
+    /// x → x as the given type
+    case cast(ElementType)
+
+    // MARK: normalization
+    /// x → softmax along `axis`
+    case softmax(axis: Int)
+    /// x `[N, C, *]`, scale `[C]`, bias `[C]`
+    case instanceNorm(eps: Float)
+    /// x `[N, C, *]`, scale, bias: `[C]` (or `[groups]`, GroupNormalization-18); SiLU after when `silu`
+    case groupNorm(groups: Int, eps: Float, silu: Bool)
+    /// x `[N, C, *]`, scale, bias, mean, var `[C]` (inference: running statistics)
+    case batchNorm(eps: Float)
+    /// x, scale?, bias? → normalized over axes `axis…` (ONNX LayerNormalization)
+    case layerNorm(axis: Int, eps: Float)
+    /// x, axes? → reduced; `axes` nil: from input 1, else all axes unless `noopWithEmptyAxes`
+    case reduce(ReduceKind, axes: [Int]?, keepDims: Bool, noopWithEmptyAxes: Bool)
+
+    // MARK: layout
+    /// x, shape (int) → reshaped (0 copies the input dim unless `allowZero`; −1 infers)
+    case reshape(allowZero: Bool)
+    /// x → permuted (nil: reverse the axes)
+    case transpose(perm: [Int]?)
+    /// xs… → joined along `axis`
+    case concat(axis: Int)
+    /// x, split? → `outputs` parts along `axis` (sizes from the attribute, input 1, or equal)
+    case split(axis: Int, sizes: [Int]?, outputs: Int)
+    /// x, starts, ends, axes?, steps? → sliced
+    case slice
+    /// data, indices (int) → gathered along `axis`
+    case gather(axis: Int)
+    /// x, axes? (`axes` nil: from input 1)
+    case unsqueeze(axes: [Int]?)
+    /// x, axes? (`axes` nil: input 1, or every axis of size 1 when absent)
+    case squeeze(axes: [Int]?)
+    /// x → `[prod(dims before axis), prod(dims from axis)]`
+    case flatten(axis: Int)
+    /// x, shape (int) → broadcast to shape
+    case expand
+    /// x, repeats (int) → tiled
+    case tile
+    /// x, pads (int `[begins…, ends…]`), value?, axes?
+    case pad(PadFill)
+    /// x, roi?, scales?, sizes? → resized over H and W
+    case resize(ResizeMode)
+    /// x `[N, C·b², H, W]` → `[N, C, H·b, W·b]` (`crd`: PyTorch PixelShuffle order, else DCR)
+    case depthToSpace(blockSize: Int, crd: Bool)
+    /// x `[N, C, H·b, W·b]` → `[N, C·b², H, W]` (ONNX DCR order)
+    case spaceToDepth(blockSize: Int)
+
+    // MARK: shapes and sources
+    /// x → its shape as int64 `[rank]`, axes `start..<end`
+    case shape(start: Int, end: Int?)
+    /// shape (int) → a tensor of that shape filled with the value
+    case constantOfShape(Value)
+    /// start, limit, delta → 1-D range
+    case range
+    /// x → x
+    case identity
+
+    /// A short name for histograms and messages (`conv`, `groupNorm+silu`, …).
+    public var name: String {
+        switch self {
+        case .conv: return "conv"
+        case .convTranspose: return "convTranspose"
+        case .gemm: return "gemm"
+        case .matMul: return "matMul"
+        case .einsum: return "einsum"
+        case .attention: return "attention"
+        case .binary(let b): return b.rawValue
+        case .unary(let u): return u.rawValue
+        case .clip: return "clip"
+        case .compare(let c): return c.rawValue
+        case .not: return "not"
+        case .select: return "select"
+        case .cast: return "cast"
+        case .softmax: return "softmax"
+        case .instanceNorm: return "instanceNorm"
+        case .groupNorm(_, _, let silu): return silu ? "groupNorm+silu" : "groupNorm"
+        case .batchNorm: return "batchNorm"
+        case .layerNorm: return "layerNorm"
+        case .reduce(let k, _, _, _): return "reduce" + k.rawValue.prefix(1).uppercased() + k.rawValue.dropFirst()
+        case .reshape: return "reshape"
+        case .transpose: return "transpose"
+        case .concat: return "concat"
+        case .split: return "split"
+        case .slice: return "slice"
+        case .gather: return "gather"
+        case .unsqueeze: return "unsqueeze"
+        case .squeeze: return "squeeze"
+        case .flatten: return "flatten"
+        case .expand: return "expand"
+        case .tile: return "tile"
+        case .pad: return "pad"
+        case .resize: return "resize"
+        case .depthToSpace: return "depthToSpace"
+        case .spaceToDepth: return "spaceToDepth"
+        case .shape: return "shape"
+        case .constantOfShape: return "constantOfShape"
+        case .range: return "range"
+        case .identity: return "identity"
+        }
+    }
+}

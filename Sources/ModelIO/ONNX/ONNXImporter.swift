@@ -1,0 +1,288 @@
+// ONNXImporter: turns a decoded ONNX model into the graph IR. This is the one place where ONNX
+// op-type strings become typed `Op`s (`op(for:)`); attributes are checked here, so the IR only
+// holds what the executors support. Opsets 13–21 of the default domain, plus com.microsoft's
+// GroupNorm. `Constant` nodes become graph constants; Dropout becomes identity; GroupNorm's
+// contrib NHWC form becomes transposes around the IR's NCHW group norm.
+// An unsupported op names the op type, node, opset and the supported set.
+
+import Foundation
+import Graphs
+import Tensors
+
+/// Imports ONNX files into ``Graph``s.
+public enum ONNXImporter {
+    /// The default-domain opsets accepted.
+    public static let supportedOpsets = 13...21
+
+    /// ONNX op types (default domain) the importer maps to the IR.
+    public static let supportedOps: [String] = [
+        "Abs", "Add", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv", "ConvTranspose",
+        "Cos", "DepthToSpace", "Div", "Dropout", "Einsum", "Equal", "Erf", "Exp", "Expand", "Flatten", "Gather", "Gelu", "Gemm",
+        "Greater", "GreaterOrEqual", "GroupNormalization", "Identity", "InstanceNormalization", "LayerNormalization", "Less",
+        "LessOrEqual", "Log", "MatMul", "Max", "Min", "Mul", "Neg", "Not", "Pad", "Pow", "Range", "Reciprocal", "ReduceL2",
+        "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Relu", "Reshape", "Resize",
+        "Shape", "Sigmoid", "Sin", "Slice", "Softmax", "SpaceToDepth", "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tanh",
+        "Tile", "Transpose", "Unsqueeze", "Where",
+    ]
+
+    /// Reads and imports the ONNX file at `path`.
+    public static func load(_ path: String) throws -> Graph {
+        try importModel(ONNXModel(contentsOf: path))
+    }
+
+    /// Imports ONNX bytes; `path` names them in errors and anchors external data.
+    public static func load(data: Data, path: String) throws -> Graph {
+        try importModel(ONNXModel(data: data, path: path))
+    }
+
+    static func importModel(_ model: ONNXModel) throws -> Graph {
+        let opset = model.opsets[""] ?? model.opsets["ai.onnx"] ?? 0
+        guard supportedOpsets.contains(opset) else {
+            throw ONNXError(path: model.path, problem: "opset \(opset) is not supported (supported: \(supportedOpsets.lowerBound)–\(supportedOpsets.upperBound); re-export with opset_version=17)")
+        }
+        var b = Builder(model: model, opset: opset)
+        for (name, value) in model.initializers { b.ids[name] = b.graph.addConstant(value, name: name) }
+        for input in model.inputs where b.ids[input.name] == nil {
+            let id = b.graph.addValue(ValueInfo(name: input.name, type: input.type, dims: input.dims))
+            b.ids[input.name] = id
+            b.graph.inputs.append(id)
+        }
+        for node in model.nodes { try b.add(node) }
+        for output in model.outputs {
+            guard let id = b.ids[output.name] else {
+                throw ONNXError(path: model.path, problem: "graph output '\(output.name)' is produced by no node")
+            }
+            b.graph.values[id.index].dims = output.dims
+            b.graph.outputs.append(id)
+        }
+        b.graph.metadata = model.metadata
+        b.graph.metadata["onnx.opset"] = "\(opset)"
+        if !model.producer.isEmpty { b.graph.metadata["onnx.producer"] = model.producer }
+        return b.graph
+    }
+
+    /// Builds the graph node by node, resolving ONNX value names to ids.
+    struct Builder {
+        let model: ONNXModel
+        let opset: Int
+        var graph = Graph()
+        var ids: [String: ValueID] = [:]
+
+        init(model: ONNXModel, opset: Int) {
+            self.model = model
+            self.opset = opset
+        }
+
+        func fail(_ node: ONNXNode, _ problem: String) -> ONNXError {
+            ONNXError(path: model.path, problem: "node '\(node.name)' (\(node.opType), opset \(opset)): \(problem)")
+        }
+
+        /// The id of input `name` ("" is an omitted optional input).
+        func input(_ node: ONNXNode, _ name: String) throws -> ValueID? {
+            if name.isEmpty { return nil }
+            guard let id = ids[name] else {
+                throw fail(node, "input '\(name)' is neither an initializer, a graph input nor an earlier node's output")
+            }
+            return id
+        }
+
+        mutating func output(_ name: String, type: ElementType = .float32) -> ValueID {
+            let id = graph.addValue(ValueInfo(name: name, type: type))
+            ids[name] = id
+            return id
+        }
+
+        mutating func add(_ node: ONNXNode) throws {
+            let inputs = try node.inputs.map { try input(node, $0) }
+            if node.domain == "com.microsoft" && node.opType == "GroupNorm" { return try addContribGroupNorm(node, inputs) }
+            guard node.domain.isEmpty || node.domain == "ai.onnx" else {
+                throw fail(node, "domain '\(node.domain)' is not supported (only the default ONNX domain and com.microsoft GroupNorm)")
+            }
+            switch node.opType {
+            case "Constant":
+                guard let value = try constantValue(node), let name = node.outputs.first else { throw fail(node, "has no value attribute") }
+                ids[name] = graph.addConstant(value, name: name)
+                return
+            case "Max", "Min", "Sum":
+                // Variadic: fold left into binary nodes.
+                guard var acc = inputs.first ?? nil else { throw fail(node, "needs at least one input") }
+                let op: BinaryOp = node.opType == "Max" ? .maximum : (node.opType == "Min" ? .minimum : .add)
+                for (k, next) in inputs.dropFirst().enumerated() {
+                    let last = k == inputs.count - 2
+                    let out = last ? output(node.outputs[0]) : graph.addValue(ValueInfo(name: "\(node.name)/\(k)"))
+                    graph.nodes.append(Node(.binary(op), inputs: [acc, next], outputs: [out], name: node.name))
+                    acc = out
+                }
+                if inputs.count == 1 { ids[node.outputs[0]] = acc }
+                return
+            case "Cast" where node.attributes["to"]?.int == 9:
+                // To bool: x != 0.
+                let zero = graph.addConstant(.float(Tensor(scalar: 0)), name: "\(node.name)/zero")
+                let eq = graph.addValue(ValueInfo(name: "\(node.name)/eq", type: .int64))
+                graph.nodes.append(Node(.compare(.equal), inputs: [inputs[0], zero], outputs: [eq], name: node.name))
+                graph.nodes.append(Node(.not, inputs: [eq], outputs: [output(node.outputs[0], type: .int64)], name: node.name))
+                return
+            default: break
+            }
+            let op = try self.op(for: node, inputs: inputs)
+            var outs = node.outputs
+            switch node.opType {
+            case "Dropout", "LayerNormalization", "BatchNormalization":
+                outs = Array(outs.prefix(1))  // optional mask / statistics outputs are not produced
+            default: break
+            }
+            let outputIDs = outs.map { output($0, type: resultType(op, inputs)) }
+            graph.nodes.append(Node(op, inputs: inputs, outputs: outputIDs, name: node.name))
+        }
+
+        func resultType(_ op: Op, _ inputs: [ValueID?]) -> ElementType {
+            switch op {
+            case .shape, .compare, .not: return .int64
+            case .cast(let t): return t
+            default:
+                guard let first = inputs.first ?? nil else { return .float32 }
+                return graph[first].type
+            }
+        }
+
+        func constantValue(_ node: ONNXNode) throws -> Value? {
+            let a = node.attributes
+            if let t = a["value"]?.tensor { return t }
+            if let f = a["value_float"]?.float { return .float(Tensor(scalar: f)) }
+            if let f = a["value_floats"] { return .float(Tensor(shape: [f.floats.count], scalars: f.floats)) }
+            if let i = a["value_int"]?.int { return .int(IntTensor(scalar: Int64(i))) }
+            if let i = a["value_ints"] { return .int(IntTensor(i.ints.map { Int64($0) })) }
+            return nil
+        }
+
+        /// `com.microsoft` GroupNorm: NHWC (channels_last=1) input, per-channel gamma/beta, optional SiLU.
+        mutating func addContribGroupNorm(_ node: ONNXNode, _ inputs: [ValueID?]) throws {
+            let a = node.attributes
+            guard let groups = a["groups"]?.int, groups >= 1 else { throw fail(node, "needs a 'groups' attribute ≥ 1") }
+            let op = Op.groupNorm(groups: groups, eps: a["epsilon"]?.float ?? 1e-5, silu: (a["activation"]?.int ?? 0) == 1)
+            guard inputs.count == 3 else { throw fail(node, "needs inputs X, gamma, beta") }
+            if (a["channels_last"]?.int ?? 1) == 0 {
+                graph.nodes.append(Node(op, inputs: inputs, outputs: [output(node.outputs[0])], name: node.name))
+                return
+            }
+            let nchw = graph.addValue(ValueInfo(name: "\(node.name)/nchw")), normed = graph.addValue(ValueInfo(name: "\(node.name)/normed"))
+            graph.nodes.append(Node(.transpose(perm: [0, 3, 1, 2]), inputs: [inputs[0]], outputs: [nchw], name: node.name))
+            graph.nodes.append(Node(op, inputs: [nchw, inputs[1], inputs[2]], outputs: [normed], name: node.name))
+            graph.nodes.append(Node(.transpose(perm: [0, 2, 3, 1]), inputs: [normed], outputs: [output(node.outputs[0])], name: node.name))
+        }
+
+        /// The IR op of one default-domain node.
+        func op(for node: ONNXNode, inputs: [ValueID?]) throws -> Op {
+            let a = node.attributes
+            func int(_ name: String, _ d: Int) -> Int { a[name]?.int ?? d }
+            func float(_ name: String, _ d: Float) -> Float { a[name]?.float ?? d }
+            func ints(_ name: String) -> [Int]? { a[name].map(\.ints) }
+            let unary: [String: UnaryOp] = ["Relu": .relu, "Sigmoid": .sigmoid, "Tanh": .tanh, "Exp": .exp, "Log": .log,
+                                            "Sqrt": .sqrt, "Sin": .sin, "Cos": .cos, "Erf": .erf, "Neg": .neg, "Abs": .abs,
+                                            "Reciprocal": .reciprocal]
+            let binary: [String: BinaryOp] = ["Add": .add, "Sub": .sub, "Mul": .mul, "Div": .div, "Pow": .pow]
+            let compare: [String: Comparison] = ["Equal": .equal, "Less": .less, "Greater": .greater,
+                                                 "LessOrEqual": .lessOrEqual, "GreaterOrEqual": .greaterOrEqual]
+            let reduce: [String: ReduceKind] = ["ReduceSum": .sum, "ReduceMean": .mean, "ReduceMax": .max, "ReduceMin": .min,
+                                                "ReduceL2": .l2, "ReduceSumSquare": .sumSquare, "ReduceProd": .prod]
+            if let u = unary[node.opType] { return .unary(u) }
+            if let b = binary[node.opType] { return .binary(b) }
+            if let c = compare[node.opType] { return .compare(c) }
+            if let r = reduce[node.opType] {
+                // ReduceSum takes axes as an input from opset 13, the others from 18.
+                let axesAsInput = node.opType == "ReduceSum" || opset >= 18
+                return .reduce(r, axes: axesAsInput ? nil : (ints("axes") ?? []), keepDims: int("keepdims", 1) != 0,
+                               noopWithEmptyAxes: int("noop_with_empty_axes", 0) != 0)
+            }
+            switch node.opType {
+            case "Conv", "ConvTranspose":
+                let kernel = ints("kernel_shape")
+                guard kernel == nil || kernel!.count == 2 else { throw fail(node, "only 2-D convolutions are supported (kernel_shape \(kernel!))") }
+                let autoPad = a["auto_pad"]?.string ?? "NOTSET"
+                guard autoPad == "NOTSET" || autoPad == "VALID" else { throw fail(node, "auto_pad \(autoPad) is not supported (use explicit pads)") }
+                let s = ints("strides") ?? [1, 1], d = ints("dilations") ?? [1, 1]
+                let p = autoPad == "VALID" ? [0, 0, 0, 0] : (ints("pads") ?? [0, 0, 0, 0])
+                guard s.count == 2, d.count == 2, p.count == 4 else { throw fail(node, "strides \(s), dilations \(d), pads \(p) must describe 2 axes") }
+                let o = Conv2dOptions(stride: (s[0], s[1]), padding: (p[0], p[1], p[2], p[3]), dilation: (d[0], d[1]), groups: int("group", 1))
+                if node.opType == "Conv" { return .conv(o) }
+                guard a["output_shape"] == nil else { throw fail(node, "output_shape is not supported (use pads and output_padding)") }
+                let op = ints("output_padding") ?? [0, 0]
+                guard op.count == 2 else { throw fail(node, "output_padding \(op) must have 2 values") }
+                return .convTranspose(o, outputPaddingH: op[0], outputPaddingW: op[1])
+            case "Gemm":
+                return .gemm(transA: int("transA", 0) != 0, transB: int("transB", 0) != 0, alpha: float("alpha", 1), beta: float("beta", 1))
+            case "MatMul": return .matMul
+            case "Einsum":
+                guard let eq = a["equation"]?.string else { throw fail(node, "has no equation") }
+                return .einsum(equation: eq)
+            case "Gelu":
+                let approx = a["approximate"]?.string ?? "none"
+                guard approx == "none" || approx == "tanh" else { throw fail(node, "approximate '\(approx)' is not supported") }
+                return .unary(approx == "tanh" ? .geluTanh : .gelu)
+            case "Clip": return .clip
+            case "Not": return .not
+            case "Where": return .select
+            case "Cast":
+                guard let to = a["to"]?.int, let t = ONNXModel.elementType(Int32(to)) else {
+                    throw fail(node, "cast to \(ONNXModel.dataTypeName(Int32(a["to"]?.int ?? 0))) is not supported")
+                }
+                return .cast(t)
+            case "Softmax": return .softmax(axis: int("axis", -1))
+            case "InstanceNormalization": return .instanceNorm(eps: float("epsilon", 1e-5))
+            case "GroupNormalization":
+                guard let g = a["num_groups"]?.int, g >= 1 else { throw fail(node, "needs num_groups ≥ 1") }
+                return .groupNorm(groups: g, eps: float("epsilon", 1e-5), silu: false)
+            case "BatchNormalization":
+                guard int("training_mode", 0) == 0 else { throw fail(node, "training_mode=1 is not supported for inference") }
+                return .batchNorm(eps: float("epsilon", 1e-5))
+            case "LayerNormalization": return .layerNorm(axis: int("axis", -1), eps: float("epsilon", 1e-5))
+            case "Reshape": return .reshape(allowZero: int("allowzero", 0) != 0)
+            case "Transpose": return .transpose(perm: ints("perm"))
+            case "Concat":
+                guard let axis = a["axis"]?.int else { throw fail(node, "has no axis") }
+                return .concat(axis: axis)
+            case "Split":
+                return .split(axis: int("axis", 0), sizes: ints("split"), outputs: node.outputs.count)
+            case "Slice": return .slice
+            case "Gather": return .gather(axis: int("axis", 0))
+            case "Unsqueeze": return .unsqueeze(axes: nil)
+            case "Squeeze": return .squeeze(axes: nil)
+            case "Flatten": return .flatten(axis: int("axis", 1))
+            case "Expand": return .expand
+            case "Tile": return .tile
+            case "Pad":
+                let mode = a["mode"]?.string ?? "constant"
+                guard let fill = PadFill(rawValue: mode) else { throw fail(node, "pad mode '\(mode)' is not supported") }
+                return .pad(fill)
+            case "Resize":
+                let mode = a["mode"]?.string ?? "nearest"
+                let transform = a["coordinate_transformation_mode"]?.string ?? "half_pixel"
+                if mode == "nearest" {
+                    let rounding = a["nearest_mode"]?.string ?? "round_prefer_floor"
+                    guard transform == "asymmetric", rounding == "floor" else {
+                        throw fail(node, "nearest resize with \(transform) / \(rounding) is not supported (PyTorch exports asymmetric / floor)")
+                    }
+                    return .resize(.nearest)
+                }
+                guard mode == "linear" else { throw fail(node, "resize mode '\(mode)' is not supported (nearest, linear)") }
+                switch transform {
+                case "align_corners": return .resize(.linear(alignCorners: true))
+                case "half_pixel", "pytorch_half_pixel": return .resize(.linear(alignCorners: false))
+                default: throw fail(node, "linear resize with coordinate_transformation_mode '\(transform)' is not supported")
+                }
+            case "DepthToSpace":
+                guard let b = a["blocksize"]?.int, b >= 1 else { throw fail(node, "needs blocksize ≥ 1") }
+                return .depthToSpace(blockSize: b, crd: (a["mode"]?.string ?? "DCR") == "CRD")
+            case "SpaceToDepth":
+                guard let b = a["blocksize"]?.int, b >= 1 else { throw fail(node, "needs blocksize ≥ 1") }
+                return .spaceToDepth(blockSize: b)
+            case "Shape": return .shape(start: int("start", 0), end: a["end"]?.int)
+            case "ConstantOfShape": return .constantOfShape(a["value"]?.tensor ?? .float(Tensor(scalar: 0)))
+            case "Range": return .range
+            case "Identity", "Dropout": return .identity
+            default:
+                throw fail(node, "op type '\(node.opType)' is not supported; supported: \(supportedOps.joined(separator: ", ")), com.microsoft.GroupNorm")
+            }
+        }
+    }
+}

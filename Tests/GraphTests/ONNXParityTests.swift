@@ -1,0 +1,78 @@
+// Every committed ONNX fixture (scripts/make_onnx_fixtures.py: both PyTorch exporters, several
+// U-Nets, three GroupNorm encodings) imports and runs, and its output matches onnxruntime's
+// within 1e-4 of the output's scale. Fixtures are discovered from the folder: each
+// `<model>/<file>.onnx` is checked against `y.<variant>.npy`, fed `<input name>.npy`.
+
+import Foundation
+import Testing
+@testable import Graphs
+import ModelIO
+import Tensors
+
+/// One ONNX fixture file with its folder and the variant name of its expected output.
+struct ONNXFixture: CustomStringConvertible, Sendable {
+    let folder: URL
+    let file: String
+
+    /// `ddpm_unet_small.ts.onnx` → `ts`; `instancenorm.onnx` → `instancenorm`.
+    var variant: String {
+        let stem = String(file.dropLast(".onnx".count)), model = folder.lastPathComponent
+        return stem.hasPrefix(model + ".") ? String(stem.dropFirst(model.count + 1)) : stem
+    }
+    var path: String { folder.appendingPathComponent(file).path }
+    var description: String { "\(folder.lastPathComponent)/\(file)" }
+
+    static let root = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/onnx")
+
+    static var all: [ONNXFixture] {
+        let fm = FileManager.default
+        let folders = (try? fm.contentsOfDirectory(at: root, includingPropertiesForKeys: nil)) ?? []
+        return folders.sorted { $0.path < $1.path }.flatMap { folder in
+            ((try? fm.contentsOfDirectory(atPath: folder.path)) ?? []).filter { $0.hasSuffix(".onnx") }.sorted()
+                .map { ONNXFixture(folder: folder, file: $0) }
+        }
+    }
+
+    /// The graph's inputs read from `<name>.npy`.
+    func inputs(for graph: Graph) throws -> [ValueID: Value] {
+        var feed: [ValueID: Value] = [:]
+        for id in graph.inputs { feed[id] = try NumPy.read(folder.appendingPathComponent("\(graph[id].name).npy").path) }
+        return feed
+    }
+
+    func expected() throws -> Tensor {
+        guard case .float(let t) = try NumPy.read(folder.appendingPathComponent("y.\(variant).npy").path) else {
+            throw GraphError.invalid("y.\(variant).npy is not float")
+        }
+        return t
+    }
+}
+
+/// max|a − b| / max|b|.
+func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
+    var worst: Float = 0, scale: Float = 1e-30
+    for i in 0..<b.count {
+        worst = max(worst, abs(a.pointer[i] - b.pointer[i]))
+        scale = max(scale, abs(b.pointer[i]))
+    }
+    return worst / scale
+}
+
+@Suite struct ONNXParityTests {
+    @Test func fixturesArePresent() {
+        let all = ONNXFixture.all
+        #expect(all.count >= 10, "found \(all.count) fixtures under \(ONNXFixture.root.path)")
+        #expect(all.contains { $0.variant == "dynamo" } && all.contains { $0.variant == "ts" })
+    }
+
+    @Test(arguments: ONNXFixture.all) func interpreterMatchesOnnxRuntime(_ fixture: ONNXFixture) throws {
+        let graph = try ONNXImporter.load(fixture.path)
+        let y = try Interpreter(cpu: CPU(threads: 2)).run(graph, inputs: fixture.inputs(for: graph))
+        guard case .float(let out) = y[0] else { Issue.record("\(fixture): output is not float"); return }
+        let expected = try fixture.expected()
+        #expect(out.shape == expected.shape, "\(fixture): shape \(out.shape) vs \(expected.shape)")
+        guard out.shape == expected.shape else { return }
+        let err = relativeError(out, expected)
+        #expect(err <= 1e-4, "\(fixture): max error \(err) relative to the output's scale")
+    }
+}
