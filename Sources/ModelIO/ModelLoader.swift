@@ -4,6 +4,7 @@
 
 import Foundation
 import Graphs
+import Tensors
 
 /// Opens models of every supported format.
 public enum ModelLoader {
@@ -27,5 +28,24 @@ public enum ModelLoader {
         }
         let image = graph.inputs.first { graph[$0].dims?.count == 4 && graph[$0].type == .float32 } ?? graph.inputs[0]
         return (image, graph.inputs.first { $0 != image })
+    }
+
+    /// Concrete shapes of every input for a batch of `batch`: declared fixed dims kept, the first
+    /// dim set to `batch`. Other symbolic dims are an error naming the input.
+    public static func inputShapes(_ graph: Graph, batch: Int) throws -> [ValueID: Shape] {
+        var shapes: [ValueID: Shape] = [:]
+        for id in graph.inputs {
+            guard let dims = graph[id].dims else {
+                throw GraphError.badInput("input '\(graph[id].name)' declares no shape; re-export with input shapes")
+            }
+            shapes[id] = Shape(try dims.enumerated().map { axis, d -> Int in
+                if axis == 0 { return batch }
+                guard case .fixed(let n) = d else {
+                    throw GraphError.badInput("input '\(graph[id].name)' has symbolic dim '\(d)' at axis \(axis); only the batch may be symbolic")
+                }
+                return n
+            })
+        }
+        return shapes
     }
 }

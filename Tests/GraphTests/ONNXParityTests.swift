@@ -75,4 +75,17 @@ func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
         let err = relativeError(out, expected)
         #expect(err <= 1e-4, "\(fixture): max error \(err) relative to the output's scale")
     }
+
+    /// Specialization (folding) and fusion keep the meaning: the compiled graph, still run by the
+    /// interpreter, matches onnxruntime as tightly as the imported one.
+    @Test(arguments: ONNXFixture.all) func specializedAndFusedGraphMatches(_ fixture: ONNXFixture) throws {
+        let graph = try ONNXImporter.load(fixture.path)
+        let inputs = try fixture.inputs(for: graph)
+        let compiled = try graph.specialized(inputShapes: inputs.mapValues(\.shape), cpu: CPU(threads: 2)).fused()
+        #expect(compiled.graph.nodes.count < graph.nodes.count, "\(fixture): passes removed nothing")
+        let y = try Interpreter(cpu: CPU(threads: 2)).run(compiled.graph, inputs: inputs)
+        guard case .float(let out) = y[0] else { Issue.record("\(fixture): output is not float"); return }
+        let err = relativeError(out, try fixture.expected())
+        #expect(err <= 1e-4, "\(fixture): max error \(err) relative to the output's scale")
+    }
 }

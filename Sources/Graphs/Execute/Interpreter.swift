@@ -60,8 +60,11 @@ public struct Interpreter: Sendable {
     // swiftlint:disable:next cyclomatic_complexity
     func apply(_ op: Op, _ a: Arguments, outputs: Int) throws -> [Value] {
         switch op {
-        case .conv(let o):
-            return [.float(try cpu.conv2d(a.float(0), weight: a.float(1), bias: a.optionalFloat(2), o))]
+        case let .conv(o, activation):
+            var y = try cpu.conv2d(a.float(0), weight: a.float(1), bias: a.optionalFloat(2), o)
+            if let residual = try a.optionalFloat(3) { y = try cpu.add(y, residual) }
+            if let activation { y = cpu.unary(activation, y) }
+            return [.float(y)]
         case let .convTranspose(o, ph, pw):
             return [.float(try cpu.convTranspose2d(a.float(0), weight: a.float(1), bias: a.optionalFloat(2), o,
                                                    outputPadding: (ph, pw)))]

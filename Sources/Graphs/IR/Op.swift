@@ -34,8 +34,9 @@ public enum PadFill: String, Sendable {
 /// One operation of the graph IR.
 public enum Op: Sendable {
     // MARK: dense compute
-    /// x `[N, C, H, W]`, w `[M, C/g, KH, KW]`, b `[M]`? → `[N, M, OH, OW]`
-    case conv(Conv2dOptions)
+    /// x `[N, C, H, W]`, w `[M, C/g, KH, KW]`, b `[M]`?, residual `[N, M, OH, OW]`? →
+    /// activation(conv + b + residual) `[N, M, OH, OW]` (residual and activation set by fusion)
+    case conv(Conv2dOptions, activation: UnaryOp?)
     /// x `[N, Cin, H, W]`, w `[Cin, Cout/g, KH, KW]`, b `[Cout]`? → `[N, Cout, OH, OW]`
     case convTranspose(Conv2dOptions, outputPaddingH: Int, outputPaddingW: Int)
     /// a, b, c? → alpha · op(a) · op(b) + beta · c (2-D a and b; c broadcasts)
@@ -122,7 +123,7 @@ public enum Op: Sendable {
     /// A short name for histograms and messages (`conv`, `groupNorm+silu`, …).
     public var name: String {
         switch self {
-        case .conv: return "conv"
+        case .conv(_, let act): return act.map { "conv+\($0.rawValue)" } ?? "conv"
         case .convTranspose: return "convTranspose"
         case .gemm: return "gemm"
         case .matMul: return "matMul"

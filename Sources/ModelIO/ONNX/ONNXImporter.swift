@@ -204,7 +204,7 @@ public enum ONNXImporter {
                 let p = autoPad == "VALID" ? [0, 0, 0, 0] : (ints("pads") ?? [0, 0, 0, 0])
                 guard s.count == 2, d.count == 2, p.count == 4 else { throw fail(node, "strides \(s), dilations \(d), pads \(p) must describe 2 axes") }
                 let o = Conv2dOptions(stride: (s[0], s[1]), padding: (p[0], p[1], p[2], p[3]), dilation: (d[0], d[1]), groups: int("group", 1))
-                if node.opType == "Conv" { return .conv(o) }
+                if node.opType == "Conv" { return .conv(o, activation: nil) }
                 guard a["output_shape"] == nil else { throw fail(node, "output_shape is not supported (use pads and output_padding)") }
                 let op = ints("output_padding") ?? [0, 0]
                 guard op.count == 2 else { throw fail(node, "output_padding \(op) must have 2 values") }

@@ -1,0 +1,144 @@
+// Fuse: rewrites patterns of a specialized graph into fewer, fused nodes, until none is left:
+//   Sigmoid(x) · x                                         → silu(x)
+//   Reshape[N,G,K] → InstanceNorm(1, 0) → Reshape[x.shape] → Mul(γ) → Add(β)   (how both PyTorch
+//     exporters write GroupNorm)                           → groupNorm(γ, β)
+//   groupNorm → silu                                       → groupNorm+silu
+//   conv → Add(residual of the same shape)                 → conv with residual epilogue
+//   conv (+ residual) → relu / silu / gelu / sigmoid       → conv with activation epilogue
+//   Transpose(p) → Transpose(q)                            → one Transpose(p∘q), or a view when
+//     that is the identity (the NHWC round trips around contrib GroupNorm)
+// A pattern fires only when its inner values have no other reader and are not graph outputs, so
+// the rewrite never changes what anything else sees. Every fused op's unfused meaning is the
+// interpreter's, and tests compare the fused graph against the original.
+
+import Tensors
+
+extension SpecializedGraph {
+    /// The graph with every fusion pattern applied.
+    public func fused() -> SpecializedGraph {
+        var g = self
+        while g.fuseOnce() {}
+        g.graph.eliminateDeadCode()
+        return g
+    }
+
+    /// Applies the first matching rewrite at each node in one sweep; true when anything changed.
+    mutating func fuseOnce() -> Bool {
+        var producer: [ValueID: Int] = [:], readers: [ValueID: Int] = [:]
+        for (i, n) in graph.nodes.enumerated() {
+            for o in n.outputs { producer[o] = i }
+            for case let v? in n.inputs { readers[v, default: 0] += 1 }
+        }
+        for o in graph.outputs { readers[o, default: 0] += 1 }
+        var removed = Set<Int>()
+        var changed = false
+        /// The node defining `v` when `v` has exactly one reader and that node was not consumed yet.
+        func soleProducer(_ v: ValueID?) -> (Int, Node)? {
+            guard let v, readers[v] == 1, let i = producer[v], !removed.contains(i) else { return nil }
+            return (i, graph.nodes[i])
+        }
+        func floatConstant(_ v: ValueID?) -> Tensor? {
+            guard let v, case .float(let t)? = graph.constants[v] else { return nil }
+            return t
+        }
+        for i in graph.nodes.indices where !removed.contains(i) {
+            let node = graph.nodes[i]
+            switch node.op {
+            case .binary(.mul):
+                // silu: x · sigmoid(x), either operand order.
+                for (s, x) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
+                    if let (j, sig) = soleProducer(s), case .unary(.sigmoid) = sig.op, sig.inputs[0] == x {
+                        graph.nodes[i] = Node(.unary(.silu), inputs: [x], outputs: node.outputs, name: node.name)
+                        removed.insert(j)
+                        changed = true
+                        break
+                    }
+                }
+            case .binary(.add):
+                if let m = groupNormFromDecomposition(add: node, soleProducer: soleProducer, floatConstant: floatConstant) {
+                    let scale = graph.addConstant(.float(m.scale), name: "\(m.name)/gamma")
+                    let bias = graph.addConstant(.float(m.bias), name: "\(m.name)/beta")
+                    graph.nodes[i] = Node(.groupNorm(groups: m.groups, eps: m.eps, silu: false), inputs: [m.x, scale, bias],
+                                          outputs: node.outputs, name: m.name)
+                    removed.formUnion(m.consumed)
+                    changed = true
+                    continue
+                }
+                // conv + residual (same shape, no residual yet).
+                for (c, r) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
+                    guard let c, let r, let (j, conv) = soleProducer(c), case .conv(let o, nil) = conv.op,
+                          conv.inputs.count < 4, shapes[c] == shapes[r], graph.constants[r] == nil else { continue }
+                    var inputs = conv.inputs
+                    while inputs.count < 3 { inputs.append(nil) }
+                    graph.nodes[i] = Node(.conv(o, activation: nil), inputs: inputs + [r], outputs: node.outputs, name: conv.name)
+                    removed.insert(j)
+                    changed = true
+                    break
+                }
+            case .unary(let act) where [.relu, .silu, .gelu, .sigmoid].contains(act):
+                guard let (j, prev) = soleProducer(node.inputs[0]) else { continue }
+                switch prev.op {
+                case let .groupNorm(groups, eps, false) where act == .silu:
+                    graph.nodes[i] = Node(.groupNorm(groups: groups, eps: eps, silu: true), inputs: prev.inputs, outputs: node.outputs, name: prev.name)
+                case .conv(let o, nil):
+                    graph.nodes[i] = Node(.conv(o, activation: act), inputs: prev.inputs, outputs: node.outputs, name: prev.name)
+                default: continue
+                }
+                removed.insert(j)
+                changed = true
+            case .transpose(let outer?):
+                guard let (j, prev) = soleProducer(node.inputs[0]), case .transpose(let inner?) = prev.op,
+                      inner.count == outer.count else { continue }
+                let composed = outer.map { inner[$0] }
+                let op: Op = composed == Array(0..<composed.count) ? .identity : .transpose(perm: composed)
+                graph.nodes[i] = Node(op, inputs: prev.inputs, outputs: node.outputs, name: node.name)
+                removed.insert(j)
+                changed = true
+            default: break
+            }
+        }
+        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        return changed
+    }
+
+    /// What a decomposed group norm was: input, groups, eps, per-channel γ and β, and the nodes it replaces.
+    struct GroupNormMatch {
+        let x: ValueID, groups: Int, eps: Float, scale: Tensor, bias: Tensor, name: String, consumed: [Int]
+    }
+
+    /// Matches Reshape[N,G,K] → InstanceNorm(scale 1, bias 0) → Reshape[N,C,…] → Mul(γ) → Add(β), ending at `add`.
+    private func groupNormFromDecomposition(add: Node, soleProducer: (ValueID?) -> (Int, Node)?,
+                                            floatConstant: (ValueID?) -> Tensor?) -> GroupNormMatch? {
+        for (m, b) in [(add.inputs[0], add.inputs[1]), (add.inputs[1], add.inputs[0])] {
+            guard let beta = floatConstant(b), let (iMul, mul) = soleProducer(m), case .binary(.mul) = mul.op else { continue }
+            for (r, gm) in [(mul.inputs[0], mul.inputs[1]), (mul.inputs[1], mul.inputs[0])] {
+                guard let gamma = floatConstant(gm), let (iBack, back) = soleProducer(r), case .reshape = back.op,
+                      let (iNorm, norm) = soleProducer(back.inputs[0]), case .instanceNorm(let eps) = norm.op,
+                      let (iFwd, fwd) = soleProducer(norm.inputs[0]), case .reshape = fwd.op,
+                      let x = fwd.inputs[0], let xShape = shapes[x], let r, shapes[r] == xShape, xShape.rank >= 3,
+                      let grouped = norm.inputs[0].flatMap({ shapes[$0] }), grouped.rank == 3, grouped[0] == xShape[0],
+                      xShape[1] % grouped[1] == 0 else { continue }
+                let c = xShape[1]
+                // The instance norm must be plain (scale 1, bias 0), γ and β per channel.
+                let ones = floatConstant(norm.inputs.count > 1 ? norm.inputs[1] : nil)
+                let zeros = floatConstant(norm.inputs.count > 2 ? norm.inputs[2] : nil)
+                guard ones?.scalars.allSatisfy({ $0 == 1 }) ?? true, zeros?.scalars.allSatisfy({ $0 == 0 }) ?? true,
+                      let scale = perChannel(gamma, channels: c, rank: xShape.rank),
+                      let bias = perChannel(beta, channels: c, rank: xShape.rank) else { continue }
+                return GroupNormMatch(x: x, groups: grouped[1], eps: eps, scale: scale, bias: bias, name: norm.name,
+                                      consumed: [iMul, iBack, iNorm, iFwd])
+            }
+        }
+        return nil
+    }
+
+    /// `t` as a `[C]` tensor when it holds one value per channel of a rank-`rank` NCHW tensor
+    /// (shapes `[C, 1, 1]`, `[1, C, 1, 1]`, `[C]` after broadcasting alignment).
+    private func perChannel(_ t: Tensor, channels c: Int, rank: Int) -> Tensor? {
+        guard t.count == c, t.rank <= rank else { return nil }
+        // Aligned to the right, the channel axis is rank − 1 − (rank − 2) from the end: all other axes are 1.
+        let axis = t.rank - (rank - 1)
+        guard axis >= 0, t.shape[axis] == c else { return nil }
+        return Tensor(shape: [c], scalars: t.scalars)
+    }
+}

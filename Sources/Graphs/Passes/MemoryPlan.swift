@@ -1,0 +1,112 @@
+// MemoryPlan: places every float intermediate of a specialized graph in one arena. A value lives
+// from the node that defines it to its last reader; view ops (reshape, flatten, squeeze,
+// unsqueeze, identity) define no storage of their own and extend their source's life. Buffers are
+// placed greedily, largest first, at the lowest 64-byte-aligned offset that overlaps no placed
+// buffer alive at the same time (the greedy-by-size planner of TFLite / ggml-alloc). An output is
+// never placed over an input of its own node. Int64 values (shape arithmetic left after folding,
+// timestep math) are not planned: they are tiny and live on the host.
+
+/// Arena offsets (in floats) of the float values of a specialized graph.
+public struct MemoryPlan: Sendable {
+    /// Offset of each planned value; views have their source's offset.
+    public var offsets: [ValueID: Int]
+    /// Arena size in floats.
+    public var size: Int
+    /// Sum of all planned buffers' sizes: what allocating each value separately would hold at once at worst.
+    public var unsharedSize: Int
+}
+
+extension Op {
+    /// Ops whose output is the input's storage with another shape.
+    public var isView: Bool {
+        switch self {
+        case .reshape, .flatten, .squeeze, .unsqueeze, .identity: return true
+        default: return false
+        }
+    }
+}
+
+extension SpecializedGraph {
+    /// Plans the arena for the float values of the graph (inputs, intermediates, outputs).
+    public func planMemory() -> MemoryPlan {
+        let g = graph
+        func isArenaValue(_ id: ValueID) -> Bool { g[id].type == .float32 && g.constants[id] == nil && shapes[id] != nil }
+        // Storage roots: views share their source's.
+        var root: [ValueID: ValueID] = [:]
+        var start: [ValueID: Int] = [:], end: [ValueID: Int] = [:]
+        for id in g.inputs where isArenaValue(id) { root[id] = id; start[id] = -1; end[id] = -1 }
+        for (i, node) in g.nodes.enumerated() {
+            for case let v? in node.inputs { if let r = root[v] { end[r] = max(end[r] ?? i, i) } }
+            for out in node.outputs where isArenaValue(out) {
+                if node.op.isView, let src = node.inputs.first ?? nil, let r = root[src] {
+                    root[out] = r
+                } else {
+                    root[out] = out
+                    start[out] = i
+                    end[out] = i
+                }
+            }
+        }
+        for out in g.outputs { if let r = root[out] { end[r] = g.nodes.count } }
+        let buffers = start.keys.sorted { a, b in
+            let sa = Self.padded(shapes[a]!.elementCount), sb = Self.padded(shapes[b]!.elementCount)
+            return sa != sb ? sa > sb : a < b
+        }
+        var placed: [(id: ValueID, offset: Int, size: Int)] = []
+        var offsetOf: [ValueID: Int] = [:]
+        var size = 0, unshared = 0
+        for b in buffers {
+            let need = Self.padded(shapes[b]!.elementCount)
+            unshared += need
+            let live = placed.filter { start[$0.id]! <= end[b]! && start[b]! <= end[$0.id]! }.sorted { $0.offset < $1.offset }
+            var offset = 0
+            for p in live {
+                if offset + need <= p.offset { break }
+                offset = max(offset, p.offset + p.size)
+            }
+            placed.append((b, offset, need))
+            offsetOf[b] = offset
+            size = max(size, offset + need)
+        }
+        var offsets: [ValueID: Int] = [:]
+        for (v, r) in root { offsets[v] = offsetOf[r] }
+        return MemoryPlan(offsets: offsets, size: size, unsharedSize: unshared)
+    }
+
+    /// Floats rounded up to a multiple of 16 (64 bytes).
+    static func padded(_ n: Int) -> Int { (max(n, 1) + 15) / 16 * 16 }
+
+    /// Multiply-add FLOPs (2 per multiply-add) of the dense ops: conv, matmul, gemm, einsum, attention.
+    public var flops: Int {
+        graph.nodes.reduce(0) { $0 + flops(of: $1) }
+    }
+
+    /// FLOPs of one node (0 for non-dense ops).
+    public func flops(of node: Node) -> Int {
+        let ins = node.inputs.map { $0.flatMap { shapes[$0] } }
+        guard let outShape = node.outputs.first.flatMap({ shapes[$0] }) else { return 0 }
+        switch node.op {
+        case .conv:
+            guard let w = ins[1] else { return 0 }
+            return 2 * outShape.elementCount * w[1] * w[2] * w[3]
+        case .convTranspose:
+            guard let x = ins[0], let w = ins[1] else { return 0 }
+            return 2 * x.elementCount * w[1] * w[2] * w[3]
+        case .matMul, .gemm:
+            guard let a = ins[0] else { return 0 }
+            if case .gemm(let ta, _, _, _) = node.op, ta { return 2 * outShape.elementCount * a[0] }
+            return 2 * outShape.elementCount * a[a.rank - 1]
+        case .einsum:
+            // Product of every distinct label's size, twice.
+            guard case .einsum(let eq) = node.op else { return 0 }
+            let labels = eq.filter { !$0.isWhitespace }.components(separatedBy: "->")[0].split(separator: ",").map(Array.init)
+            var size: [Character: Int] = [:]
+            for (ls, s) in zip(labels, ins) { if let s { for (l, d) in zip(ls, s) { size[l] = d } } }
+            return labels.count == 2 ? 2 * size.values.reduce(1, *) : 0
+        case .attention:
+            guard let q = ins[0], let k = ins[1] else { return 0 }
+            return 2 * q.elementCount * k[k.rank - 2] * 2
+        default: return 0
+        }
+    }
+}
