@@ -8,17 +8,42 @@ import Tensors
 
 /// Opens models of every supported format.
 public enum ModelLoader {
-    /// The graph of the model at `path`.
-    public static func load(_ path: String) throws -> Graph {
+    /// The model at `path`: an ONNX file or a native model folder (`model.json` + `weights.safetensors`).
+    /// `schedule` comes from the native folder, else from `scheduleConfig` (a diffusers
+    /// scheduler_config.json), else from the ONNX metadata keys, else the defaults.
+    public static func open(_ path: String, scheduleConfig: String? = nil) throws -> NativeModel {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
-            throw ONNXError(path: path, problem: "no such file or folder")
+            throw ModelFileError(path: path, problem: "no such file or folder")
         }
-        guard !isFolder.boolValue, path.hasSuffix(".onnx") else {
-            throw ONNXError(path: path, problem: "not a supported model (expected an .onnx file)")
+        if isFolder.boolValue {
+            guard FileManager.default.fileExists(atPath: path + "/model.json") else {
+                throw ModelFileError(path: path, problem: "a folder without model.json (not a native model; diffusers folders are not supported yet)")
+            }
+            var model = try NativeModel.read(path)
+            if let scheduleConfig { model.schedule = try ScheduleConfig.read(scheduleConfig) }
+            return model
         }
-        return try ONNXImporter.load(path)
+        guard path.hasSuffix(".onnx") else {
+            throw ModelFileError(path: path, problem: "not a supported model (expected an .onnx file or a native model folder)")
+        }
+        let graph = try ONNXImporter.load(path)
+        let schedule = try scheduleConfig.map(ScheduleConfig.read) ?? ScheduleConfig.from(metadata: graph.metadata, source: path)
+        let (image, _) = try imageAndTimeInputs(graph)
+        guard let dims = graph[image].dims, dims.count == 4 else {
+            throw ModelFileError(path: path, problem: "image input '\(graph[image].name)' must be [N, C, H, W]")
+        }
+        let chw = try dims.dropFirst().map { d -> Int in
+            guard case .fixed(let n) = d else {
+                throw ModelFileError(path: path, problem: "image input '\(graph[image].name)' must have fixed C, H, W (got \(dims.map(\.description)))")
+            }
+            return n
+        }
+        return NativeModel(graph: graph, schedule: schedule, imageShape: chw)
     }
+
+    /// The graph of the model at `path` (any supported format).
+    public static func load(_ path: String) throws -> Graph { try open(path).graph }
 
     /// The image input (the first rank-4 float input, or the first input) and the timestep input
     /// (the other input, if any) of a diffusion model's graph.

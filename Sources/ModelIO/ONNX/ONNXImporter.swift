@@ -38,7 +38,7 @@ public enum ONNXImporter {
     static func importModel(_ model: ONNXModel) throws -> Graph {
         let opset = model.opsets[""] ?? model.opsets["ai.onnx"] ?? 0
         guard supportedOpsets.contains(opset) else {
-            throw ONNXError(path: model.path, problem: "opset \(opset) is not supported (supported: \(supportedOpsets.lowerBound)–\(supportedOpsets.upperBound); re-export with opset_version=17)")
+            throw ModelFileError(path: model.path, problem: "opset \(opset) is not supported (supported: \(supportedOpsets.lowerBound)–\(supportedOpsets.upperBound); re-export with opset_version=17)")
         }
         var b = Builder(model: model, opset: opset)
         for (name, value) in model.initializers { b.ids[name] = b.graph.addConstant(value, name: name) }
@@ -50,7 +50,7 @@ public enum ONNXImporter {
         for node in model.nodes { try b.add(node) }
         for output in model.outputs {
             guard let id = b.ids[output.name] else {
-                throw ONNXError(path: model.path, problem: "graph output '\(output.name)' is produced by no node")
+                throw ModelFileError(path: model.path, problem: "graph output '\(output.name)' is produced by no node")
             }
             b.graph.values[id.index].dims = output.dims
             b.graph.outputs.append(id)
@@ -73,8 +73,8 @@ public enum ONNXImporter {
             self.opset = opset
         }
 
-        func fail(_ node: ONNXNode, _ problem: String) -> ONNXError {
-            ONNXError(path: model.path, problem: "node '\(node.name)' (\(node.opType), opset \(opset)): \(problem)")
+        func fail(_ node: ONNXNode, _ problem: String) -> ModelFileError {
+            ModelFileError(path: model.path, problem: "node '\(node.name)' (\(node.opType), opset \(opset)): \(problem)")
         }
 
         /// The id of input `name` ("" is an omitted optional input).

@@ -9,13 +9,6 @@ import Foundation
 import Graphs
 import Tensors
 
-/// A file that is not a valid or supported ONNX model; names the file and the problem.
-public struct ONNXError: Error, CustomStringConvertible, Sendable {
-    public let path: String
-    public let problem: String
-    public var description: String { "\(path): \(problem)" }
-}
-
 /// One attribute of a node.
 struct ONNXAttribute {
     var int: Int?
@@ -58,7 +51,7 @@ struct ONNXModel {
     /// Reads and decodes the file at `path`.
     init(contentsOf path: String) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ONNXError(path: path, problem: "cannot read the file (missing, unreadable or a folder)")
+            throw ModelFileError(path: path, problem: "cannot read the file (missing, unreadable or a folder)")
         }
         try self.init(data: data, path: path)
     }
@@ -70,7 +63,7 @@ struct ONNXModel {
             return onnx__model_proto__unpack(nil, raw.count, base)
         }
         guard let message else {
-            throw ONNXError(path: path, problem: "not a valid ONNX protobuf (truncated or corrupted; \(data.count) bytes)")
+            throw ModelFileError(path: path, problem: "not a valid ONNX protobuf (truncated or corrupted; \(data.count) bytes)")
         }
         defer { onnx__model_proto__free_unpacked(message, nil) }
         let m = message.pointee
@@ -82,13 +75,13 @@ struct ONNXModel {
         }
         metadata = [:]
         for e in buffer(m.metadata_props, m.n_metadata_props) { metadata[string(e.pointee.key)] = string(e.pointee.value) }
-        guard let g = m.graph?.pointee else { throw ONNXError(path: path, problem: "the model has no graph") }
+        guard let g = m.graph?.pointee else { throw ModelFileError(path: path, problem: "the model has no graph") }
         let folder = (path as NSString).deletingLastPathComponent
         nodes = try buffer(g.node, g.n_node).map { try Self.node($0.pointee, path: path, folder: folder) }
         initializers = try buffer(g.initializer, g.n_initializer).map { t in
             (string(t.pointee.name), try Self.tensor(t.pointee, path: path, folder: folder))
         }
-        guard g.n_sparse_initializer == 0 else { throw ONNXError(path: path, problem: "sparse initializers are not supported") }
+        guard g.n_sparse_initializer == 0 else { throw ModelFileError(path: path, problem: "sparse initializers are not supported") }
         inputs = try buffer(g.input, g.n_input).map { try Self.valueInfo($0.pointee, path: path) }
         outputs = try buffer(g.output, g.n_output).map { try Self.valueInfo($0.pointee, path: path) }
     }
@@ -114,10 +107,10 @@ struct ONNXModel {
         let name = string(v.name)
         guard let type = v.type?.pointee, type.value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE,
               let tensorType = type.tensor_type?.pointee else {
-            throw ONNXError(path: path, problem: "graph input/output '\(name)' is not a tensor")
+            throw ModelFileError(path: path, problem: "graph input/output '\(name)' is not a tensor")
         }
         guard let element = elementType(tensorType.elem_type) else {
-            throw ONNXError(path: path, problem: "graph input/output '\(name)' has unsupported element type \(dataTypeName(tensorType.elem_type))")
+            throw ModelFileError(path: path, problem: "graph input/output '\(name)' has unsupported element type \(dataTypeName(tensorType.elem_type))")
         }
         var dims: [Dim]?
         if let shape = tensorType.shape?.pointee {
@@ -134,7 +127,7 @@ struct ONNXModel {
     /// A TensorProto as a graph value: float types become float32, integer and bool types int64.
     static func tensor(_ t: Onnx__TensorProto, path: String, folder: String) throws -> Value {
         let name = string(t.name)
-        let fail = { (problem: String) in ONNXError(path: path, problem: "tensor '\(name)': \(problem)") }
+        let fail = { (problem: String) in ModelFileError(path: path, problem: "tensor '\(name)': \(problem)") }
         let dims = UnsafeBufferPointer(start: t.dims, count: t.n_dims).map { Int(clamping: $0) }
         guard dims.count <= Shape.maxRank, dims.allSatisfy({ $0 >= 0 }) else { throw fail("unsupported dims \(dims)") }
         var count = 1
@@ -202,7 +195,7 @@ struct ONNXModel {
     private static func externalData(_ t: Onnx__TensorProto, name: String, path: String, folder: String, bytes: Int) throws -> Data {
         var entries: [String: String] = [:]
         for e in buffer(t.external_data, t.n_external_data) { entries[string(e.pointee.key)] = string(e.pointee.value) }
-        let fail = { (problem: String) in ONNXError(path: path, problem: "tensor '\(name)': external data \(problem)") }
+        let fail = { (problem: String) in ModelFileError(path: path, problem: "tensor '\(name)': external data \(problem)") }
         guard let location = entries["location"], !location.isEmpty else { throw fail("has no location") }
         let root = URL(fileURLWithPath: folder.isEmpty ? "." : folder).standardizedFileURL.resolvingSymlinksInPath()
         let file = root.appendingPathComponent(location).standardizedFileURL.resolvingSymlinksInPath()

@@ -7,7 +7,7 @@ import CKernels
 import Foundation
 
 /// Binary elementwise ops (numpy broadcasting).
-public enum BinaryOp: String, Sendable, CaseIterable {
+public enum BinaryOp: String, Sendable, CaseIterable, Codable {
     case add, sub, mul, div, pow, maximum, minimum
 
     @inline(__always) func apply(_ a: Float, _ b: Float) -> Float {
@@ -24,7 +24,7 @@ public enum BinaryOp: String, Sendable, CaseIterable {
 }
 
 /// Unary elementwise ops: math functions and activations.
-public enum UnaryOp: String, Sendable, CaseIterable {
+public enum UnaryOp: String, Sendable, CaseIterable, Codable {
     case neg, abs, exp, log, sqrt, sin, cos, erf, tanh, sigmoid, relu, silu, gelu, geluTanh, square, reciprocal
 
     @inline(__always) func apply(_ x: Float) -> Float {
