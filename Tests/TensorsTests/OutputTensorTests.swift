@@ -1,0 +1,105 @@
+// Forward kernels writing into a caller's output (`into:`), as a compiled plan's arena slots:
+// for every kernel, the result written into a view at a non-zero offset of a larger storage
+// filled with garbage equals the allocating result bit for bit, leaves the rest of the storage
+// untouched, and is that view; a wrong output shape throws; elementwise kernels run in place.
+// The conv2d epilogue (residual, activation) is tested in `ConvolutionTests.swift`.
+
+import Testing
+@testable import Tensors
+
+/// What an arena holds outside the slot a kernel writes: any value a kernel must not leave behind.
+private let garbage: Float = 7
+
+/// Checks `kernel(out)` against `kernel(nil)`: bits equal, the slot returned is the given view,
+/// nothing outside the view written. With `wrongShapeThrows`, also checks that an output of
+/// the same element count but another shape throws a shape mismatch naming "output tensor".
+func expectIntoMatches(_ what: String, wrongShapeThrows: Bool = true, sourceLocation: SourceLocation = #_sourceLocation,
+                       _ kernel: (Tensor?) throws -> Tensor) throws {
+    let expected = try kernel(nil)
+    let lead = 5, tail = 3
+    let storage = TensorStorage(capacity: lead + expected.count + tail, zeroed: false)
+    storage.base.update(repeating: garbage, count: storage.capacity)
+    let slot = Tensor(viewing: storage, offset: lead, shape: expected.shape)
+    let got = try kernel(slot)
+    #expect(got.storage === storage && got.offset == lead && got.shape == expected.shape,
+            "\(what): returned \(got.shape) at offset \(got.offset), not the given view", sourceLocation: sourceLocation)
+    let bits = got.scalars.map(\.bitPattern), want = expected.scalars.map(\.bitPattern)
+    if bits != want {
+        let i = bits.indices.first { bits[$0] != want[$0] } ?? 0
+        Issue.record("\(what): into differs at index \(i): \(got.scalars[i]) vs \(expected.scalars[i])", sourceLocation: sourceLocation)
+    }
+    let outside = (0..<lead).map { storage.base[$0] } + (0..<tail).map { storage.base[lead + expected.count + $0] }
+    #expect(outside.allSatisfy { $0 == garbage }, "\(what): wrote outside the view: \(outside)", sourceLocation: sourceLocation)
+    guard wrongShapeThrows else { return }
+    let wrong: Shape = expected.rank == 1 ? [1, expected.count] : [expected.count]
+    do {
+        _ = try kernel(Tensor(viewing: storage, offset: lead, shape: wrong))
+        Issue.record("\(what): output \(wrong) for a \(expected.shape) result did not throw", sourceLocation: sourceLocation)
+    } catch let error as TensorError {
+        #expect("\(error)".contains("output tensor") && "\(error)".contains("\(expected.shape)"),
+                "\(what): \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+/// Checks that `kernel(x)` with `out` = `x` itself (in place) gives the out-of-place result.
+func expectInPlaceMatches(_ what: String, _ x: Tensor, sourceLocation: SourceLocation = #_sourceLocation,
+                          _ kernel: (Tensor, Tensor?) throws -> Tensor) throws {
+    let expected = try kernel(x, nil)
+    let inPlace = x.copy()
+    let got = try kernel(inPlace, inPlace)
+    #expect(got.storage === inPlace.storage && got.offset == inPlace.offset, "\(what): not in place", sourceLocation: sourceLocation)
+    #expect(got.scalars.map(\.bitPattern) == expected.scalars.map(\.bitPattern), "\(what): in place differs",
+            sourceLocation: sourceLocation)
+}
+
+@Suite struct OutputTensorTests {
+    @Test func viewInitializerSharesStorage() {
+        let storage = TensorStorage(capacity: 10)
+        let view = Tensor(viewing: storage, offset: 4, shape: [2, 3])
+        view.pointer[5] = 1.5
+        #expect(view.storage === storage && view.offset == 4 && storage.base[9] == 1.5)
+    }
+
+    @Test(arguments: [1, 2]) func elementwise(threads: Int) throws {
+        let cpu = CPU(threads: threads)
+        let a = randomTensor([3, 5, 37], seed: 1, 0.5, 2), b = randomTensor([5, 1], seed: 2, 0.5, 2)
+        for op in BinaryOp.allCases {
+            try expectIntoMatches("binary \(op)") { try cpu.binary(op, a, b, into: $0) }
+            try expectIntoMatches("binary \(op) swapped") { try cpu.binary(op, b, a, into: $0) }
+        }
+        try expectIntoMatches("add") { try cpu.add(a, b, into: $0) }
+        try expectIntoMatches("sub") { try cpu.sub(a, b, into: $0) }
+        try expectIntoMatches("mul") { try cpu.mul(a, b, into: $0) }
+        try expectIntoMatches("div") { try cpu.div(a, b, into: $0) }
+        try expectIntoMatches("broadcast") { try cpu.broadcast(b, to: [2, 5, 4], into: $0) }
+        let x = randomTensor([4, 1029], seed: 3, -3, 3)
+        for op in UnaryOp.allCases {
+            try expectIntoMatches("unary \(op)", wrongShapeThrows: false) { cpu.unary(op, x, into: $0) }
+        }
+        try expectIntoMatches("affine", wrongShapeThrows: false) { cpu.affine(x, scale: -1.5, shift: 0.25, into: $0) }
+        try expectIntoMatches("clamp", wrongShapeThrows: false) { cpu.clamp(x, min: -1, max: 0.5, into: $0) }
+        for e: Float in [2, 3, 0.5] {
+            let base = cpu.unary(.abs, x)
+            try expectIntoMatches("pow \(e)", wrongShapeThrows: false) { cpu.pow(base, e, into: $0) }
+        }
+    }
+
+    @Test func elementwiseInPlace() throws {
+        let cpu = CPU(threads: 2)
+        let a = randomTensor([3, 5, 37], seed: 1, 0.5, 2), b = randomTensor([5, 1], seed: 2, 0.5, 2)
+        let full = randomTensor([3, 5, 37], seed: 4, 0.5, 2)
+        for op in BinaryOp.allCases {
+            try expectInPlaceMatches("binary \(op) into a", a) { try cpu.binary(op, $0, b, into: $1) }
+            try expectInPlaceMatches("binary \(op) into b", a) { try cpu.binary(op, full, $0, into: $1) }
+            try expectInPlaceMatches("binary \(op) of a with itself", a) { try cpu.binary(op, $0, $0, into: $1) }
+        }
+        let x = randomTensor([4, 1029], seed: 3, -3, 3)
+        for op in UnaryOp.allCases {
+            let input = [.log, .sqrt].contains(op) ? cpu.unary(.abs, x) : x
+            try expectInPlaceMatches("unary \(op)", input) { cpu.unary(op, $0, into: $1) }
+        }
+        try expectInPlaceMatches("affine", x) { cpu.affine($0, scale: -1.5, shift: 0.25, into: $1) }
+        try expectInPlaceMatches("clamp", x) { cpu.clamp($0, min: -1, max: 0.5, into: $1) }
+        try expectInPlaceMatches("pow", cpu.unary(.abs, x)) { cpu.pow($0, 1.5, into: $1) }
+    }
+}
