@@ -102,4 +102,28 @@ func expectInPlaceMatches(_ what: String, _ x: Tensor, sourceLocation: SourceLoc
         try expectInPlaceMatches("clamp", x) { cpu.clamp($0, min: -1, max: 0.5, into: $1) }
         try expectInPlaceMatches("pow", cpu.unary(.abs, x)) { cpu.pow($0, 1.5, into: $1) }
     }
+
+    @Test(arguments: [1, 2]) func linalgAndReductions(threads: Int) throws {
+        let cpu = CPU(threads: threads)
+        let a = randomTensor([2, 1, 7, 33], seed: 1), b = randomTensor([3, 33, 20], seed: 2)
+        try expectIntoMatches("matmul") { try cpu.matmul(a, b, into: $0) }
+        let bt = randomTensor([3, 20, 33], seed: 3)
+        try expectIntoMatches("matmul transposed") { try cpu.matmul(a, bt, transposeB: true, into: $0) }
+        let big = randomTensor([160, 96], seed: 4), big2 = randomTensor([96, 150], seed: 5)  // GEMM split into panels
+        try expectIntoMatches("matmul panels") { try cpu.matmul(big, big2, into: $0) }
+        let x = randomTensor([2, 5, 33], seed: 6), w = randomTensor([17, 33], seed: 7), bias = randomTensor([17], seed: 8)
+        try expectIntoMatches("linear") { try cpu.linear(x, weight: w, bias: bias, into: $0) }
+        try expectIntoMatches("linear without bias") { try cpu.linear(x, weight: w, bias: nil, into: $0) }
+        let r = randomTensor([3, 4, 5, 6], seed: 9)
+        for (axes, keep) in [([1], false), ([0, 2, 3], true), ([-1], true), ([0, 1, 2, 3], false)] as [([Int], Bool)] {
+            try expectIntoMatches("sum \(axes) keepDims \(keep)") { try cpu.sum(r, axes: axes, keepDims: keep, into: $0) }
+            try expectIntoMatches("mean \(axes) keepDims \(keep)") { try cpu.mean(r, axes: axes, keepDims: keep, into: $0) }
+        }
+    }
+
+    @Test func linearWithEmptyInputFeaturesIsTheBias() throws {
+        let cpu = CPU(threads: 1)
+        let y = try cpu.linear(Tensor(zeros: [3, 0]), weight: Tensor(zeros: [2, 0]), bias: Tensor(shape: [2], scalars: [1, -2]))
+        #expect(y.shape == [3, 2] && y.scalars == [1, -2, 1, -2, 1, -2])
+    }
 }
