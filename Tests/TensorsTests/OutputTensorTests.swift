@@ -126,4 +126,41 @@ func expectInPlaceMatches(_ what: String, _ x: Tensor, sourceLocation: SourceLoc
         let y = try cpu.linear(Tensor(zeros: [3, 0]), weight: Tensor(zeros: [2, 0]), bias: Tensor(shape: [2], scalars: [1, -2]))
         #expect(y.shape == [3, 2] && y.scalars == [1, -2, 1, -2, 1, -2])
     }
+
+    @Test(arguments: [1, 2]) func normalization(threads: Int) throws {
+        let cpu = CPU(threads: threads)
+        let x = randomTensor([3, 8, 5, 7], seed: 1, -2, 3)
+        let w = randomTensor([8], seed: 2, 0.5, 1.5), b = randomTensor([8], seed: 3)
+        try expectIntoMatches("groupNorm") { try cpu.groupNorm(x, groups: 4, weight: w, bias: b, into: $0) }
+        try expectIntoMatches("groupNormSiLU") { try cpu.groupNormSiLU(x, groups: 2, weight: w, bias: b, into: $0) }
+        try expectIntoMatches("instanceNorm") { try cpu.instanceNorm(x, weight: w, bias: b, into: $0) }
+        let lw = randomTensor([5, 7], seed: 4, 0.5, 1.5), lb = randomTensor([5, 7], seed: 5)
+        try expectIntoMatches("layerNorm") { try cpu.layerNorm(x, normalizedRank: 2, weight: lw, bias: lb, into: $0) }
+        try expectIntoMatches("layerNorm rank 1") { try cpu.layerNorm(x, into: $0) }
+        for training in [false, true] {
+            // Training updates the running statistics: each call starts from the same copies.
+            let mean = randomTensor([8], seed: 6), variance = randomTensor([8], seed: 7, 0.5, 2)
+            try expectIntoMatches("batchNorm training \(training)") {
+                try cpu.batchNorm(x, weight: w, bias: b, runningMean: mean.copy(), runningVar: variance.copy(),
+                                  training: training, into: $0)
+            }
+        }
+        for kind in [RMSNormKind.meanSquare, .l2Scaled] {
+            try expectIntoMatches("rmsNorm \(kind)") { try cpu.rmsNorm(x, axis: 1, weight: w, kind: kind, into: $0) }
+            try expectIntoMatches("rmsNorm last axis \(kind)") { try cpu.rmsNorm(x, axis: -1, kind: kind, into: $0) }
+        }
+    }
+
+    @Test(arguments: [1, 2]) func attention(threads: Int) throws {
+        let cpu = CPU(threads: threads)
+        let x = randomTensor([3, 6, 37], seed: 1, -3, 3)
+        try expectIntoMatches("softmax last axis") { try cpu.softmax(x, into: $0) }
+        try expectIntoMatches("softmax strided axis") { try cpu.softmax(x, axis: 1, into: $0) }
+        let q = randomTensor([2, 3, 7, 8], seed: 2), k = randomTensor([2, 3, 33, 8], seed: 3)
+        let v = randomTensor([2, 3, 33, 5], seed: 4), mask = randomTensor([2, 1, 7, 33], seed: 5, -2, 2)
+        try expectIntoMatches("attention") { try cpu.scaledDotProductAttention(q, k, v, into: $0) }
+        try expectIntoMatches("attention with mask and scale") {
+            try cpu.scaledDotProductAttention(q, k, v, scale: 0.3, mask: mask, into: $0)
+        }
+    }
 }
