@@ -163,4 +163,30 @@ func expectInPlaceMatches(_ what: String, _ x: Tensor, sourceLocation: SourceLoc
             try cpu.scaledDotProductAttention(q, k, v, scale: 0.3, mask: mask, into: $0)
         }
     }
+
+    @Test(arguments: [1, 2]) func layoutAndResampling(threads: Int) throws {
+        let cpu = CPU(threads: threads)
+        let x = randomTensor([2, 3, 5, 7], seed: 1), y = randomTensor([2, 4, 5, 7], seed: 2)
+        try expectIntoMatches("concat") { try cpu.concat([x, y, x], axis: 1, into: $0) }
+        try expectIntoMatches("concat last axis") { try cpu.concat([x, x], axis: -1, into: $0) }
+        for perm in [[0, 2, 3, 1], [3, 2, 1, 0], [1, 0, 2, 3], [0, 1, 2, 3]] {
+            try expectIntoMatches("permute \(perm)") { try cpu.permute(x, perm, into: $0) }
+        }
+        try expectIntoMatches("slice") { try cpu.slice(y, axis: 1, start: 1, end: -1, into: $0) }
+        try expectIntoMatches("slice with step") { try cpu.slice(x, axis: 3, start: 0, end: 7, step: 3, into: $0) }
+        let widths: [PadWidth] = [[0, 0], [1, 0], [2, -1], [1, 3]]
+        for mode in [PadMode.constant(-0.5), .reflect, .edge] {
+            try expectIntoMatches("pad \(mode)") { try cpu.pad(x, pads: widths, mode: mode, into: $0) }
+        }
+        try expectIntoMatches("upsampleNearest size") { try cpu.upsampleNearest(x, outputSize: (9, 14), into: $0) }
+        try expectIntoMatches("upsampleNearest scale") { try cpu.upsampleNearest(x, scale: (2, 3), into: $0) }
+        for align in [false, true] {
+            try expectIntoMatches("upsampleBilinear align \(align)") {
+                try cpu.upsampleBilinear(x, outputSize: (11, 6), alignCorners: align, into: $0)
+            }
+        }
+        let s = randomTensor([2, 8, 3, 5], seed: 3)
+        try expectIntoMatches("pixelShuffle") { try cpu.pixelShuffle(s, factor: 2, into: $0) }
+        try expectIntoMatches("pixelUnshuffle") { try cpu.pixelUnshuffle(randomTensor([2, 3, 6, 9], seed: 4), factor: 3, into: $0) }
+    }
 }
