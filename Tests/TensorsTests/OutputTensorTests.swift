@@ -23,11 +23,7 @@ func expectIntoMatches(_ what: String, wrongShapeThrows: Bool = true, sourceLoca
     let got = try kernel(slot)
     #expect(got.storage === storage && got.offset == lead && got.shape == expected.shape,
             "\(what): returned \(got.shape) at offset \(got.offset), not the given view", sourceLocation: sourceLocation)
-    let bits = got.scalars.map(\.bitPattern), want = expected.scalars.map(\.bitPattern)
-    if bits != want {
-        let i = bits.indices.first { bits[$0] != want[$0] } ?? 0
-        Issue.record("\(what): into differs at index \(i): \(got.scalars[i]) vs \(expected.scalars[i])", sourceLocation: sourceLocation)
-    }
+    expectSameBits(got, expected, "\(what) into a view", sourceLocation: sourceLocation)
     let outside = (0..<lead).map { storage.base[$0] } + (0..<tail).map { storage.base[lead + expected.count + $0] }
     #expect(outside.allSatisfy { $0 == garbage }, "\(what): wrote outside the view: \(outside)", sourceLocation: sourceLocation)
     guard wrongShapeThrows else { return }
@@ -48,8 +44,7 @@ func expectInPlaceMatches(_ what: String, _ x: Tensor, sourceLocation: SourceLoc
     let inPlace = x.copy()
     let got = try kernel(inPlace, inPlace)
     #expect(got.storage === inPlace.storage && got.offset == inPlace.offset, "\(what): not in place", sourceLocation: sourceLocation)
-    #expect(got.scalars.map(\.bitPattern) == expected.scalars.map(\.bitPattern), "\(what): in place differs",
-            sourceLocation: sourceLocation)
+    expectSameBits(got, expected, "\(what) in place", sourceLocation: sourceLocation)
 }
 
 @Suite struct OutputTensorTests {
@@ -188,5 +183,33 @@ func expectInPlaceMatches(_ what: String, _ x: Tensor, sourceLocation: SourceLoc
         let s = randomTensor([2, 8, 3, 5], seed: 3)
         try expectIntoMatches("pixelShuffle") { try cpu.pixelShuffle(s, factor: 2, into: $0) }
         try expectIntoMatches("pixelUnshuffle") { try cpu.pixelUnshuffle(randomTensor([2, 3, 6, 9], seed: 4), factor: 3, into: $0) }
+    }
+
+    @Test(arguments: [1, 2]) func convolution(threads: Int) throws {
+        let cpu = CPU(threads: threads)
+        let geometries: [(Shape, Shape, Conv2dOptions)] = [
+            ([3, 5, 7, 9], [6, 5, 3, 3], Conv2dOptions(padding: 1)),
+            ([2, 6, 6, 5], [4, 6, 1, 1], Conv2dOptions()),
+            ([1, 4, 9, 8], [6, 2, 3, 3], Conv2dOptions(stride: 2, padding: 1, groups: 2)),
+            ([1, 40, 3, 130], [72, 40, 3, 3], Conv2dOptions()),
+        ]
+        for (i, (xs, ws, o)) in geometries.enumerated() {
+            let x = randomTensor(xs, seed: UInt64(i)), w = randomTensor(ws, seed: UInt64(10 + i))
+            let b = randomTensor([ws[0]], seed: UInt64(20 + i))
+            try expectIntoMatches("conv2d \(i)") { try cpu.conv2d(x, weight: w, bias: b, o, into: $0) }
+            try expectIntoMatches("conv2d \(i) without bias") { try cpu.conv2d(x, weight: w, o, into: $0) }
+            let r = randomTensor(try cpu.conv2d(x, weight: w, o).shape, seed: UInt64(30 + i))
+            try expectIntoMatches("conv2d \(i) epilogue") {
+                try cpu.conv2d(x, weight: w, bias: b, o, residual: r, activation: .silu, into: $0)
+            }
+            let tw = randomTensor([xs[1], 3, ws[2], ws[3]], seed: UInt64(40 + i)), tb = randomTensor([3], seed: UInt64(50 + i))
+            let to = Conv2dOptions(stride: 2, padding: ws[2] / 2)
+            try expectIntoMatches("convTranspose2d \(i)") {
+                try cpu.convTranspose2d(x, weight: tw, bias: tb, to, outputPadding: (1, 1), into: $0)
+            }
+            try expectIntoMatches("convTranspose2d \(i) pointwise") {
+                try cpu.convTranspose2d(x, weight: randomTensor([xs[1], 3, 1, 1], seed: 9), into: $0)
+            }
+        }
     }
 }

@@ -139,20 +139,7 @@ extension CPU {
     public func unary(_ op: UnaryOp, _ x: Tensor, into out: Tensor? = nil) -> Tensor {
         let out = Tensor.checkedOutput(out, shape: x.shape, op: "unary(\(op))")
         let px = x.pointer, po = out.pointer
-        parallelFor(x.count, grain: 8192) { r in
-            // One loop per op so each specializes (and vectorizes where the math allows).
-            // Every loop reads element i before writing it, and the C loops allow exact aliasing.
-            switch op {
-            case .neg: mapUnary(r, px, po) { -$0 }
-            case .relu: mapUnary(r, px, po) { Swift.max($0, 0) }
-            case .exp: dn_exp(px + r.lowerBound, po + r.lowerBound, r.count)
-            case .sigmoid: dn_sigmoid(px + r.lowerBound, po + r.lowerBound, r.count)
-            case .silu: dn_silu(px + r.lowerBound, po + r.lowerBound, r.count)
-            case .square: mapUnary(r, px, po) { $0 * $0 }
-            case .abs: mapUnary(r, px, po) { Swift.abs($0) }
-            default: for i in r { po[i] = op.apply(px[i]) }
-            }
-        }
+        parallelFor(x.count, grain: 8192) { r in unaryRun(op, r, px, po) }
         withExtendedLifetime((x, out)) {}
         return out
     }
@@ -238,6 +225,24 @@ extension CPU {
         let out = try Tensor.output(out, shape: shape, op: "broadcast")
         broadcastRuns(x, x, out) { n, x, sx, _, _, z in binaryRun(n, x, sx, x, sx, z) { a, _ in a } }
         return out
+    }
+}
+
+/// `po[i] = op(px[i])` over `range`: one loop per op so each specializes (and vectorizes where
+/// the math allows); SiLU, sigmoid and exp run the C kernels. Every loop reads element i before
+/// writing it and the C loops allow exact aliasing, so `po` may equal `px`. Shared by ``CPU/unary(_:_:into:)``
+/// and the conv2d epilogue, so a fused activation gives the bits of the separate op.
+@inline(__always)
+func unaryRun(_ op: UnaryOp, _ r: Range<Int>, _ px: UnsafeMutablePointer<Float>, _ po: UnsafeMutablePointer<Float>) {
+    switch op {
+    case .neg: mapUnary(r, px, po) { -$0 }
+    case .relu: mapUnary(r, px, po) { Swift.max($0, 0) }
+    case .exp: dn_exp(px + r.lowerBound, po + r.lowerBound, r.count)
+    case .sigmoid: dn_sigmoid(px + r.lowerBound, po + r.lowerBound, r.count)
+    case .silu: dn_silu(px + r.lowerBound, po + r.lowerBound, r.count)
+    case .square: mapUnary(r, px, po) { $0 * $0 }
+    case .abs: mapUnary(r, px, po) { Swift.abs($0) }
+    default: for i in r { po[i] = op.apply(px[i]) }
     }
 }
 
