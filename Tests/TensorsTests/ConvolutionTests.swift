@@ -1,6 +1,7 @@
 // Convolution kernels against their naive twins on many geometries (kernel sizes, strides,
 // asymmetric padding, dilation, groups, 1x1 fast path; batches above and below the thread
-// count), backward kernels against the adjoint identity and finite differences, and errors.
+// count), backward kernels against the adjoint identity and finite differences, errors, and the
+// fused epilogue activation(conv + bias + residual) against the naive unfused ops.
 
 import Testing
 @testable import Tensors
@@ -162,5 +163,90 @@ private func dot(_ a: Tensor, _ b: Tensor) -> Double {
             try cpu.conv2dBackward(x, weight: Tensor(zeros: [2, 4, 3, 3]), grad: Tensor(zeros: [1, 2, 5, 5]), hasBias: false).input!
         }
         #expect(grad.contains("conv2dBackward") && grad.contains("[1, 2, 3, 3]"))
+    }
+
+    // MARK: fused epilogue
+
+    /// conv2d with the epilogue against Naive.conv2d, a naive residual add and the activation
+    /// applied elementwise: 3x3, pointwise, strided and grouped kernels, and a one-row output
+    /// whose GEMM is split over the threads (so the epilogue is split over channels too).
+    @Test(arguments: [1, 2]) func epilogueMatchesNaive(threads: Int) throws {
+        let cpu = CPU(threads: threads)
+        let geometries: [(Shape, Shape, Conv2dOptions)] = [  // input [1, C, H, W] (batch set below), weight, options
+            ([1, 5, 7, 9], [6, 5, 3, 3], Conv2dOptions(padding: 1)),
+            ([1, 7, 6, 5], [4, 7, 1, 1], Conv2dOptions()),  // pointwise: no im2col
+            ([1, 4, 9, 8], [5, 4, 3, 3], Conv2dOptions(stride: 2, padding: 1)),
+            ([1, 6, 5, 7], [4, 3, 3, 3], Conv2dOptions(stride: (1, 1), padding: (top: 1, left: 0, bottom: 2, right: 1), groups: 2)),
+            ([1, 40, 3, 130], [72, 40, 3, 3], Conv2dOptions()),  // one output row: one unit per image
+        ]
+        for (i, (xs, ws, o)) in geometries.enumerated() {
+            for batch in [1, 3] {
+                let x = randomTensor(xs.replacing(axis: 0, with: batch), seed: UInt64(i))
+                let w = randomTensor(ws, seed: UInt64(10 + i)), b = randomTensor([ws[0]], seed: UInt64(20 + i))
+                let plain = try Naive.conv2d(x, weight: w, o)
+                let r = randomTensor(plain.shape, seed: UInt64(30 + i), -2, 2)
+                for (bias, residual) in [(nil, nil), (b, nil), (nil, r), (b, r)] as [(Tensor?, Tensor?)] {
+                    var expected = try Naive.conv2d(x, weight: w, bias: bias, o)
+                    if let residual { expected = try Naive.binary(.add, expected, residual) }
+                    for activation in [nil, UnaryOp.relu, .silu, .gelu] {
+                        let want = activation.map { Naive.unary($0, expected) } ?? expected
+                        let got = try cpu.conv2d(x, weight: w, bias: bias, o, residual: residual, activation: activation)
+                        expectClose(got, want, rtol: 1e-5, atol: 1e-5,
+                                    "case \(i) batch \(batch) bias \(bias != nil) residual \(residual != nil) \(activation.map { "\($0)" } ?? "none")")
+                    }
+                }
+            }
+        }
+    }
+
+    /// y = act(conv(x) + bias + y) in place: the residual is exactly the output, a view inside a
+    /// larger storage. Same bits as with a separate residual tensor, and close to the naive ops.
+    @Test(arguments: [1, 2]) func epilogueResidualMayBeTheOutput(threads: Int) throws {
+        let cpu = CPU(threads: threads)
+        let geometries: [(Shape, Shape, Conv2dOptions)] = [
+            ([3, 5, 7, 9], [6, 5, 3, 3], Conv2dOptions(padding: 1)),
+            ([1, 8, 5, 5], [8, 8, 1, 1], Conv2dOptions()),
+            ([1, 40, 3, 130], [72, 40, 3, 3], Conv2dOptions()),
+        ]
+        for (i, (xs, ws, o)) in geometries.enumerated() {
+            let x = randomTensor(xs, seed: UInt64(i)), w = randomTensor(ws, seed: UInt64(10 + i))
+            let b = randomTensor([ws[0]], seed: UInt64(20 + i))
+            let r = randomTensor(try Naive.conv2d(x, weight: w, o).shape, seed: UInt64(30 + i))
+            for (bias, activation) in [(nil, nil), (b, UnaryOp.silu), (b, nil), (nil, .relu)] as [(Tensor?, UnaryOp?)] {
+                let storage = TensorStorage(capacity: r.count + 11)
+                let slot = Tensor(viewing: storage, offset: 7, shape: r.shape)
+                slot.assign(r)
+                let got = try cpu.conv2d(x, weight: w, bias: bias, o, residual: slot, activation: activation, into: slot)
+                let separate = try cpu.conv2d(x, weight: w, bias: bias, o, residual: r, activation: activation)
+                #expect(got.storage === storage && got.offset == 7)
+                expectSameBits(got, separate, "case \(i): in place vs a separate residual")
+                var expected = try Naive.binary(.add, try Naive.conv2d(x, weight: w, bias: bias, o), r)
+                if let activation { expected = Naive.unary(activation, expected) }
+                expectClose(got, expected, rtol: 1e-5, atol: 1e-5, "case \(i) in place")
+            }
+        }
+    }
+
+    /// The fused activation gives the bits of the separate unary op on the conv output.
+    @Test func epilogueActivationMatchesUnfusedBits() throws {
+        let cpu = CPU(threads: 2)
+        let x = randomTensor([2, 6, 9, 9], seed: 1), w = randomTensor([8, 6, 3, 3], seed: 2), b = randomTensor([8], seed: 3)
+        let o = Conv2dOptions(padding: 1)
+        let conv = try cpu.conv2d(x, weight: w, bias: b, o)
+        for activation in UnaryOp.allCases where ![.log, .sqrt].contains(activation) {
+            let fused = try cpu.conv2d(x, weight: w, bias: b, o, activation: activation)
+            expectSameBits(fused, cpu.unary(activation, conv), "fused \(activation)")
+        }
+    }
+
+    @Test func epilogueRejectsAWrongResidual() throws {
+        let cpu = CPU(threads: 1)
+        let x = Tensor(zeros: [1, 4, 5, 5]), w = Tensor(zeros: [2, 4, 3, 3])
+        do {
+            _ = try cpu.conv2d(x, weight: w, residual: Tensor(zeros: [1, 2, 5, 5]))
+            Issue.record("no error")
+        } catch {
+            #expect("\(error)".contains("conv2d") && "\(error)".contains("[1, 2, 5, 5]") && "\(error)".contains("[1, 2, 3, 3]"))
+        }
     }
 }

@@ -58,7 +58,7 @@ extension Tape {
         [x] + (weight.map { [$0] } ?? []) + (bias.map { [$0] } ?? [])
     }
 
-    /// `nn.GroupNorm` (see ``CPU/groupNorm(_:groups:weight:bias:eps:)``); weight, bias `[C]`.
+    /// `nn.GroupNorm` (see ``CPU/groupNorm(_:groups:weight:bias:eps:into:)``); weight, bias `[C]`.
     public func groupNorm(_ x: Var, groups: Int, weight: Var? = nil, bias: Var? = nil, eps: Float = 1e-5) throws -> Var {
         try groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: false, op: "groupNorm")
     }
@@ -79,7 +79,7 @@ extension Tape {
     private func groupNorm(_ x: Var, groups: Int, weight: Var?, bias: Var?, eps: Float, silu: Bool, op: String) throws -> Var {
         let w = weight.map { self[$0] }, b = bias.map { self[$0] }
         let layout = try cpu.groupLayout(self[x], groups: groups, weight: w, bias: b, op: op)
-        let (y, stats) = cpu.groupedForward(self[x], layout, weight: w, bias: b, eps: eps, silu: silu)
+        let (y, stats) = try cpu.groupedForward(self[x], layout, weight: w, bias: b, eps: eps, silu: silu)
         return record(y, .normalization(.groupNorm(groups: groups, silu: silu, hasWeight: weight != nil,
                                                    hasBias: bias != nil, stats: stats)), affineInputs(x, weight, bias))
     }
@@ -88,7 +88,7 @@ extension Tape {
     public func layerNorm(_ x: Var, normalizedRank: Int = 1, weight: Var? = nil, bias: Var? = nil, eps: Float = 1e-5) throws -> Var {
         let w = weight.map { self[$0] }, b = bias.map { self[$0] }
         let layout = try cpu.layerLayout(self[x], normalizedRank: normalizedRank, weight: w, bias: b, op: "layerNorm")
-        let (y, stats) = cpu.groupedForward(self[x], layout, weight: w, bias: b, eps: eps, silu: false)
+        let (y, stats) = try cpu.groupedForward(self[x], layout, weight: w, bias: b, eps: eps, silu: false)
         return record(y, .normalization(.layerNorm(normalizedRank: normalizedRank, hasWeight: weight != nil,
                                                    hasBias: bias != nil, stats: stats)), affineInputs(x, weight, bias))
     }
@@ -104,7 +104,7 @@ extension Tape {
                                                    mean: mean, invStd: invStd)), affineInputs(x, weight, bias))
     }
 
-    /// RMS normalization along `axis` (see ``CPU/rmsNorm(_:axis:weight:eps:kind:)``); weight `[x.shape[axis]]`.
+    /// RMS normalization along `axis` (see ``CPU/rmsNorm(_:axis:weight:eps:kind:into:)``); weight `[x.shape[axis]]`.
     public func rmsNorm(_ x: Var, axis: Int, weight: Var? = nil, eps: Float = 1e-6, kind: RMSNormKind = .meanSquare) throws -> Var {
         let y = try cpu.rmsNorm(self[x], axis: axis, weight: weight.map { self[$0] }, eps: eps, kind: kind)
         return record(y, .normalization(.rmsNorm(axis: axis, eps: eps, kind: kind, hasWeight: weight != nil)),

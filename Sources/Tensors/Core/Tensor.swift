@@ -2,7 +2,8 @@
 // buffer shared by views; a view is the same storage at an element offset with another shape
 // (reshape, a range of the first axis). Anything else (transpose, strided slice) copies.
 // Tensors are values whose storage is shared: writing through one view is seen by the others,
-// as in PyTorch. Kernels always write into fresh outputs unless documented as in-place.
+// as in PyTorch. Forward kernels write into a fresh output, or into the caller's `into:` tensor
+// (a view into an inference plan's arena) after checking its shape (`Tensor+Output.swift`).
 
 import Foundation
 
@@ -60,8 +61,15 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     /// A rank-0 tensor.
     public init(scalar: Float) { self.init(shape: [], scalars: [scalar]) }
 
+    /// A view of `shape` elements of `storage` starting at element `offset` (an arena slot):
+    /// shares the storage, copies nothing. `offset + shape.elementCount` must fit the capacity.
+    public init(viewing storage: TensorStorage, offset: Int, shape: Shape) {
+        self.init(shape: shape, storage: storage, offset: offset)
+    }
+
     init(shape: Shape, storage: TensorStorage, offset: Int) {
-        precondition(offset + shape.elementCount <= storage.capacity, "Tensor: view out of storage bounds")
+        precondition(offset >= 0 && offset + shape.elementCount <= storage.capacity,
+                     "Tensor: view of \(shape) at offset \(offset) out of storage bounds (capacity \(storage.capacity))")
         self.shape = shape
         self.storage = storage
         self.offset = offset

@@ -28,8 +28,11 @@ import Foundation
 
 extension CPU {
     /// Softmax along `axis` (numerically stable: the row maximum is subtracted first).
-    public func softmax(_ x: Tensor, axis: Int = -1) throws -> Tensor {
-        try softmaxAlong(x, axis: axis, log: false, op: "softmax")
+    /// - Parameters:
+    ///   - x: any shape; `axis` may be negative
+    ///   - out: x's shape, or nil to allocate; must not overlap `x`
+    public func softmax(_ x: Tensor, axis: Int = -1, into out: Tensor? = nil) throws -> Tensor {
+        try softmaxAlong(x, axis: axis, log: false, op: "softmax", into: out)
     }
 
     /// log(softmax(x)) along `axis`, computed as x − max − log Σ exp(x − max).
@@ -65,10 +68,10 @@ extension CPU {
         return out
     }
 
-    func softmaxAlong(_ x: Tensor, axis: Int, log: Bool, op: String) throws -> Tensor {
+    func softmaxAlong(_ x: Tensor, axis: Int, log: Bool, op: String, into out: Tensor? = nil) throws -> Tensor {
         let ax = try x.shape.axis(axis, op: op)
         let len = x.shape[ax], inner = x.shape.product((ax + 1)..<x.rank), outer = x.shape.product(0..<ax)
-        let out = Tensor(zeros: x.shape)
+        let out = try Tensor.output(out, shape: x.shape, op: op)  // every row is written
         let px = x.pointer, po = out.pointer
         if inner == 1 {
             parallelFor(outer, grain: max(1, 4096 / max(len, 1))) { rows in
@@ -87,7 +90,7 @@ extension CPU {
                 }
             }
         }
-        withExtendedLifetime(x) {}
+        withExtendedLifetime((x, out)) {}
         return out
     }
 
@@ -98,10 +101,11 @@ extension CPU {
     ///   - v: `[..., Lk, Dv]`
     ///   - scale: default 1/sqrt(D)
     ///   - mask: additive, broadcastable to `[..., Lq, Lk]` (e.g. `[Lq, Lk]`), or nil
+    ///   - out: `[..., Lq, Dv]`, or nil to allocate; must not overlap any input
     /// - Returns: `[..., Lq, Dv]`
     public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float? = nil,
-                                          mask: Tensor? = nil) throws -> Tensor {
-        try attentionForward(q, k, v, scale: scale, mask: mask).output
+                                          mask: Tensor? = nil, into out: Tensor? = nil) throws -> Tensor {
+        try attentionForward(q, k, v, scale: scale, mask: mask, into: out).output
     }
 
     /// Gradients of ``scaledDotProductAttention`` given the probabilities P `[..., Lq, Lk]` of
@@ -184,11 +188,13 @@ extension CPU {
     /// Forward pass keeping the probabilities. `interleaved` runs GEMM, softmax, GEMM per
     /// (batch, head) block instead of all GEMMs, one softmax sweep, all GEMMs (measured slower).
     func attentionForward(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float?, mask: Tensor?,
-                          interleaved: Bool = false) throws -> (output: Tensor, probabilities: Tensor, scale: Float) {
-        let dims = try attentionDims(q, k, v, mask: mask, op: "scaledDotProductAttention")
+                          interleaved: Bool = false, into out: Tensor? = nil) throws -> (output: Tensor, probabilities: Tensor, scale: Float) {
+        let op = "scaledDotProductAttention"
+        let dims = try attentionDims(q, k, v, mask: mask, op: op)
         let (lq, lk, dk, dv, batch) = (dims.lq, dims.lk, dims.d, dims.dv, dims.batch)
         let s = scale ?? 1 / Float(dk).squareRoot()
-        let p = Tensor(zeros: dims.scoreShape), out = Tensor(zeros: dims.outShape)
+        let out = try Tensor.output(out, shape: dims.outShape, op: op)  // sgemm with beta 0 writes every element
+        let p = Tensor(zeros: dims.scoreShape)
         let pq = q.pointer, pk = k.pointer, pv = v.pointer, pp = p.pointer, po = out.pointer
         let maskIndex = mask.map { BroadcastIndex(from: $0.shape, to: dims.scoreShape) }
         let pmask = mask?.pointer
@@ -220,7 +226,7 @@ extension CPU {
                       b: pv + b * lk * dv, ldb: dv, c: po + b * lq * dv, ldc: dv)
             }
         }
-        withExtendedLifetime((q, k, v, mask)) {}
+        withExtendedLifetime((q, k, v, mask, out)) {}
         return (out, p, s)
     }
 }

@@ -12,11 +12,13 @@ extension CPU {
     ///   - weight, bias: `[C]` or nil (1 and 0)
     ///   - runningMean, runningVar: `[C]`
     ///   - training: batch statistics (and running update) when true, running statistics when false
+    ///   - out: `[N, C, *spatial]`, or nil to allocate; must not overlap any input
     /// - Returns: `[N, C, *spatial]`
     public func batchNorm(_ x: Tensor, weight: Tensor? = nil, bias: Tensor? = nil, runningMean: Tensor,
-                          runningVar: Tensor, training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) throws -> Tensor {
+                          runningVar: Tensor, training: Bool, momentum: Float = 0.1, eps: Float = 1e-5,
+                          into out: Tensor? = nil) throws -> Tensor {
         try batchNormForward(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
-                             training: training, momentum: momentum, eps: eps).0
+                             training: training, momentum: momentum, eps: eps, into: out).0
     }
 
     /// Gradients of ``batchNorm``. `savedMean` and `savedInvStd` `[C]` are the statistics the
@@ -67,7 +69,7 @@ extension CPU {
 
     /// Forward pass returning the output and the statistics it normalized with (mean, 1/std).
     func batchNormForward(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVar: Tensor,
-                          training: Bool, momentum: Float, eps: Float) throws -> (Tensor, Tensor, Tensor) {
+                          training: Bool, momentum: Float, eps: Float, into out: Tensor? = nil) throws -> (Tensor, Tensor, Tensor) {
         let op = "batchNorm"
         guard x.rank >= 2 else { throw TensorError.invalidArgument(op: op, "x must be [N, C, *spatial], got \(x.shape)") }
         let n = x.shape[0], c = x.shape[1], s = x.shape.product(2..<x.rank), count = n * s
@@ -79,7 +81,8 @@ extension CPU {
         if training && count <= 1 {
             throw TensorError.invalidArgument(op: op, "training needs more than 1 value per channel, got x \(x.shape)")
         }
-        let out = Tensor(zeros: x.shape), mean = Tensor(zeros: [c]), invStd = Tensor(zeros: [c])
+        let out = try Tensor.output(out, shape: x.shape, op: op)  // every element is written
+        let mean = Tensor(zeros: [c]), invStd = Tensor(zeros: [c])
         let batchVar = Tensor(zeros: [c])
         let px = x.pointer, py = out.pointer, pm = mean.pointer, pr = invStd.pointer, pv = batchVar.pointer
         let pw = weight?.pointer, pb = bias?.pointer, prm = runningMean.pointer, prv = runningVar.pointer
@@ -118,7 +121,7 @@ extension CPU {
                 prv[ch] = Float((1 - Double(momentum)) * Double(prv[ch]) + Double(momentum) * Double(pv[ch]) * unbias)
             }
         }
-        withExtendedLifetime((x, weight, bias, runningMean, runningVar)) {}
+        withExtendedLifetime((x, weight, bias, runningMean, runningVar, out)) {}
         return (out, mean, invStd)
     }
 }

@@ -7,6 +7,8 @@
 //   lowerBackwardData   image = col2im(Wᵀ · cols)       conv2d data gradient; conv_transpose forward
 //   lowerBackwardWeight dW    = Σₙ cols · im2col(image)ᵀ  the weight gradient of both
 // A 1x1, stride-1, unpadded kernel skips im2col/col2im (the image is its own column matrix).
+// conv2d fuses an epilogue into lowerForward, band by band while it is in cache:
+// y = activation(W · im2col(x) + bias + residual), the GEMM accumulating onto bias + residual.
 // Threads: with at least as many images as threads, each thread owns whole images (its own
 // scratch, single-threaded GEMM); otherwise images go one at a time with im2col/col2im split
 // over rows/channels and the GEMM split into panels. Weight gradients add per-chunk partials in
@@ -136,18 +138,30 @@ struct ConvGeometry {
 }
 
 extension CPU {
-    /// 2D convolution (cross-correlation) as PyTorch's `F.conv2d` / ONNX `Conv`.
+    /// 2D convolution (cross-correlation) as PyTorch's `F.conv2d` / ONNX `Conv`, with an optional
+    /// fused epilogue: `activation(conv(x, weight) + bias + residual)`.
     /// - Parameters:
     ///   - x: `[N, C, H, W]`
     ///   - weight: `[M, C/groups, KH, KW]`
     ///   - bias: `[M]` or nil
+    ///   - residual: `[N, M, OH, OW]` added before the activation, or nil; may be any tensor
+    ///     (it is only read), including `x` or exactly `out` (y = conv(x) + y in place), but
+    ///     must not otherwise overlap `out`
+    ///   - activation: applied last (as ``unary(_:_:into:)`` would), or nil
+    ///   - out: `[N, M, OH, OW]`, or nil to allocate; must not overlap `x`, `weight` or `bias`
     /// - Returns: `[N, M, OH, OW]`, OH = ⌊(H + padTop + padBottom − dilationH·(KH−1) − 1) / strideH⌋ + 1
-    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, _ options: Conv2dOptions = Conv2dOptions()) throws -> Tensor {
-        let g = try ConvGeometry.conv2d(input: x.shape, weight: weight.shape, bias: bias?.shape, options, op: "conv2d")
-        return lowerForward(x, weight, bias: bias, g)
+    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, _ options: Conv2dOptions = Conv2dOptions(),
+                       residual: Tensor? = nil, activation: UnaryOp? = nil, into out: Tensor? = nil) throws -> Tensor {
+        let op = "conv2d"
+        let g = try ConvGeometry.conv2d(input: x.shape, weight: weight.shape, bias: bias?.shape, options, op: op)
+        if let residual, residual.shape != g.colShape {
+            throw TensorError.shapeMismatch(op: op, residual.shape, g.colShape, detail: "residual must be the output [N, M, OH, OW]")
+        }
+        let out = try Tensor.output(out, shape: g.colShape, op: op)
+        return lowerForward(x, weight, bias: bias, g, residual: residual, activation: activation, into: out)
     }
 
-    /// Gradients of ``conv2d(_:weight:bias:_:)`` for the incoming gradient `grad` `[N, M, OH, OW]`.
+    /// Gradients of ``conv2d(_:weight:bias:_:residual:activation:into:)`` without epilogue for the incoming gradient `grad` `[N, M, OH, OW]`.
     /// `needs` says which of input, weight, bias to compute (bias only when `hasBias`).
     public func conv2dBackward(_ x: Tensor, weight: Tensor, grad: Tensor, hasBias: Bool, _ options: Conv2dOptions = Conv2dOptions(),
                                needs: (input: Bool, weight: Bool, bias: Bool) = (true, true, true)) throws -> LayerGradients {
@@ -162,21 +176,24 @@ extension CPU {
     }
 
     /// Transposed 2D convolution as PyTorch's `F.conv_transpose2d` / ONNX `ConvTranspose`
-    /// (the data gradient of ``conv2d(_:weight:bias:_:)``).
+    /// (the data gradient of ``conv2d(_:weight:bias:_:residual:activation:into:)``).
     /// - Parameters:
     ///   - x: `[N, Cin, H, W]`
     ///   - weight: `[Cin, Cout/groups, KH, KW]`
     ///   - bias: `[Cout]` or nil
     ///   - outputPadding: extra rows/columns at the bottom/right, each smaller than stride or dilation
+    ///   - out: `[N, Cout, OH, OW]`, or nil to allocate; must not overlap `x`, `weight` or `bias`
     /// - Returns: `[N, Cout, OH, OW]`, OH = (H−1)·strideH − padTop − padBottom + dilationH·(KH−1) + outputPadding.h + 1
     public func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, _ options: Conv2dOptions = Conv2dOptions(),
-                                outputPadding: (h: Int, w: Int) = (0, 0)) throws -> Tensor {
+                                outputPadding: (h: Int, w: Int) = (0, 0), into out: Tensor? = nil) throws -> Tensor {
+        let op = "convTranspose2d"
         let g = try ConvGeometry.convTranspose2d(input: x.shape, weight: weight.shape, bias: bias?.shape, options,
-                                                 outputPadding: outputPadding, op: "convTranspose2d")
-        return lowerBackwardData(x, weight, bias: bias, g)
+                                                 outputPadding: outputPadding, op: op)
+        let out = try Tensor.output(out, shape: g.imageShape, op: op)  // lowerBackwardData zero-fills what it accumulates into
+        return lowerBackwardData(x, weight, bias: bias, g, into: out)
     }
 
-    /// Gradients of ``convTranspose2d(_:weight:bias:_:outputPadding:)`` for `grad` `[N, Cout, OH, OW]`.
+    /// Gradients of ``convTranspose2d(_:weight:bias:_:outputPadding:into:)`` for `grad` `[N, Cout, OH, OW]`.
     public func convTranspose2dBackward(_ x: Tensor, weight: Tensor, grad: Tensor, hasBias: Bool,
                                         _ options: Conv2dOptions = Conv2dOptions(), outputPadding: (h: Int, w: Int) = (0, 0),
                                         needs: (input: Bool, weight: Bool, bias: Bool) = (true, true, true)) throws -> LayerGradients {
@@ -209,13 +226,17 @@ extension CPU {
         parallelFor(g.colRows) { rows in g.im2col(work.value.0, work.value.1, rows: rows) }
     }
 
-    /// cols[n] = W · im2col(image[n]) (+ bias[m] on every column): `[N, C, H, W]` → `[N, M, OH, OW]`.
+    /// cols[n] = activation(W · im2col(image[n]) + bias[m] + residual[n]) (bias, residual and
+    /// activation each optional): `[N, C, H, W]` → `[N, M, OH, OW]`, into `out` (`[N, M, OH, OW]`,
+    /// already checked) or a new tensor; `residual` may be exactly `out`.
     /// Work units are (image, group, band of output rows): each lowers its band into a column
-    /// panel sized to stay in L2, then one single-threaded GEMM writes that band of the output.
+    /// panel sized to stay in L2, then one single-threaded GEMM writes that band of the output,
+    /// accumulating onto the band's bias + residual, and the activation runs over the band.
     /// Units are spread over the threads; with fewer units than threads (one small image), units
-    /// run in turn with the GEMM split into panels instead.
-    func lowerForward(_ image: Tensor, _ weight: Tensor, bias: Tensor?, _ g: ConvGeometry) -> Tensor {
-        let out = Tensor(uninitialized: g.colShape)
+    /// run in turn with the GEMM split into panels (and the band's other loops over channels) instead.
+    func lowerForward(_ image: Tensor, _ weight: Tensor, bias: Tensor?, _ g: ConvGeometry, residual: Tensor? = nil,
+                      activation: UnaryOp? = nil, into out: Tensor? = nil) -> Tensor {
+        let out = out ?? Tensor(uninitialized: g.colShape)
         let (mg, kg, p, hw, ow) = (g.groupOutChannels, g.colRows, g.colCount, g.height * g.width, g.outWidth)
         // Output rows per band: a column panel of at most 256K floats (1 MiB), bands of equal size,
         // and a band count that makes the units a multiple of the threads (equal work per thread).
@@ -229,9 +250,10 @@ extension CPU {
         bands = (g.outHeight + bandRows - 1) / bandRows
         let units = perBatch * bands
         let inner = units >= threads ? 1 : threads
-        let work = UncheckedSendable((image.pointer, weight.pointer, bias?.pointer, out.pointer))
+        let work = UncheckedSendable((image.pointer, weight.pointer, bias?.pointer, out.pointer, residual?.pointer))
+        let accumulate = bias != nil || residual != nil
         let run = { (unitRange: Range<Int>) in
-            let (x, w, b, y) = work.value
+            let (x, w, b, y, res) = work.value
             let col = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kg * bandRows * ow)
             defer { col?.deallocate() }
             for unit in unitRange {
@@ -239,28 +261,39 @@ extension CPU {
                 let rows = band * bandRows..<min(g.outHeight, (band + 1) * bandRows)
                 let columns = rows.count * ow
                 let src = x + (n * g.channels + gi * g.groupChannels) * hw
-                let dst = y + (n * g.outChannels + gi * mg) * p + rows.lowerBound * ow
-                if let col {
-                    if inner == 1 { g.im2col(src, col, rows: 0..<kg, outRows: rows) }
-                    else {
-                        let pair = UncheckedSendable((src, col))
-                        self.parallelFor(kg) { r in g.im2col(pair.value.0, pair.value.1, rows: r, outRows: rows) }
+                let offset = (n * g.outChannels + gi * mg) * p + rows.lowerBound * ow  // of (n, channel gi·Mg, first band row)
+                let dst = y + offset
+                if let col { self.split(kg, inner: inner) { g.im2col(src, col, rows: $0, outRows: rows) } }
+                if accumulate {
+                    let bandBias = b.map { $0 + gi * mg }, bandResidual = res.map { $0 + offset }
+                    self.split(mg, inner: inner) {
+                        convPrologue(dst, ldc: p, columns: columns, channels: $0, bias: bandBias, residual: bandResidual)
                     }
                 }
-                if let b { for m in 0..<mg { (dst + m * p).update(repeating: b[gi * mg + m], count: columns) } }
                 sgemm(transposeA: false, transposeB: false, m: mg, n: columns, k: kg, a: w + gi * mg * kg, lda: kg,
                       b: col ?? (src + rows.lowerBound * ow), ldb: col == nil ? p : columns,
-                      beta: b == nil ? 0 : 1, c: dst, ldc: p, threads: inner)
+                      beta: accumulate ? 1 : 0, c: dst, ldc: p, threads: inner)
+                if let activation {
+                    self.split(mg, inner: inner) { for m in $0 { unaryRun(activation, 0..<columns, dst + m * p, dst + m * p) } }
+                }
             }
         }
         if inner == 1 { parallelFor(units, run) } else { run(0..<units) }
-        withExtendedLifetime((image, weight, bias)) {}
+        withExtendedLifetime((image, weight, bias, residual, out)) {}
         return out
     }
 
-    /// image[n] = col2im(Wᵀ · cols[n]) (+ bias[c] on every pixel): `[N, M, OH, OW]` → `[N, C, H, W]`.
-    func lowerBackwardData(_ cols: Tensor, _ weight: Tensor, bias: Tensor?, _ g: ConvGeometry) -> Tensor {
-        let out = g.isPointwise ? Tensor(uninitialized: g.imageShape) : Tensor(zeros: g.imageShape)
+    /// Runs `body` over `0..<count` (column rows or channels of one band): inline with one inner
+    /// thread, else split over the threads.
+    private func split(_ count: Int, inner: Int, _ body: (Range<Int>) -> Void) {
+        if inner == 1 { body(0..<count) } else { parallelFor(count, body) }
+    }
+
+    /// image[n] = col2im(Wᵀ · cols[n]) (+ bias[c] on every pixel): `[N, M, OH, OW]` → `[N, C, H, W]`,
+    /// into `out` (`[N, C, H, W]`, already checked; zero-filled here when col2im accumulates) or a new tensor.
+    func lowerBackwardData(_ cols: Tensor, _ weight: Tensor, bias: Tensor?, _ g: ConvGeometry, into out: Tensor? = nil) -> Tensor {
+        let out = out ?? Tensor(uninitialized: g.imageShape)
+        if !g.isPointwise { out.pointer.update(repeating: 0, count: out.count) }
         let (mg, kg, p, cg, hw) = (g.groupOutChannels, g.colRows, g.colCount, g.groupChannels, g.height * g.width)
         let work = UncheckedSendable((cols.pointer, weight.pointer, out.pointer))
         overImages(g.batch) { _, images, inner in
@@ -288,7 +321,7 @@ extension CPU {
                 }
             }
         }
-        withExtendedLifetime((cols, weight, bias)) {}
+        withExtendedLifetime((cols, weight, bias, out)) {}
         return out
     }
 
@@ -320,5 +353,24 @@ extension CPU {
         }
         withExtendedLifetime((image, cols, partials)) {}
         return result
+    }
+}
+
+/// C of one band's GEMM before it accumulates: per channel `m` in `channels`, the `columns`
+/// floats at `dst + m·ldc` become bias[m] + residual (either optional, not both nil). The residual
+/// band (same layout) may be `dst` itself: each element is read before it is written.
+@inline(__always)
+private func convPrologue(_ dst: UnsafeMutablePointer<Float>, ldc: Int, columns: Int, channels: Range<Int>,
+                          bias: UnsafeMutablePointer<Float>?, residual: UnsafeMutablePointer<Float>?) {
+    for m in channels {
+        let row = dst + m * ldc
+        switch (bias, residual) {
+        case let (b?, r?):
+            let v = b[m], src = r + m * ldc
+            for j in 0..<columns { row[j] = src[j] + v }
+        case let (b?, nil): row.update(repeating: b[m], count: columns)
+        case let (nil, r?): if r != dst { row.update(from: r + m * ldc, count: columns) }
+        case (nil, nil): break
+        }
     }
 }

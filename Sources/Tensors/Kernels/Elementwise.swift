@@ -83,53 +83,64 @@ public enum UnaryOp: String, Sendable, CaseIterable, Codable {
 }
 
 extension CPU {
-    /// `op(a, b)` with numpy broadcasting. - Returns: the broadcast shape of `a` and `b`.
-    public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) throws -> Tensor {
+    /// `op(a, b)` with numpy broadcasting.
+    /// - Parameters:
+    ///   - a, b: shapes that broadcast together
+    ///   - out: the result's shape, or nil to allocate; may be exactly `a` or `b` (same storage,
+    ///     offset and shape: in place), otherwise must not overlap either
+    /// - Returns: the broadcast shape of `a` and `b` (`out` when given)
+    public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, into out: Tensor? = nil) throws -> Tensor {
         let shape = try broadcastShapes(a.shape, b.shape, op: op.rawValue)
-        let out = Tensor(uninitialized: shape)
-        let plan = StridedPlan(output: shape, a: a.shape, b: b.shape)
+        let out = try Tensor.output(out, shape: shape, op: op.rawValue)
+        broadcastRuns(a, b, out) { n, x, sa, y, sb, z in
+            switch op {
+            case .add: binaryRun(n, x, sa, y, sb, z) { $0 + $1 }
+            case .sub: binaryRun(n, x, sa, y, sb, z) { $0 - $1 }
+            case .mul: binaryRun(n, x, sa, y, sb, z) { $0 * $1 }
+            case .div: binaryRun(n, x, sa, y, sb, z) { $0 / $1 }
+            default: binaryRun(n, x, sa, y, sb, z) { op.apply($0, $1) }
+            }
+        }
+        return out
+    }
+
+    /// ``binary(_:_:_:into:)`` with `.add`.
+    public func add(_ a: Tensor, _ b: Tensor, into out: Tensor? = nil) throws -> Tensor { try binary(.add, a, b, into: out) }
+    /// ``binary(_:_:_:into:)`` with `.sub`.
+    public func sub(_ a: Tensor, _ b: Tensor, into out: Tensor? = nil) throws -> Tensor { try binary(.sub, a, b, into: out) }
+    /// ``binary(_:_:_:into:)`` with `.mul`.
+    public func mul(_ a: Tensor, _ b: Tensor, into out: Tensor? = nil) throws -> Tensor { try binary(.mul, a, b, into: out) }
+    /// ``binary(_:_:_:into:)`` with `.div`.
+    public func div(_ a: Tensor, _ b: Tensor, into out: Tensor? = nil) throws -> Tensor { try binary(.div, a, b, into: out) }
+
+    /// Calls `run(n, x, sa, y, sb, z)` for every contiguous run of `out` (which `a` and `b`
+    /// broadcast to): z = the run's n outputs, x and y its inputs with strides sa, sb (0 = broadcast).
+    /// Each run is read and written by one thread, element by element.
+    private func broadcastRuns(_ a: Tensor, _ b: Tensor, _ out: Tensor,
+                               _ run: (Int, UnsafeMutablePointer<Float>, Int, UnsafeMutablePointer<Float>, Int,
+                                       UnsafeMutablePointer<Float>) -> Void) {
+        let plan = StridedPlan(output: out.shape, a: a.shape, b: b.shape)
         let inner = plan.inner, pa = a.pointer, pb = b.pointer, po = out.pointer
         let sa = plan.strideA[plan.dims.rank - 1], sb = plan.strideB[plan.dims.rank - 1]
         parallelFor(plan.outer, grain: max(1, 16384 / max(inner, 1))) { runs in
             for r in runs {
                 let (oa, ob) = plan.runOffsets(r)
-                let x = pa + oa, y = pb + ob, z = po + r * inner
-                switch op {
-                case .add: binaryRun(inner, x, sa, y, sb, z) { $0 + $1 }
-                case .sub: binaryRun(inner, x, sa, y, sb, z) { $0 - $1 }
-                case .mul: binaryRun(inner, x, sa, y, sb, z) { $0 * $1 }
-                case .div: binaryRun(inner, x, sa, y, sb, z) { $0 / $1 }
-                default: binaryRun(inner, x, sa, y, sb, z) { op.apply($0, $1) }
-                }
+                run(inner, pa + oa, sa, pb + ob, sb, po + r * inner)
             }
         }
-        withExtendedLifetime((a, b)) {}
-        return out
+        withExtendedLifetime((a, b, out)) {}
     }
 
-    public func add(_ a: Tensor, _ b: Tensor) throws -> Tensor { try binary(.add, a, b) }
-    public func sub(_ a: Tensor, _ b: Tensor) throws -> Tensor { try binary(.sub, a, b) }
-    public func mul(_ a: Tensor, _ b: Tensor) throws -> Tensor { try binary(.mul, a, b) }
-    public func div(_ a: Tensor, _ b: Tensor) throws -> Tensor { try binary(.div, a, b) }
-
     /// `op(x)` elementwise.
-    public func unary(_ op: UnaryOp, _ x: Tensor) -> Tensor {
-        let out = Tensor(uninitialized: x.shape)
+    /// - Parameters:
+    ///   - x: any shape
+    ///   - out: `x.shape`, or nil to allocate; may be exactly `x` (in place), otherwise must not
+    ///     overlap it. A wrong shape traps.
+    public func unary(_ op: UnaryOp, _ x: Tensor, into out: Tensor? = nil) -> Tensor {
+        let out = Tensor.checkedOutput(out, shape: x.shape, op: "unary(\(op))")
         let px = x.pointer, po = out.pointer
-        parallelFor(x.count, grain: 8192) { r in
-            // One loop per op so each specializes (and vectorizes where the math allows).
-            switch op {
-            case .neg: mapUnary(r, px, po) { -$0 }
-            case .relu: mapUnary(r, px, po) { Swift.max($0, 0) }
-            case .exp: dn_exp(px + r.lowerBound, po + r.lowerBound, r.count)
-            case .sigmoid: dn_sigmoid(px + r.lowerBound, po + r.lowerBound, r.count)
-            case .silu: dn_silu(px + r.lowerBound, po + r.lowerBound, r.count)
-            case .square: mapUnary(r, px, po) { $0 * $0 }
-            case .abs: mapUnary(r, px, po) { Swift.abs($0) }
-            default: for i in r { po[i] = op.apply(px[i]) }
-            }
-        }
-        withExtendedLifetime(x) {}
+        parallelFor(x.count, grain: 8192) { r in unaryRun(op, r, px, po) }
+        withExtendedLifetime((x, out)) {}
         return out
     }
 
@@ -146,46 +157,92 @@ extension CPU {
     }
 
     /// `x * scale + shift` elementwise.
-    public func affine(_ x: Tensor, scale: Float, shift: Float = 0) -> Tensor {
-        let out = Tensor(zeros: x.shape)
-        let px = x.pointer, po = out.pointer
-        parallelFor(x.count, grain: 16384) { r in
-            for i in r { po[i] = px[i] * scale + shift }
-        }
-        withExtendedLifetime(x) {}
-        return out
+    /// - Parameters:
+    ///   - x: any shape
+    ///   - out: `x.shape`, or nil to allocate; may be exactly `x` (in place), otherwise must not
+    ///     overlap it. A wrong shape traps.
+    public func affine(_ x: Tensor, scale: Float, shift: Float = 0, into out: Tensor? = nil) -> Tensor {
+        scalarMap(.affine(scale: scale, shift: shift), x, into: out)
     }
 
     /// `x ** exponent` elementwise.
-    public func pow(_ x: Tensor, _ exponent: Float) -> Tensor {
-        let out = Tensor(zeros: x.shape)
-        let px = x.pointer, po = out.pointer
-        parallelFor(x.count, grain: 8192) { r in
-            if exponent == 2 { for i in r { po[i] = px[i] * px[i] } }
-            else { for i in r { po[i] = Foundation.pow(px[i], exponent) } }
-        }
-        withExtendedLifetime(x) {}
-        return out
+    /// - Parameters:
+    ///   - x: any shape
+    ///   - out: `x.shape`, or nil to allocate; may be exactly `x` (in place), otherwise must not
+    ///     overlap it. A wrong shape traps.
+    public func pow(_ x: Tensor, _ exponent: Float, into out: Tensor? = nil) -> Tensor {
+        scalarMap(.pow(exponent), x, into: out)
     }
 
     /// `min(max(x, low), high)` elementwise.
-    public func clamp(_ x: Tensor, min low: Float, max high: Float) -> Tensor {
-        let out = Tensor(zeros: x.shape)
-        let px = x.pointer, po = out.pointer
-        parallelFor(x.count, grain: 16384) { r in
-            for i in r { po[i] = Swift.min(Swift.max(px[i], low), high) }
+    /// - Parameters:
+    ///   - x: any shape
+    ///   - out: `x.shape`, or nil to allocate; may be exactly `x` (in place), otherwise must not
+    ///     overlap it. A wrong shape traps.
+    public func clamp(_ x: Tensor, min low: Float, max high: Float, into out: Tensor? = nil) -> Tensor {
+        scalarMap(.clamp(low: low, high: high), x, into: out)
+    }
+
+    /// The maps of one element by scalar parameters behind affine, pow and clamp.
+    private enum ScalarMap {
+        case affine(scale: Float, shift: Float), pow(Float), clamp(low: Float, high: Float)
+    }
+
+    /// `m` of every element of `x` into `out` (checked) or a new tensor; each element is read
+    /// before it is written, so `out` may be exactly `x`. The switch sits inside the parallel body
+    /// so every loop gets its own closure literal (a captured closure would be an indirect call
+    /// per element, unvectorized).
+    private func scalarMap(_ m: ScalarMap, _ x: Tensor, into out: Tensor?) -> Tensor {
+        let name: String, grain: Int
+        switch m {
+        case .affine: (name, grain) = ("affine", 16384)
+        case .pow: (name, grain) = ("pow", 8192)
+        case .clamp: (name, grain) = ("clamp", 16384)
         }
-        withExtendedLifetime(x) {}
+        let out = Tensor.checkedOutput(out, shape: x.shape, op: name)
+        let px = x.pointer, po = out.pointer
+        parallelFor(x.count, grain: grain) { r in
+            switch m {
+            case let .affine(scale, shift): mapUnary(r, px, po) { $0 * scale + shift }
+            case .pow(2): mapUnary(r, px, po) { $0 * $0 }
+            case let .pow(exponent): mapUnary(r, px, po) { Foundation.pow($0, exponent) }
+            case let .clamp(low, high): mapUnary(r, px, po) { Swift.min(Swift.max($0, low), high) }
+            }
+        }
+        withExtendedLifetime((x, out)) {}
         return out
     }
 
     /// `x` repeated along broadcast axes to `shape` (numpy `broadcast_to`, materialized).
-    public func broadcast(_ x: Tensor, to shape: Shape) throws -> Tensor {
+    /// - Parameters:
+    ///   - x: a shape that broadcasts to `shape`
+    ///   - out: `shape`, or nil to allocate; must not overlap `x`
+    public func broadcast(_ x: Tensor, to shape: Shape, into out: Tensor? = nil) throws -> Tensor {
         let target = try broadcastShapes(x.shape, shape, op: "broadcast")
         guard target == shape else {
             throw TensorError.shapeMismatch(op: "broadcast", x.shape, shape, detail: "cannot broadcast to the target")
         }
-        return try binary(.add, Tensor(zeros: shape), x)
+        let out = try Tensor.output(out, shape: shape, op: "broadcast")
+        broadcastRuns(x, x, out) { n, x, sx, _, _, z in binaryRun(n, x, sx, x, sx, z) { a, _ in a } }
+        return out
+    }
+}
+
+/// `po[i] = op(px[i])` over `range`: one loop per op so each specializes (and vectorizes where
+/// the math allows); SiLU, sigmoid and exp run the C kernels. Every loop reads element i before
+/// writing it and the C loops allow exact aliasing, so `po` may equal `px`. Shared by ``CPU/unary(_:_:into:)``
+/// and the conv2d epilogue, so a fused activation gives the bits of the separate op.
+@inline(__always)
+func unaryRun(_ op: UnaryOp, _ r: Range<Int>, _ px: UnsafeMutablePointer<Float>, _ po: UnsafeMutablePointer<Float>) {
+    switch op {
+    case .neg: mapUnary(r, px, po) { -$0 }
+    case .relu: mapUnary(r, px, po) { Swift.max($0, 0) }
+    case .exp: dn_exp(px + r.lowerBound, po + r.lowerBound, r.count)
+    case .sigmoid: dn_sigmoid(px + r.lowerBound, po + r.lowerBound, r.count)
+    case .silu: dn_silu(px + r.lowerBound, po + r.lowerBound, r.count)
+    case .square: mapUnary(r, px, po) { $0 * $0 }
+    case .abs: mapUnary(r, px, po) { Swift.abs($0) }
+    default: for i in r { po[i] = op.apply(px[i]) }
     }
 }
 

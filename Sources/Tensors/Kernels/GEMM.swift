@@ -56,8 +56,10 @@ extension CPU {
     /// - Parameters:
     ///   - a: `[..., M, K]` (or `[..., K, M]` when `transposeA`)
     ///   - b: `[..., K, N]` (or `[..., N, K]` when `transposeB`)
+    ///   - out: `[..., M, N]`, or nil to allocate; must not overlap `a` or `b`
     /// - Returns: `[..., M, N]`; batch axes broadcast as in numpy (each batch axis equal or 1).
-    public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) throws -> Tensor {
+    public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false,
+                       into out: Tensor? = nil) throws -> Tensor {
         let op = "matmul"
         guard a.rank >= 2, b.rank >= 2 else {
             throw TensorError.invalidArgument(op: op, "operands need at least 2 axes, got \(a.shape) and \(b.shape)")
@@ -72,7 +74,7 @@ extension CPU {
         var outShape = batch
         outShape.append(m)
         outShape.append(n)
-        let out = Tensor(zeros: outShape)
+        let out = try Tensor.output(out, shape: outShape, op: op)  // sgemm with beta 0 writes every element
         let count = batch.elementCount
         let aIndex = BroadcastIndex(from: aBatch, to: batch), bIndex = BroadcastIndex(from: bBatch, to: batch)
         for i in 0..<count {
@@ -82,7 +84,7 @@ extension CPU {
                   a: pa, lda: transposeA ? m : ka, b: pb, ldb: transposeB ? ka : n,
                   c: out.pointer + i * m * n, ldc: n)
         }
-        withExtendedLifetime((a, b)) {}
+        withExtendedLifetime((a, b, out)) {}
         return out
     }
 
@@ -91,23 +93,24 @@ extension CPU {
     ///   - x: `[..., in]`
     ///   - weight: `[out, in]`
     ///   - bias: `[out]` or nil
+    ///   - out: `[..., out]`, or nil to allocate; must not overlap `x`, `weight` or `bias`
     /// - Returns: `[..., out]` = x · weightᵀ + bias
-    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
+    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, into out: Tensor? = nil) throws -> Tensor {
         let op = "linear"
         guard x.rank >= 1, weight.rank == 2, x.shape[x.rank - 1] == weight.shape[1] else {
             throw TensorError.shapeMismatch(op: op, x.shape, weight.shape, detail: "expected x [..., in] and weight [out, in]")
         }
-        let inF = weight.shape[1], outF = weight.shape[0], rows = x.count / max(inF, 1)
+        let inF = weight.shape[1], outF = weight.shape[0], rows = x.shape.product(0..<(x.rank - 1))
         if let bias, bias.shape != [outF] {
             throw TensorError.shapeMismatch(op: op, weight.shape, bias.shape, detail: "bias must be [out]")
         }
-        let out = Tensor(zeros: x.shape.replacing(axis: x.rank - 1, with: outF))
+        let out = try Tensor.output(out, shape: x.shape.replacing(axis: x.rank - 1, with: outF), op: op)
         if let bias {
             for r in 0..<rows { (out.pointer + r * outF).update(from: bias.pointer, count: outF) }
         }
         sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF, a: x.pointer, lda: inF,
               b: weight.pointer, ldb: inF, beta: bias == nil ? 0 : 1, c: out.pointer, ldc: outF)
-        withExtendedLifetime((x, weight, bias)) {}
+        withExtendedLifetime((x, weight, bias, out)) {}
         return out
     }
 }

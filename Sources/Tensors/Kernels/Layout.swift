@@ -7,7 +7,7 @@
 // the thread count. No autograd here (`Autograd/Tape+Layout.swift`); naive twins in
 // `Naive/Layout+Naive.swift`.
 
-/// How ``CPU/pad(_:pads:mode:)`` fills the border (ONNX Pad modes).
+/// How ``CPU/pad(_:pads:mode:into:)`` fills the border (ONNX Pad modes).
 public enum PadMode: Sendable, Equatable {
     /// A constant value.
     case constant(Float)
@@ -123,10 +123,11 @@ extension CPU {
     /// Joins tensors along `axis`; all other dimensions must agree.
     /// - Parameters:
     ///   - xs: `[..., d_i, ...]` each (at least one)
+    ///   - out: `[..., Σ d_i, ...]`, or nil to allocate; must not overlap any of `xs`
     /// - Returns: `[..., Σ d_i, ...]`
-    public func concat(_ xs: [Tensor], axis: Int) throws -> Tensor {
+    public func concat(_ xs: [Tensor], axis: Int, into out: Tensor? = nil) throws -> Tensor {
         let (shape, a) = try concatShape(xs, axis: axis)
-        let out = Tensor(zeros: shape), total = shape[a]
+        let out = try Tensor.output(out, shape: shape, op: "concat"), total = shape[a]  // the inputs tile it
         let outer = shape.product(0..<a), inner = shape.product((a + 1)..<shape.rank)
         var offset = 0
         for x in xs {
@@ -135,7 +136,7 @@ extension CPU {
                             start: offset, step: 1, count: d, toPacked: false)
             offset += d
         }
-        withExtendedLifetime(xs) {}
+        withExtendedLifetime((xs, out)) {}
         return out
     }
 
@@ -163,17 +164,18 @@ extension CPU {
     /// - Parameters:
     ///   - x: `[..., D, ...]`
     ///   - step: ≥ 1
+    ///   - out: the result's shape, or nil to allocate; must not overlap `x`
     /// - Returns: `[..., ceil((end' - start') / step), ...]` for the clamped bounds
-    public func slice(_ x: Tensor, axis: Int, start: Int, end: Int, step: Int = 1) throws -> Tensor {
+    public func slice(_ x: Tensor, axis: Int, start: Int, end: Int, step: Int = 1, into out: Tensor? = nil) throws -> Tensor {
         let (a, s, n) = try sliceGeometry(x.shape, axis: axis, start: start, end: end, step: step, op: "slice")
-        let out = Tensor(zeros: x.shape.replacing(axis: a, with: n))
+        let out = try Tensor.output(out, shape: x.shape.replacing(axis: a, with: n), op: "slice")
         layoutSliceCopy(strided: x.pointer, packed: out.pointer, outer: x.shape.product(0..<a), dim: x.shape[a],
                         inner: x.shape.product((a + 1)..<x.rank), start: s, step: step, count: n, toPacked: true)
-        withExtendedLifetime(x) {}
+        withExtendedLifetime((x, out)) {}
         return out
     }
 
-    /// The gradient of ``slice(_:axis:start:end:step:)``: `grad` scattered into zeros of `inputShape`.
+    /// The gradient of ``slice(_:axis:start:end:step:into:)``: `grad` scattered into zeros of `inputShape`.
     public func sliceBackward(_ grad: Tensor, inputShape: Shape, axis: Int, start: Int, end: Int, step: Int = 1) throws -> Tensor {
         let (a, s, n) = try sliceGeometry(inputShape, axis: axis, start: start, end: end, step: step, op: "sliceBackward")
         guard grad.shape == inputShape.replacing(axis: a, with: n) else {
@@ -228,12 +230,13 @@ extension CPU {
     ///   - x: any shape of rank R
     ///   - pads: R widths `(before, after)`; negative values crop before padding
     ///   - mode: constant value, reflect (numpy/ONNX, repeating for wide pads) or edge
+    ///   - out: the padded shape, or nil to allocate; must not overlap `x`
     /// - Returns: each axis `d + before + after`
-    public func pad(_ x: Tensor, pads: [PadWidth], mode: PadMode = .constant(0)) throws -> Tensor {
+    public func pad(_ x: Tensor, pads: [PadWidth], mode: PadMode = .constant(0), into out: Tensor? = nil) throws -> Tensor {
         let maps = try padMaps(x.shape, pads: pads, mode: mode, op: "pad")
         var outShape = Shape()
         for m in maps { outShape.append(m.count) }
-        let out = Tensor(zeros: outShape)
+        let out = try Tensor.output(out, shape: outShape, op: "pad")  // every row is copied or filled
         let rank = x.rank
         if out.count == 0 { return out }
         if rank == 0 { out.pointer[0] = x.pointer[0]; return out }
@@ -281,11 +284,11 @@ extension CPU {
                 }
             }
         }
-        withExtendedLifetime(x) {}
+        withExtendedLifetime((x, out)) {}
         return out
     }
 
-    /// The gradient of ``pad(_:pads:mode:)``: every output position's gradient added to the
+    /// The gradient of ``pad(_:pads:mode:into:)``: every output position's gradient added to the
     /// input element it was read from (nothing for constant fill). One pass per padded axis.
     /// - Parameters:
     ///   - grad: the padded shape
@@ -330,12 +333,13 @@ extension CPU {
     /// - Parameters:
     ///   - x: `[d_0, …, d_{R-1}]`
     ///   - perm: a permutation of `0..<R` (negative axes allowed)
+    ///   - out: `[d_perm[0], …, d_perm[R-1]]`, or nil to allocate; must not overlap `x`
     /// - Returns: `[d_perm[0], …, d_perm[R-1]]`
-    public func permute(_ x: Tensor, _ perm: [Int]) throws -> Tensor {
+    public func permute(_ x: Tensor, _ perm: [Int], into out: Tensor? = nil) throws -> Tensor {
         let p = try validatedPermutation(perm, for: x.shape, op: "permute")
         var outShape = Shape()
         for a in p { outShape.append(x.shape[a]) }
-        let out = Tensor(zeros: outShape)
+        let out = try Tensor.output(out, shape: outShape, op: "permute")  // every element is copied
         if out.count == 0 { return out }
         // Coalesce: drop size-1 axes, then merge source axes that stay adjacent and in order.
         var keep: [Int] = [], renumber = [Int](repeating: -1, count: x.rank)
@@ -353,7 +357,7 @@ extension CPU {
         var srcShape = Shape(), rp = [Int](repeating: 0, count: groups.count)
         for (rank, g) in bySource.enumerated() { srcShape.append(groups[g].dim); rp[g] = rank }
         layoutPermute(x.pointer, out.pointer, srcShape: srcShape, perm: rp)
-        withExtendedLifetime(x) {}
+        withExtendedLifetime((x, out)) {}
         return out
     }
 

@@ -33,22 +33,23 @@ extension CPU {
     ///   - x: `[N, C, *spatial]` (rank ≥ 2)
     ///   - groups: divides C
     ///   - weight, bias: `[C]` or nil (1 and 0)
+    ///   - out: `[N, C, *spatial]`, or nil to allocate; must not overlap `x`, `weight` or `bias`
     /// - Returns: `[N, C, *spatial]`
     public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor? = nil, bias: Tensor? = nil,
-                          eps: Float = 1e-5) throws -> Tensor {
+                          eps: Float = 1e-5, into out: Tensor? = nil) throws -> Tensor {
         let layout = try groupLayout(x, groups: groups, weight: weight, bias: bias, op: "groupNorm")
-        return groupedForward(x, layout, weight: weight, bias: bias, eps: eps, silu: false).0
+        return try groupedForward(x, layout, weight: weight, bias: bias, eps: eps, silu: false, into: out, op: "groupNorm").0
     }
 
     /// GroupNorm followed by SiLU in one pass over the output (the U-Net's norm → act pair).
-    /// Same parameters and shapes as ``groupNorm(_:groups:weight:bias:eps:)``.
+    /// Same parameters, shapes and `out` rule as ``groupNorm(_:groups:weight:bias:eps:into:)``.
     public func groupNormSiLU(_ x: Tensor, groups: Int, weight: Tensor? = nil, bias: Tensor? = nil,
-                              eps: Float = 1e-5) throws -> Tensor {
+                              eps: Float = 1e-5, into out: Tensor? = nil) throws -> Tensor {
         let layout = try groupLayout(x, groups: groups, weight: weight, bias: bias, op: "groupNormSiLU")
-        return groupedForward(x, layout, weight: weight, bias: bias, eps: eps, silu: true).0
+        return try groupedForward(x, layout, weight: weight, bias: bias, eps: eps, silu: true, into: out, op: "groupNormSiLU").0
     }
 
-    /// Gradients of ``groupNorm(_:groups:weight:bias:eps:)`` (or of ``groupNormSiLU`` when
+    /// Gradients of ``groupNorm(_:groups:weight:bias:eps:into:)`` (or of ``groupNormSiLU`` when
     /// `silu`) for the incoming gradient `grad` `[N, C, *spatial]`. Statistics are recomputed.
     public func groupNormBackward(_ x: Tensor, grad: Tensor, groups: Int, weight: Tensor?, bias: Tensor?,
                                   eps: Float = 1e-5, silu: Bool = false) throws -> LayerGradients {
@@ -62,20 +63,23 @@ extension CPU {
 
     /// Instance normalization as ONNX `InstanceNormalization` / `nn.InstanceNorm2d(affine=True)`
     /// without running statistics: each (n, c) plane normalized over its spatial axes.
-    /// - Parameters: x `[N, C, *spatial]`; weight, bias `[C]` or nil.
-    public func instanceNorm(_ x: Tensor, weight: Tensor? = nil, bias: Tensor? = nil, eps: Float = 1e-5) throws -> Tensor {
+    /// - Parameters: x `[N, C, *spatial]`; weight, bias `[C]` or nil; out `[N, C, *spatial]` or nil
+    ///   to allocate, not overlapping any input.
+    public func instanceNorm(_ x: Tensor, weight: Tensor? = nil, bias: Tensor? = nil, eps: Float = 1e-5,
+                             into out: Tensor? = nil) throws -> Tensor {
         guard x.rank >= 2 else { throw TensorError.invalidArgument(op: "instanceNorm", "x must be [N, C, *spatial], got \(x.shape)") }
         let layout = try groupLayout(x, groups: x.shape[1], weight: weight, bias: bias, op: "instanceNorm")
-        return groupedForward(x, layout, weight: weight, bias: bias, eps: eps, silu: false).0
+        return try groupedForward(x, layout, weight: weight, bias: bias, eps: eps, silu: false, into: out, op: "instanceNorm").0
     }
 
     /// Layer normalization as `nn.LayerNorm(normalizedShape)`: each row of the last
     /// `normalizedRank` axes is normalized; weight and bias have the shape of those axes.
-    /// - Parameters: x `[..., *normalized]`; weight, bias `[*normalized]` or nil.
+    /// - Parameters: x `[..., *normalized]`; weight, bias `[*normalized]` or nil; out x's shape or
+    ///   nil to allocate, not overlapping any input.
     public func layerNorm(_ x: Tensor, normalizedRank: Int = 1, weight: Tensor? = nil, bias: Tensor? = nil,
-                          eps: Float = 1e-5) throws -> Tensor {
+                          eps: Float = 1e-5, into out: Tensor? = nil) throws -> Tensor {
         let layout = try layerLayout(x, normalizedRank: normalizedRank, weight: weight, bias: bias, op: "layerNorm")
-        return groupedForward(x, layout, weight: weight, bias: bias, eps: eps, silu: false).0
+        return try groupedForward(x, layout, weight: weight, bias: bias, eps: eps, silu: false, into: out, op: "layerNorm").0
     }
 
     // MARK: layouts and validation
@@ -126,10 +130,11 @@ extension CPU {
         return RowStats(mean: mean, rstd: rstd)
     }
 
-    /// Normalizes each row, applies the affine and optionally SiLU. Returns the output and stats.
+    /// Normalizes each row, applies the affine and optionally SiLU, into `out` (checked against
+    /// x's shape under `op`) or a new tensor. Returns the output and stats.
     func groupedForward(_ x: Tensor, _ l: GroupedLayout, weight: Tensor?, bias: Tensor?, eps: Float,
-                        silu: Bool) -> (Tensor, RowStats) {
-        let out = Tensor(uninitialized: x.shape)
+                        silu: Bool, into out: Tensor? = nil, op: String = "groupNorm") throws -> (Tensor, RowStats) {
+        let out = try Tensor.output(out, shape: x.shape, op: op)
         let stats = RowStats(mean: Tensor(zeros: [l.rows]), rstd: Tensor(zeros: [l.rows]))
         let px = x.pointer, py = out.pointer, pm = stats.mean.pointer, pr = stats.rstd.pointer
         let pw = weight?.pointer, pb = bias?.pointer
@@ -157,7 +162,7 @@ extension CPU {
                 }
             }
         }
-        withExtendedLifetime((x, weight, bias)) {}
+        withExtendedLifetime((x, weight, bias, out)) {}
         return (out, stats)
     }
 

@@ -7,7 +7,7 @@
 // of 256 inner columns), each owned by one thread; column sums in Double. Naive twin in
 // `Naive/Normalization+Naive.swift`.
 
-/// Which RMS normalization ``CPU/rmsNorm(_:axis:weight:eps:kind:)`` computes.
+/// Which RMS normalization ``CPU/rmsNorm(_:axis:weight:eps:kind:into:)`` computes.
 public enum RMSNormKind: Sendable, Hashable {
     /// x / sqrt(mean(x²) + eps)
     case meanSquare
@@ -20,11 +20,12 @@ extension CPU {
     /// - Parameters:
     ///   - x: any shape; `axis` may be negative
     ///   - weight: `[A]` (A = x.shape[axis]) broadcast along the other axes, or nil
+    ///   - out: x's shape, or nil to allocate; must not overlap `x` or `weight`
     /// - Returns: x's shape
     public func rmsNorm(_ x: Tensor, axis: Int, weight: Tensor? = nil, eps: Float = 1e-6,
-                        kind: RMSNormKind = .meanSquare) throws -> Tensor {
+                        kind: RMSNormKind = .meanSquare, into out: Tensor? = nil) throws -> Tensor {
         let (outer, len, inner) = try rmsLayout(x, axis: axis, weight: weight, op: "rmsNorm")
-        let out = Tensor(zeros: x.shape)
+        let out = try Tensor.output(out, shape: x.shape, op: "rmsNorm")  // every element is written
         let px = x.pointer, py = out.pointer, pw = weight?.pointer
         rmsItems(outer: outer, inner: inner) { o, i0, i1, f in
             rmsFactors(px, o: o, len: len, inner: inner, i0, i1, eps: eps, kind: kind, f)
@@ -33,7 +34,7 @@ extension CPU {
                 for i in i0..<i1 { py[base + i] = px[base + i] * (f[i - i0] * w) }
             }
         }
-        withExtendedLifetime((x, weight)) {}
+        withExtendedLifetime((x, weight, out)) {}
         return out
     }
 

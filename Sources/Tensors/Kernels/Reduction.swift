@@ -4,15 +4,17 @@
 // serve losses, statistics and the gradients of broadcasting ops. Naive twin in `Naive/`.
 
 extension CPU {
-    /// Sum over `axes` (negative allowed). - Returns: `x.shape` with those axes set to 1 when
-    /// `keepDims`, removed otherwise.
-    public func sum(_ x: Tensor, axes: [Int], keepDims: Bool = false) throws -> Tensor {
-        try reduce(x, axes: axes, keepDims: keepDims, op: "sum") { acc, _ in acc }
+    /// Sum over `axes` (negative allowed).
+    /// - Parameters:
+    ///   - out: the result's shape, or nil to allocate; must not overlap `x`
+    /// - Returns: `x.shape` with those axes set to 1 when `keepDims`, removed otherwise.
+    public func sum(_ x: Tensor, axes: [Int], keepDims: Bool = false, into out: Tensor? = nil) throws -> Tensor {
+        try reduce(x, axes: axes, keepDims: keepDims, op: "sum", into: out) { acc, _ in acc }
     }
 
-    /// Mean over `axes`.
-    public func mean(_ x: Tensor, axes: [Int], keepDims: Bool = false) throws -> Tensor {
-        try reduce(x, axes: axes, keepDims: keepDims, op: "mean") { acc, n in acc / Double(max(n, 1)) }
+    /// Mean over `axes`; shapes and `out` as ``sum(_:axes:keepDims:into:)``.
+    public func mean(_ x: Tensor, axes: [Int], keepDims: Bool = false, into out: Tensor? = nil) throws -> Tensor {
+        try reduce(x, axes: axes, keepDims: keepDims, op: "mean", into: out) { acc, n in acc / Double(max(n, 1)) }
     }
 
     /// Variance over `axes`: Σ(x - mean)² / (n - correction); correction 0 is the population
@@ -49,7 +51,7 @@ extension CPU {
         return try sum(x, axes: axes, keepDims: true).reshaped(shape)
     }
 
-    private func reduce(_ x: Tensor, axes: [Int], keepDims: Bool, op: String,
+    private func reduce(_ x: Tensor, axes: [Int], keepDims: Bool, op: String, into out: Tensor? = nil,
                         finish: (Double, Int) -> Double) throws -> Tensor {
         var reduced = [Bool](repeating: false, count: x.rank)
         for a in axes { reduced[try x.shape.axis(a, op: op)] = true }
@@ -67,7 +69,7 @@ extension CPU {
             reducedOffsets = next
         }
         let n = reducedOffsets.count
-        let out = Tensor(zeros: keptShape)
+        let out = try Tensor.output(out, shape: keptShape, op: op)  // every element is written
         let outCount = out.count
         let px = x.pointer, po = out.pointer
         reducedOffsets.withUnsafeBufferPointer { offs in
@@ -85,7 +87,7 @@ extension CPU {
                 }
             }
         }
-        withExtendedLifetime(x) {}
+        withExtendedLifetime((x, out)) {}
         return out
     }
 }

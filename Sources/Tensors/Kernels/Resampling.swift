@@ -128,13 +128,15 @@ extension CPU {
     ///   - x: `[N, C, H, W]`
     ///   - outputSize: `(OH, OW)`
     ///   - scaleFactor: PyTorch's `scale_factor` when the caller gave one (it changes the rounding)
+    ///   - out: `[N, C, OH, OW]`, or nil to allocate; must not overlap `x`
     /// - Returns: `[N, C, OH, OW]`
-    public func upsampleNearest(_ x: Tensor, outputSize: (Int, Int), scaleFactor: (Double, Double)? = nil) throws -> Tensor {
+    public func upsampleNearest(_ x: Tensor, outputSize: (Int, Int), scaleFactor: (Double, Double)? = nil,
+                                into out: Tensor? = nil) throws -> Tensor {
         try resizeCheck(x.shape, outputSize, op: "upsampleNearest")
         let (h, w) = (x.shape[2], x.shape[3]), (oh, ow) = outputSize
+        let out = try Tensor.output(out, shape: [x.shape[0], x.shape[1], oh, ow], op: "upsampleNearest")  // all rows written
         let mh = nearestSourceIndices(input: h, output: oh, scaleFactor: scaleFactor?.0)
         let mw = nearestSourceIndices(input: w, output: ow, scaleFactor: scaleFactor?.1)
-        let out = Tensor(zeros: [x.shape[0], x.shape[1], oh, ow])
         let px = x.pointer, po = out.pointer, planes = x.shape[0] * x.shape[1]
         mh.withUnsafeBufferPointer { mh in mw.withUnsafeBufferPointer { mw in
             parallelFor(planes * oh, grain: Swift.max(1, 8192 / ow)) { range in
@@ -151,21 +153,22 @@ extension CPU {
                 }
             }
         } }
-        withExtendedLifetime(x) {}
+        withExtendedLifetime((x, out)) {}
         return out
     }
 
-    /// Nearest upsampling by integer factors: `[N, C, H, W]` → `[N, C, H*sh, W*sw]` (nn.Upsample(scale_factor=)).
-    public func upsampleNearest(_ x: Tensor, scale: (Int, Int)) throws -> Tensor {
+    /// Nearest upsampling by integer factors: `[N, C, H, W]` → `[N, C, H*sh, W*sw]` (nn.Upsample(scale_factor=));
+    /// `out` as in ``upsampleNearest(_:outputSize:scaleFactor:into:)``.
+    public func upsampleNearest(_ x: Tensor, scale: (Int, Int), into out: Tensor? = nil) throws -> Tensor {
         try x.shape.requireRank(4, op: "upsampleNearest", "input [N, C, H, W]")
         guard scale.0 >= 1 && scale.1 >= 1 else {
             throw TensorError.invalidArgument(op: "upsampleNearest", "scale \(scale) must be ≥ 1 (input \(x.shape))")
         }
         return try upsampleNearest(x, outputSize: (x.shape[2] * scale.0, x.shape[3] * scale.1),
-                                   scaleFactor: (Double(scale.0), Double(scale.1)))
+                                   scaleFactor: (Double(scale.0), Double(scale.1)), into: out)
     }
 
-    /// Gradient of ``upsampleNearest(_:outputSize:scaleFactor:)``: each output gradient added to its source.
+    /// Gradient of ``upsampleNearest(_:outputSize:scaleFactor:into:)``: each output gradient added to its source.
     /// - Parameters:
     ///   - grad: `[N, C, OH, OW]`
     ///   - inputShape: `[N, C, H, W]`
@@ -198,14 +201,15 @@ extension CPU {
     ///   - x: `[N, C, H, W]`
     ///   - outputSize: `(OH, OW)`
     ///   - scaleFactor: PyTorch's `scale_factor` when the caller gave one (used when not aligning corners)
+    ///   - out: `[N, C, OH, OW]`, or nil to allocate; must not overlap `x`
     /// - Returns: `[N, C, OH, OW]`
     public func upsampleBilinear(_ x: Tensor, outputSize: (Int, Int), alignCorners: Bool = false,
-                                 scaleFactor: (Double, Double)? = nil) throws -> Tensor {
+                                 scaleFactor: (Double, Double)? = nil, into out: Tensor? = nil) throws -> Tensor {
         try resizeCheck(x.shape, outputSize, op: "upsampleBilinear")
         let (h, w) = (x.shape[2], x.shape[3]), (oh, ow) = outputSize
+        let out = try Tensor.output(out, shape: [x.shape[0], x.shape[1], oh, ow], op: "upsampleBilinear")  // all rows written
         let th = linearTaps(input: h, output: oh, alignCorners: alignCorners, scaleFactor: scaleFactor?.0)
         let tw = linearTaps(input: w, output: ow, alignCorners: alignCorners, scaleFactor: scaleFactor?.1)
-        let out = Tensor(zeros: [x.shape[0], x.shape[1], oh, ow])
         let px = x.pointer, po = out.pointer, planes = x.shape[0] * x.shape[1]
         tw.i0.withUnsafeBufferPointer { a0 in tw.i1.withUnsafeBufferPointer { a1 in
         tw.w0.withUnsafeBufferPointer { v0 in tw.w1.withUnsafeBufferPointer { v1 in
@@ -224,11 +228,11 @@ extension CPU {
                 }
             }
         } } } }
-        withExtendedLifetime(x) {}
+        withExtendedLifetime((x, out)) {}
         return out
     }
 
-    /// Gradient of ``upsampleBilinear(_:outputSize:alignCorners:scaleFactor:)``.
+    /// Gradient of ``upsampleBilinear(_:outputSize:alignCorners:scaleFactor:into:)``.
     /// - Parameters:
     ///   - grad: `[N, C, OH, OW]`
     ///   - inputShape: `[N, C, H, W]`
@@ -359,26 +363,28 @@ extension CPU {
     /// Depth to space (nn.PixelShuffle): `out[n, c, h*r+i, w*r+j] = x[n, c*r*r + i*r + j, h, w]`.
     /// - Parameters:
     ///   - x: `[N, C*r*r, H, W]`
+    ///   - out: `[N, C, H*r, W*r]`, or nil to allocate; must not overlap `x`
     /// - Returns: `[N, C, H*r, W*r]`
-    public func pixelShuffle(_ x: Tensor, factor r: Int) throws -> Tensor {
+    public func pixelShuffle(_ x: Tensor, factor r: Int, into out: Tensor? = nil) throws -> Tensor {
         let outShape = try pixelShuffleShape(x.shape, factor: r, unshuffle: false)
-        let out = Tensor(zeros: outShape)
+        let out = try Tensor.output(out, shape: outShape, op: "pixelShuffle")  // a permutation: every element written
         layoutPixelShuffle(big: out.pointer, small: x.pointer, n: outShape[0], c: outShape[1],
                            h: x.shape[2], w: x.shape[3], r: r, toBig: true)
-        withExtendedLifetime(x) {}
+        withExtendedLifetime((x, out)) {}
         return out
     }
 
     /// Space to depth (nn.PixelUnshuffle, einops `b c (h p1) (w p2) -> b (c p1 p2) h w`).
     /// - Parameters:
     ///   - x: `[N, C, H*r, W*r]`
+    ///   - out: `[N, C*r*r, H, W]`, or nil to allocate; must not overlap `x`
     /// - Returns: `[N, C*r*r, H, W]`
-    public func pixelUnshuffle(_ x: Tensor, factor r: Int) throws -> Tensor {
+    public func pixelUnshuffle(_ x: Tensor, factor r: Int, into out: Tensor? = nil) throws -> Tensor {
         let outShape = try pixelShuffleShape(x.shape, factor: r, unshuffle: true)
-        let out = Tensor(zeros: outShape)
+        let out = try Tensor.output(out, shape: outShape, op: "pixelUnshuffle")  // a permutation: every element written
         layoutPixelShuffle(big: x.pointer, small: out.pointer, n: x.shape[0], c: x.shape[1],
                            h: outShape[2], w: outShape[3], r: r, toBig: false)
-        withExtendedLifetime(x) {}
+        withExtendedLifetime((x, out)) {}
         return out
     }
 

@@ -63,6 +63,20 @@ func expectClose(_ actual: Tensor, _ expected: Tensor, rtol: Float = 1e-5, atol:
     }
 }
 
+/// Expects `actual` and `expected` to have the same shape and the same bits in every element.
+func expectSameBits(_ actual: Tensor, _ expected: Tensor, _ what: String = "",
+                    sourceLocation: SourceLocation = #_sourceLocation) {
+    guard actual.shape == expected.shape else {
+        Issue.record("\(what): shape \(actual.shape) != expected \(expected.shape)", sourceLocation: sourceLocation)
+        return
+    }
+    let bad = (0..<actual.count).filter { actual.pointer[$0].bitPattern != expected.pointer[$0].bitPattern }
+    if let i = bad.first {
+        let first = "index \(i): \(actual.pointer[i]) vs expected \(expected.pointer[i])"
+        Issue.record("\(what): \(bad.count) of \(actual.count) elements differ in bits; first at \(first)", sourceLocation: sourceLocation)
+    }
+}
+
 /// Checks the tape's gradients of `f` against central finite differences.
 ///
 /// The scalar checked is L = Σ f(inputs) ⊙ R for a fixed random R, so every output element
