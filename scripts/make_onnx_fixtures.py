@@ -993,8 +993,38 @@ def ensure_gitignore():
         gi.write_text(text + "benchmarks/models/\n")
 
 
+EXTERNAL = "external_data"
+
+
+def make_external_data(root):
+    """external_data/: groupnorm_forms/instancenorm.onnx with its initializers moved to an external
+    file, for the importer's external-data path and its confinement to the model's folder:
+      inside.onnx     weights in instancenorm.weights next to it (valid; same output as the inline file)
+      escaping.onnx   the first external tensor's location is ../outside.weights (must be refused)
+      missing.onnx    the first external tensor's location names a file that does not exist
+    Expected outputs: use groupnorm_forms/x.npy and y.instancenorm.npy."""
+    from onnx.external_data_helper import convert_model_to_external_data
+    src = root / GROUPNORM / "instancenorm.onnx"
+    out = root.parent / EXTERNAL
+    out.mkdir(parents=True, exist_ok=True)
+    model = onnx.load(str(src))
+    convert_model_to_external_data(model, all_tensors_to_one_file=True, location="instancenorm.weights",
+                                   size_threshold=64)
+    onnx.save_model(model, str(out / "inside.onnx"))
+    for name, location in [("escaping.onnx", "../outside.weights"), ("missing.onnx", "nothere.weights")]:
+        bad = onnx.load(str(out / "inside.onnx"), load_external_data=False)
+        for t in bad.graph.initializer:
+            if t.data_location == onnx.TensorProto.EXTERNAL:
+                for e in t.external_data:
+                    if e.key == "location":
+                        e.value = location
+                break
+        onnx.save_model(bad, str(out / name), save_as_external_data=False)
+    print(f"  {EXTERNAL}: inside.onnx (+ instancenorm.weights), escaping.onnx, missing.onnx")
+
+
 def main():
-    small = [n for n, s in MODELS.items() if not s.get("large")] + [GROUPNORM]
+    small = [n for n, s in MODELS.items() if not s.get("large")] + [GROUPNORM, EXTERNAL]
     large = [n for n, s in MODELS.items() if s.get("large")]
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("names", nargs="*", help="models to make (default: all small ones, or all "
@@ -1026,6 +1056,8 @@ def main():
     for n in names:
         if n == GROUPNORM:
             make_groupnorm_forms(FIXTURES)
+        elif n == EXTERNAL:
+            make_external_data(FIXTURES)
         elif n in large:
             make_model(n, BENCH, large=True)
         else:

@@ -68,6 +68,7 @@ public enum ModelLoader {
                 guard case .fixed(let n) = d else {
                     throw GraphError.badInput("input '\(graph[id].name)' has symbolic dim '\(d)' at axis \(axis); only the batch may be symbolic")
                 }
+                guard n >= 1 && n <= 1 << 20 else { throw GraphError.badInput("input '\(graph[id].name)' declares dim \(n) at axis \(axis)") }
                 return n
             })
         }

@@ -3,13 +3,21 @@
 
 import ArgumentParser
 import Foundation
+import Graphs
+import ModelIO
 import Tensors
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Measure kernel and model speed (GFLOP/s).")
 
+    @Argument(help: "A model (ONNX file or native folder) to time whole forwards of.")
+    var model: String?
+
     @Flag(help: "Benchmark the tensor kernels (conv2d, GEMM, GroupNorm+SiLU).")
     var kernels = false
+
+    @Option(help: "Batch sizes to time the model at, comma-separated.")
+    var batch = "1,4,16"
 
     @Option(help: "Threads for our kernels and OpenBLAS (default: all cores).")
     var threads: Int?
@@ -23,11 +31,23 @@ struct Bench: ParsableCommand {
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         if !(minSeconds >= 0 && minSeconds <= 600) { throw ValidationError("--min-seconds must be between 0 and 600, got \(minSeconds)") }
-        if !kernels { throw ValidationError("nothing to measure: pass --kernels (model benchmarks come with the importer)") }
+        if !kernels && model == nil { throw ValidationError("nothing to measure: pass a MODEL or --kernels") }
+        if kernels && model != nil { throw ValidationError("pass either a MODEL or --kernels, not both") }
+        _ = try batches()
+    }
+
+    /// The --batch list.
+    func batches() throws -> [Int] {
+        let list = batch.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !list.isEmpty, list.allSatisfy({ ($0 ?? 0) >= 1 && ($0 ?? 0) <= 4096 }) else {
+            throw ValidationError("--batch must be a comma-separated list of sizes 1…4096, got '\(batch)'")
+        }
+        return list.map { $0! }
     }
 
     func run() throws {
         let cpu = CPU(threads: threads)
+        if let model { return try runModel(model, cpu: cpu) }
         let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"
         let header = "threads \(cpu.threads), ISA \(CPU.vectorISA), OPENBLAS_CORETYPE=\(coretype), \(CPU.blasDescription)"
         var bench = KernelBenchmark(cpu: cpu)
@@ -48,6 +68,24 @@ struct Bench: ParsableCommand {
                 + pad(String(format: "%.1f %@", m.rate, m.unit), 18, right: true)
             say(line)
         }
+    }
+
+    private func runModel(_ path: String, cpu: CPU) throws {
+        let graph = try ModelLoader.load(path)
+        var bench = ModelBenchmark(graph: graph, cpu: cpu)
+        bench.minimumSeconds = max(minSeconds, 0.01) * 5
+        var results: [ModelMeasurement] = []
+        if !json {
+            let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"
+            say("\(path): threads \(cpu.threads), ISA \(CPU.vectorISA), OPENBLAS_CORETYPE=\(coretype)")
+            say("batch    ms/forward     GFLOP/s")
+        }
+        for b in try batches() {
+            let m = try bench.measure(batch: b, shapes: ModelLoader.inputShapes(graph, batch: b))
+            results.append(m)
+            if !json { say(String(format: "%5d  %12.2f  %10.1f", m.batch, m.msMedian, m.gflops)) }
+        }
+        if json { print(String(decoding: try JSONEncoder().encode(results), as: UTF8.self)) }
     }
 
     /// Writes a line at once (unbuffered), so rows appear as they finish.

@@ -88,4 +88,19 @@ func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
         let err = relativeError(out, try fixture.expected())
         #expect(err <= 1e-4, "\(fixture): max error \(err) relative to the output's scale")
     }
+
+    /// The compiled plan (arena, fused kernels writing in place) matches onnxruntime, and running it
+    /// twice gives the same bits (nothing left over in the arena changes the second run).
+    @Test(arguments: ONNXFixture.all) func inferencePlanMatches(_ fixture: ONNXFixture) throws {
+        let graph = try ONNXImporter.load(fixture.path)
+        let inputs = try fixture.inputs(for: graph)
+        let plan = try InferencePlan(graph, inputShapes: inputs.mapValues(\.shape), cpu: CPU(threads: 2))
+        guard case .float(let first) = try plan.run(inputs)[0] else { Issue.record("\(fixture): output is not float"); return }
+        let firstBits = first.scalars
+        let err = relativeError(first, try fixture.expected())
+        #expect(err <= 1e-4, "\(fixture): max error \(err) relative to the output's scale")
+        guard case .float(let second) = try plan.run(inputs)[0] else { return }
+        #expect(second.scalars == firstBits, "\(fixture): second run differs")
+        #expect(plan.arenaBytes > 0 && plan.arenaBytes <= plan.memory.unsharedSize * 4)
+    }
 }

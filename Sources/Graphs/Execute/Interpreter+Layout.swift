@@ -8,7 +8,25 @@
 import Foundation
 import Tensors
 
+/// The largest tensor a shape computed from model data may describe (2^31 elements, 8 GiB of
+/// float32): a corrupted file asking for more gets an error, not an allocation failure.
+let maxComputedElements = 1 << 31
+
 extension Interpreter {
+    /// A shape from dims computed out of model data, checked: rank ≤ 6, dims ≥ 0, bounded size.
+    func checkedShape(_ dims: [Int], op: String) throws -> Shape {
+        guard dims.count <= Shape.maxRank, dims.allSatisfy({ $0 >= 0 }) else {
+            throw GraphError.badInput("\(op): invalid shape \(dims)")
+        }
+        var n = 1
+        for d in dims {
+            let (p, overflow) = n.multipliedReportingOverflow(by: d)
+            guard !overflow, p <= maxComputedElements else { throw GraphError.badInput("\(op): shape \(dims) is too large") }
+            n = p
+        }
+        return Shape(dims)
+    }
+
     /// `out[i] = v[map[i]]` with the given shape.
     func take(_ v: Value, _ map: [Int], shape: Shape) -> Value {
         switch v {
@@ -117,33 +135,33 @@ extension Interpreter {
         guard dims.reduce(1, *) == input.elementCount else {
             throw GraphError.badInput("reshape: target \(dims) has a different element count than input \(input)")
         }
-        return Shape(dims)
+        return try checkedShape(dims, op: "reshape")
     }
 
-    func permute(_ v: Value, _ perm: [Int]) throws -> Value {
+    func permute(_ v: Value, _ perm: [Int], into out: Tensor? = nil) throws -> Value {
         let s = v.shape
         guard perm.count == s.rank, Set(perm) == Set(0..<s.rank) else { throw GraphError.badInput("transpose: permutation \(perm) for shape \(s)") }
-        if case .float(let t) = v { return .float(try cpu.permute(t, perm)) }
-        let out = Shape(perm.map { s[$0] }), strides = s.contiguousStrides
+        if case .float(let t) = v { return .float(try cpu.permute(t, perm, into: out)) }
+        let target = Shape(perm.map { s[$0] }), strides = s.contiguousStrides
         // Walk the output in order; source offset = Σ coord[i]·strides[perm[i]].
         var offsets = [0]
         for i in 0..<s.rank {
             var next: [Int] = []
-            next.reserveCapacity(offsets.count * out[i])
-            for base in offsets { for c in 0..<out[i] { next.append(base + c * strides[perm[i]]) } }
+            next.reserveCapacity(offsets.count * target[i])
+            for base in offsets { for c in 0..<target[i] { next.append(base + c * strides[perm[i]]) } }
             offsets = next
         }
-        return take(v, offsets, shape: out)
+        return take(v, offsets, shape: target)
     }
 
-    func concat(_ parts: [Value], axis: Int) throws -> Value {
+    func concat(_ parts: [Value], axis: Int, into out: Tensor? = nil) throws -> Value {
         guard let first = parts.first else { throw GraphError.badInput("concat of no inputs") }
         if parts.contains(where: { $0.elementType == .float32 }) {
             let floats = parts.map { v -> Tensor in
                 if case .float(let t) = v { return t }
                 return Tensor(shape: v.shape, scalars: v.floatValues)
             }
-            return .float(try cpu.concat(floats, axis: axis))
+            return .float(try cpu.concat(floats, axis: axis, into: out))
         }
         let ax = try first.shape.axis(axis, op: "concat")
         var shape = first.shape
@@ -259,16 +277,17 @@ extension Interpreter {
     }
 
     /// ONNX Expand: bidirectional broadcast of the value and the requested shape.
-    func expand(_ v: Value, to dims: [Int]) throws -> Value {
-        let target = try broadcastShapes(v.shape, Shape(dims), op: "expand")
-        if case .float(let t) = v { return .float(try cpu.broadcast(t, to: target)) }
+    func expand(_ v: Value, to dims: [Int], into out: Tensor? = nil) throws -> Value {
+        let target = try broadcastShapes(v.shape, checkedShape(dims, op: "expand"), op: "expand")
+        _ = try checkedShape(Array(target), op: "expand")
+        if case .float(let t) = v { return .float(try cpu.broadcast(t, to: target, into: out)) }
         return take(v, broadcastMap(from: v.shape, to: target), shape: target)
     }
 
     func tile(_ v: Value, repeats: [Int]) throws -> Value {
         let s = v.shape
         guard repeats.count == s.rank, repeats.allSatisfy({ $0 >= 0 }) else { throw GraphError.badInput("tile: repeats \(repeats) for shape \(s)") }
-        let out = Shape((0..<s.rank).map { s[$0] * repeats[$0] }), strides = s.contiguousStrides
+        let out = try checkedShape((0..<s.rank).map { s[$0] * repeats[$0] }, op: "tile"), strides = s.contiguousStrides
         var map = [0]
         for axis in 0..<s.rank {
             var next: [Int] = []
@@ -282,13 +301,15 @@ extension Interpreter {
     func range(_ start: Value, _ limit: Value, _ delta: Value) throws -> Value {
         if case .int(let a) = start, case .int(let b) = limit, case .int(let d) = delta {
             guard let s = a.values.first, let e = b.values.first, let st = d.values.first, st != 0 else { throw GraphError.badInput("range: zero step") }
-            let n = Swift.max(0, Int((Double(e - s) / Double(st)).rounded(.up)))
+            let n = Swift.max(0, Int(clamping: Int64((Double(e - s) / Double(st)).rounded(.up).clamped(-1e12, 1e12))))
+            _ = try checkedShape([n], op: "range")
             return .int(IntTensor((0..<n).map { s + Int64($0) * st }))
         }
         guard let s = start.floatValues.first, let e = limit.floatValues.first, let st = delta.floatValues.first, st != 0 else {
             throw GraphError.badInput("range: needs scalar start, limit and a non-zero delta")
         }
-        let n = Swift.max(0, Int(((e - s) / st).rounded(.up)))
+        let n = Swift.max(0, Int(Double((e - s) / st).rounded(.up).clamped(-1e12, 1e12)))
+        _ = try checkedShape([n], op: "range")
         return .float(Tensor(shape: [n], scalars: (0..<n).map { s + Float($0) * st }))
     }
 
@@ -339,3 +360,7 @@ extension Interpreter {
     }
 }
 
+
+extension Double {
+    func clamped(_ low: Double, _ high: Double) -> Double { Swift.min(Swift.max(self, low), high) }
+}

@@ -57,34 +57,47 @@ public struct Interpreter: Sendable {
         }
     }
 
+    /// Evaluates one single-output float node into `out` (a preassigned tensor of the output's
+    /// shape): kernels that take an output write there directly; any other op computes and copies.
+    func apply(_ op: Op, _ a: Arguments, into out: Tensor) throws {
+        let result = try apply(op, a, outputs: 1, into: out)
+        guard case .float(let t) = result[0] else { throw GraphError.invalid("\(op.name) produced int64 where float32 was planned") }
+        if !(t.storage === out.storage && t.offset == out.offset) { out.assign(t) }
+    }
+
+    /// The op's results; `out`, when given, is where a single float result should be written.
     // swiftlint:disable:next cyclomatic_complexity
-    func apply(_ op: Op, _ a: Arguments, outputs: Int) throws -> [Value] {
+    func apply(_ op: Op, _ a: Arguments, outputs: Int, into out: Tensor? = nil) throws -> [Value] {
         switch op {
         case let .conv(o, activation):
-            var y = try cpu.conv2d(a.float(0), weight: a.float(1), bias: a.optionalFloat(2), o)
-            if let residual = try a.optionalFloat(3) { y = try cpu.add(y, residual) }
-            if let activation { y = cpu.unary(activation, y) }
-            return [.float(y)]
+            return [.float(try cpu.conv2d(a.float(0), weight: a.float(1), bias: a.optionalFloat(2), o,
+                                          residual: a.optionalFloat(3), activation: activation, into: out))]
         case let .convTranspose(o, ph, pw):
             return [.float(try cpu.convTranspose2d(a.float(0), weight: a.float(1), bias: a.optionalFloat(2), o,
-                                                   outputPadding: (ph, pw)))]
+                                                   outputPadding: (ph, pw), into: out))]
         case let .gemm(ta, tb, alpha, beta):
             let x = try a.float(0), w = try a.float(1)
             guard x.rank == 2, w.rank == 2 else { throw GraphError.badInput("gemm needs 2-D operands, got \(x.shape) and \(w.shape)") }
+            let c = try a.optionalFloat(2)
+            if !ta, tb, alpha == 1, beta == 1 || c == nil, c == nil || c!.shape == [w.shape[0]] {
+                return [.float(try cpu.linear(x, weight: w, bias: c, into: out))]  // PyTorch's nn.Linear
+            }
             var y = try cpu.matmul(x, w, transposeA: ta, transposeB: tb)
             if alpha != 1 { y = cpu.affine(y, scale: alpha) }
-            if let c = try a.optionalFloat(2), beta != 0 { y = try cpu.add(y, beta == 1 ? c : cpu.affine(c, scale: beta)) }
+            if let c, beta != 0 { y = try cpu.add(y, beta == 1 ? c : cpu.affine(c, scale: beta)) }
             return [.float(y)]
         case .matMul:
-            return [.float(try matMul(a.float(0), a.float(1)))]
+            let x = try a.float(0), y = try a.float(1)
+            if x.rank >= 2 && y.rank >= 2 { return [.float(try cpu.matmul(x, y, into: out))] }
+            return [.float(try matMul(x, y))]
         case .einsum(let equation):
             return [.float(try einsum(equation, (0..<a.count).map { try a.float($0) }))]
         case .attention(let scale):
-            return [.float(try cpu.scaledDotProductAttention(a.float(0), a.float(1), a.float(2), scale: scale))]
+            return [.float(try cpu.scaledDotProductAttention(a.float(0), a.float(1), a.float(2), scale: scale, into: out))]
 
         case .binary(let b):
             if case .int(let x) = try a.value(0), case .int(let y) = try a.value(1) { return [.int(try intBinary(b, x, y))] }
-            return [.float(try cpu.binary(b, a.floatCast(0), a.floatCast(1)))]
+            return [.float(try cpu.binary(b, a.floatCast(0), a.floatCast(1), into: out))]
         case .unary(let u):
             if case .int(let x) = try a.value(0) {
                 switch u {
@@ -93,13 +106,13 @@ public struct Interpreter: Sendable {
                 default: return [.float(cpu.unary(u, try a.floatCast(0)))]
                 }
             }
-            return [.float(cpu.unary(u, try a.float(0)))]
+            return [.float(cpu.unary(u, try a.float(0), into: out))]
         case .clip:
             let low = try a.optionalScalar(1) ?? -.infinity, high = try a.optionalScalar(2) ?? .infinity
             if case .int(let x) = try a.value(0) {
                 return [.int(IntTensor(shape: x.shape, values: x.values.map { Int64(Swift.min(Swift.max(Double($0), low), high)) }))]
             }
-            return [.float(cpu.clamp(try a.float(0), min: Float(low), max: Float(high)))]
+            return [.float(cpu.clamp(try a.float(0), min: Float(low), max: Float(high), into: out))]
         case .compare(let c):
             return [.int(try compare(c, a.value(0), a.value(1)))]
         case .not:
@@ -116,36 +129,37 @@ public struct Interpreter: Sendable {
             }
 
         case .softmax(let axis):
-            return [.float(try cpu.softmax(a.float(0), axis: axis))]
+            return [.float(try cpu.softmax(a.float(0), axis: axis, into: out))]
         case .instanceNorm(let eps):
-            return [.float(try cpu.instanceNorm(a.float(0), weight: a.optionalFloat(1), bias: a.optionalFloat(2), eps: eps))]
+            return [.float(try cpu.instanceNorm(a.float(0), weight: a.optionalFloat(1), bias: a.optionalFloat(2), eps: eps, into: out))]
         case let .groupNorm(groups, eps, silu):
             let x = try a.float(0)
             let scale = try perChannel(a.optionalFloat(1), x: x, groups: groups), bias = try perChannel(a.optionalFloat(2), x: x, groups: groups)
-            return [.float(silu ? try cpu.groupNormSiLU(x, groups: groups, weight: scale, bias: bias, eps: eps)
-                                : try cpu.groupNorm(x, groups: groups, weight: scale, bias: bias, eps: eps))]
+            return [.float(silu ? try cpu.groupNormSiLU(x, groups: groups, weight: scale, bias: bias, eps: eps, into: out)
+                                : try cpu.groupNorm(x, groups: groups, weight: scale, bias: bias, eps: eps, into: out))]
         case .batchNorm(let eps):
             return [.float(try cpu.batchNorm(a.float(0), weight: a.optionalFloat(1), bias: a.optionalFloat(2),
-                                             runningMean: a.float(3), runningVar: a.float(4), training: false, eps: eps))]
+                                             runningMean: a.float(3), runningVar: a.float(4), training: false, eps: eps, into: out))]
         case let .layerNorm(axis, eps):
             let x = try a.float(0)
             let first = try x.shape.axis(axis, op: "layerNorm")
-            return [.float(try cpu.layerNorm(x, normalizedRank: x.rank - first, weight: a.optionalFloat(1), bias: a.optionalFloat(2), eps: eps))]
+            return [.float(try cpu.layerNorm(x, normalizedRank: x.rank - first, weight: a.optionalFloat(1), bias: a.optionalFloat(2),
+                                             eps: eps, into: out))]
         case let .reduce(kind, axes, keepDims, noop):
             let x = try a.value(0)
             let given = try axes ?? a.optionalInts(1)
             if given == nil || given!.isEmpty, noop { return [x] }
             let list = (given?.isEmpty ?? true) ? Array(0..<x.shape.rank) : given!
-            return [.float(try reduce(kind, a.floatCast(0), axes: list, keepDims: keepDims))]
+            return [.float(try reduce(kind, a.floatCast(0), axes: list, keepDims: keepDims, into: out))]
 
         case .reshape(let allowZero):
             let x = try a.value(0)
             return [try x.reshaped(reshapeTarget(x.shape, a.ints(1), allowZero: allowZero))]
         case .transpose(let perm):
             let x = try a.value(0)
-            return [try permute(x, perm ?? Array((0..<x.shape.rank).reversed()))]
+            return [try permute(x, perm ?? Array((0..<x.shape.rank).reversed()), into: out)]
         case .concat(let axis):
-            return [try concat((0..<a.count).compactMap { a.values[$0] }, axis: axis)]
+            return [try concat((0..<a.count).compactMap { a.values[$0] }, axis: axis, into: out)]
         case let .split(axis, sizes, count):
             let x = try a.value(0)
             let ax = try x.shape.axis(axis, op: "split")
@@ -168,16 +182,16 @@ public struct Interpreter: Sendable {
             guard ax >= 0 && ax <= x.shape.rank else { throw GraphError.badInput("flatten axis \(axis) for shape \(x.shape)") }
             return [try x.reshaped([x.shape.product(0..<ax), x.shape.product(ax..<x.shape.rank)])]
         case .expand:
-            return [try expand(a.value(0), to: a.ints(1))]
+            return [try expand(a.value(0), to: a.ints(1), into: out)]
         case .tile:
             return [try tile(a.value(0), repeats: a.ints(1))]
         case .pad(let fill):
-            return [.float(try pad(a.float(0), pads: a.ints(1), value: a.optionalScalar(2) ?? 0, axes: a.optionalInts(3), fill: fill))]
+            return [.float(try pad(a.float(0), pads: a.ints(1), value: a.optionalScalar(2) ?? 0, axes: a.optionalInts(3), fill: fill, into: out))]
         case .resize(let mode):
-            return [.float(try resize(a.float(0), scales: a.optionalFloats(2), sizes: a.optionalInts(3), mode: mode))]
+            return [.float(try resize(a.float(0), scales: a.optionalFloats(2), sizes: a.optionalInts(3), mode: mode, into: out))]
         case let .depthToSpace(b, crd):
             let x = try a.float(0)
-            if crd { return [.float(try cpu.pixelShuffle(x, factor: b))] }
+            if crd { return [.float(try cpu.pixelShuffle(x, factor: b, into: out))] }
             try x.shape.requireRank(4, op: "depthToSpace")
             let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
             guard c % (b * b) == 0 else { throw GraphError.badInput("depthToSpace: channels \(c) not divisible by \(b * b)") }
@@ -198,7 +212,7 @@ public struct Interpreter: Sendable {
             let hi = Swift.min(Swift.max((end ?? r) < 0 ? (end ?? r) + r : (end ?? r), 0), r)
             return [.int(IntTensor((lo..<Swift.max(lo, hi)).map { Int64(s[$0]) }))]
         case .constantOfShape(let fill):
-            let shape = Shape(try a.ints(0))
+            let shape = try checkedShape(a.ints(0), op: "constantOfShape")
             switch fill {
             case .float(let t): return [.float(Tensor(shape: shape, repeating: t.count > 0 ? t.pointer[0] : 0))]
             case .int(let t): return [.int(IntTensor(shape: shape, values: Array(repeating: t.values.first ?? 0, count: shape.elementCount)))]
@@ -233,31 +247,36 @@ public struct Interpreter: Sendable {
     }
 
     /// Output shape of a resize over the last two axes, from `sizes` or `scales`.
-    func resize(_ x: Tensor, scales: [Float]?, sizes: [Int]?, mode: ResizeMode) throws -> Tensor {
+    func resize(_ x: Tensor, scales: [Float]?, sizes: [Int]?, mode: ResizeMode, into out: Tensor? = nil) throws -> Tensor {
         try x.shape.requireRank(4, op: "resize")
-        var out: (Int, Int)
+        var size: (Int, Int)
         var factor: (Double, Double)?
         if let sizes, !sizes.isEmpty {
             guard sizes.count == 4, sizes[0] == x.shape[0], sizes[1] == x.shape[1] else {
                 throw GraphError.badInput("resize: sizes \(sizes) must keep N and C of \(x.shape)")
             }
-            out = (sizes[2], sizes[3])
+            size = (sizes[2], sizes[3])
+            _ = try checkedShape([x.shape[0], x.shape[1], sizes[2], sizes[3]], op: "resize")
         } else if let scales, scales.count == 4 {
             guard scales[0] == 1, scales[1] == 1 else { throw GraphError.badInput("resize: scales \(scales) must be 1 on N and C") }
-            out = (Int((Float(x.shape[2]) * scales[2]).rounded(.down)), Int((Float(x.shape[3]) * scales[3]).rounded(.down)))
+            guard scales[2].isFinite, scales[3].isFinite, scales[2] > 0, scales[3] > 0, scales[2] < 1e4, scales[3] < 1e4 else {
+                throw GraphError.badInput("resize: scales \(scales) must be finite and positive")
+            }
+            size = (Int((Float(x.shape[2]) * scales[2]).rounded(.down)), Int((Float(x.shape[3]) * scales[3]).rounded(.down)))
             factor = (Double(scales[2]), Double(scales[3]))
+            _ = try checkedShape([x.shape[0], x.shape[1], size.0, size.1], op: "resize")
         } else {
             throw GraphError.badInput("resize needs 4 scales or 4 sizes")
         }
         switch mode {
-        case .nearest: return try cpu.upsampleNearest(x, outputSize: out, scaleFactor: factor)
+        case .nearest: return try cpu.upsampleNearest(x, outputSize: size, scaleFactor: factor, into: out)
         case .linear(let alignCorners):
-            return try cpu.upsampleBilinear(x, outputSize: out, alignCorners: alignCorners, scaleFactor: alignCorners ? nil : factor)
+            return try cpu.upsampleBilinear(x, outputSize: size, alignCorners: alignCorners, scaleFactor: alignCorners ? nil : factor, into: out)
         }
     }
 
     /// ONNX Pad: `pads` lists begins then ends for each axis in `axes` (all axes when nil).
-    func pad(_ x: Tensor, pads: [Int], value: Double, axes: [Int]?, fill: PadFill) throws -> Tensor {
+    func pad(_ x: Tensor, pads: [Int], value: Double, axes: [Int]?, fill: PadFill, into out: Tensor? = nil) throws -> Tensor {
         let list = try (axes ?? Array(0..<x.rank)).map { try x.shape.axis($0, op: "pad") }
         guard pads.count == 2 * list.count else { throw GraphError.badInput("pad: \(pads.count) pads for \(list.count) axes of \(x.shape)") }
         var widths = [PadWidth](repeating: [0, 0], count: x.rank)
@@ -268,14 +287,14 @@ public struct Interpreter: Sendable {
         case .reflect: mode = .reflect
         case .edge: mode = .edge
         }
-        return try cpu.pad(x, pads: widths, mode: mode)
+        return try cpu.pad(x, pads: widths, mode: mode, into: out)
     }
 
     /// Reduction over `axes` (any kind), through the sum/mean kernels where they apply.
-    func reduce(_ kind: ReduceKind, _ x: Tensor, axes: [Int], keepDims: Bool) throws -> Tensor {
+    func reduce(_ kind: ReduceKind, _ x: Tensor, axes: [Int], keepDims: Bool, into out: Tensor? = nil) throws -> Tensor {
         switch kind {
-        case .sum: return try cpu.sum(x, axes: axes, keepDims: keepDims)
-        case .mean: return try cpu.mean(x, axes: axes, keepDims: keepDims)
+        case .sum: return try cpu.sum(x, axes: axes, keepDims: keepDims, into: out)
+        case .mean: return try cpu.mean(x, axes: axes, keepDims: keepDims, into: out)
         case .sumSquare: return try cpu.sum(cpu.unary(.square, x), axes: axes, keepDims: keepDims)
         case .l2: return cpu.unary(.sqrt, try cpu.sum(cpu.unary(.square, x), axes: axes, keepDims: keepDims))
         case .max, .min, .prod:

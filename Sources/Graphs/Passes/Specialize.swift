@@ -58,6 +58,7 @@ extension Graph {
             for case let v? in node.inputs where lastUse[v] == i && !isStatic.contains(v) && !outputs.contains(v) { env[v] = nil }
         }
         result.eliminateDeadCode()
+        for (id, v) in result.constants { shapes[id] = v.shape }
         var specialized = SpecializedGraph(graph: result, shapes: shapes.filter { result.isUsed($0.key) })
         specialized.timeOnly = result.timeOnlyValues()
         return specialized

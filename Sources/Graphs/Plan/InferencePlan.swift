@@ -1,0 +1,121 @@
+// InferencePlan: a graph compiled for fixed input shapes — specialized (shape arithmetic folded),
+// fused, memory-planned into one arena — and the executor that runs it. At compile time every
+// float value gets its home: a constant (weights, folded values) or a view into the arena at its
+// planned offset; view ops (reshape, squeeze, …) get a view of their source's memory and never run.
+// Each remaining node becomes a step with its argument list built once; running is a loop that
+// calls the interpreter's `apply(_:_:into:)` with the step's preassigned output view, so each
+// kernel writes straight into the arena. Int64 values left after folding (timestep arithmetic)
+// are computed on the host per run. Kernels still allocate internal scratch (im2col panels,
+// normalization statistics, attention probabilities).
+// A plan runs one forward at a time (`run` is not reentrant); the outputs it returns are views
+// into the arena, valid until the next `run`.
+
+import Foundation
+import Tensors
+
+/// A graph compiled for fixed input shapes, with its executor.
+public final class InferencePlan: @unchecked Sendable {
+    public let cpu: CPU
+    /// The compiled graph (after specialization and fusion).
+    public let compiled: SpecializedGraph
+    public let memory: MemoryPlan
+    /// Dense FLOPs per forward.
+    public let flops: Int
+    let interpreter: Interpreter
+    let arena: TensorStorage
+
+    /// One node to run: its prebuilt arguments (constants and arena views; nil where a host value
+    /// computed at run time goes), which argument positions are filled per run, and its output view.
+    struct Step {
+        let node: Node
+        var args: [Value?]
+        let runtimeArgs: [Int]
+        let out: Tensor?
+    }
+
+    /// Constant or arena view of every value, by value index; nil for values computed per run.
+    let homes: [Value?]
+    var steps: [Step]
+    /// Host values of the current run (int64 values, multi-output results), by value index.
+    var scratch: [Value?]
+    private let lock = NSLock()
+
+    /// Compiles `graph` for `inputShapes` (every input's concrete shape).
+    public init(_ graph: Graph, inputShapes: [ValueID: Shape], cpu: CPU) throws {
+        self.cpu = cpu
+        compiled = try graph.specialized(inputShapes: inputShapes, cpu: cpu).fused()
+        memory = compiled.planMemory()
+        flops = compiled.flops
+        interpreter = Interpreter(cpu: cpu)
+        arena = TensorStorage(capacity: memory.size, zeroed: true)
+        let g = compiled.graph
+        var homes = [Value?](repeating: nil, count: g.values.count)
+        for (id, v) in g.constants { homes[id.index] = v }
+        for (id, offset) in memory.offsets {
+            homes[id.index] = .float(Tensor(viewing: arena, offset: offset, shape: compiled.shapes[id]!))
+        }
+        self.homes = homes
+        let offsets = memory.offsets
+        steps = g.nodes.compactMap { node in
+            let outputHome: Value? = node.outputs.count == 1 ? homes[node.outputs[0].index] : nil
+            // A view op whose output already has a home over its source's memory needs no work.
+            if node.op.isView, outputHome != nil, let src = node.inputs.first ?? nil, offsets[src] != nil { return nil }
+            var out: Tensor?
+            if case .float(let t)? = outputHome { out = t }
+            let args = node.inputs.map { $0.flatMap { homes[$0.index] } }
+            let runtime = node.inputs.indices.filter { node.inputs[$0] != nil && args[$0] == nil }
+            return Step(node: node, args: args, runtimeArgs: runtime, out: out)
+        }
+        scratch = [Value?](repeating: nil, count: g.values.count)
+    }
+
+    /// Arena bytes of one forward's intermediates.
+    public var arenaBytes: Int { memory.size * 4 }
+
+    /// Runs one forward; `inputs` by the graph's input ids, with the compiled shapes. Returns the
+    /// outputs as views into the arena (valid until the next run).
+    public func run(_ inputs: [ValueID: Value]) throws -> [Value] {
+        lock.lock()
+        defer { lock.unlock() }
+        let g = compiled.graph
+        for id in g.inputs {
+            guard let v = inputs[id] else { throw GraphError.badInput("missing input '\(g[id].name)'") }
+            guard v.shape == compiled.shapes[id] else {
+                throw GraphError.badInput("input '\(g[id].name)' has shape \(v.shape); the plan was compiled for \(compiled.shapes[id]!)")
+            }
+            switch (v, homes[id.index]) {
+            case (.float(let t), .float(let home)?): home.assign(t)
+            case (.int, _): scratch[id.index] = v
+            case (.float, _): scratch[id.index] = v
+            }
+        }
+        for i in steps.indices {
+            let node = steps[i].node
+            for p in steps[i].runtimeArgs {
+                guard let v = scratch[node.inputs[p]!.index] else {
+                    throw GraphError.invalid("node '\(node.name)' reads \(g[node.inputs[p]!].name), which was not computed")
+                }
+                steps[i].args[p] = v
+            }
+            do {
+                if let out = steps[i].out {
+                    try interpreter.apply(node.op, Arguments(values: steps[i].args), into: out)
+                } else {
+                    let results = try interpreter.apply(node.op, Arguments(values: steps[i].args), outputs: node.outputs.count)
+                    for (id, v) in zip(node.outputs, results) {
+                        if case .float(let home)? = homes[id.index], case .float(let t) = v { home.assign(t) } else { scratch[id.index] = v }
+                    }
+                }
+            } catch let e as GraphError {
+                if case .node = e { throw e }
+                throw GraphError.node(name: node.name, op: node.op.name, underlying: "\(e)")
+            } catch {
+                throw GraphError.node(name: node.name, op: node.op.name, underlying: "\(error)")
+            }
+        }
+        return try g.outputs.map { id in
+            guard let v = homes[id.index] ?? scratch[id.index] else { throw GraphError.invalid("output \(g[id].name) was never computed") }
+            return v
+        }
+    }
+}
