@@ -238,6 +238,14 @@ extension CPU {
                       activation: UnaryOp? = nil, into out: Tensor? = nil) -> Tensor {
         let out = out ?? Tensor(uninitialized: g.colShape)
         let (mg, kg, p, hw, ow) = (g.groupOutChannels, g.colRows, g.colCount, g.height * g.width, g.outWidth)
+        // Small outputs (the U-Net's 8x8 and 4x4 levels): one GEMM per image would have a handful of
+        // columns and repack the whole weight matrix for little work; lower several images side by side.
+        let perThread = (g.batch + threads - 1) / threads
+        let imagesPerUnit = min(perThread, max(1, 128 / max(p, 1)))
+        if imagesPerUnit > 1 {
+            lowerForwardGrouped(image, weight, bias: bias, g, residual: residual, activation: activation, imagesPerUnit: imagesPerUnit, into: out)
+            return out
+        }
         // Output rows per band: a column panel of at most 256K floats (1 MiB), bands of equal size,
         // and a band count that makes the units a multiple of the threads (equal work per thread).
         var bands = max(1, (kg * p + 262_143) / 262_144)
@@ -287,6 +295,67 @@ extension CPU {
     /// thread, else split over the threads.
     private func split(_ count: Int, inner: Int, _ body: (Range<Int>) -> Void) {
         if inner == 1 { body(0..<count) } else { parallelFor(count, body) }
+    }
+
+    /// ``lowerForward`` for small outputs: a unit lowers `imagesPerUnit` images of one group into
+    /// adjacent column blocks of one panel `[Cg·KH·KW, images·OH·OW]`, runs one GEMM into a scratch
+    /// `[Mg, images·OH·OW]` that starts as bias + residual, and copies each image's block to NCHW,
+    /// applying the activation on the way. `residual` may be exactly `out`: each unit reads its
+    /// residual blocks into the scratch before writing the same (image, group) blocks of `out`.
+    private func lowerForwardGrouped(_ image: Tensor, _ weight: Tensor, bias: Tensor?, _ g: ConvGeometry, residual: Tensor?,
+                                     activation: UnaryOp?, imagesPerUnit: Int, into out: Tensor) {
+        let (mg, kg, p, hw) = (g.groupOutChannels, g.colRows, g.colCount, g.height * g.width)
+        let imageGroups = (g.batch + imagesPerUnit - 1) / imagesPerUnit
+        let units = imageGroups * g.groups
+        let inner = units >= threads ? 1 : threads
+        let work = UncheckedSendable((image.pointer, weight.pointer, bias?.pointer, out.pointer, residual?.pointer))
+        let accumulate = bias != nil || residual != nil
+        let run = { (unitRange: Range<Int>) in
+            let (x, w, b, y, res) = work.value
+            let col = UnsafeMutablePointer<Float>.allocate(capacity: kg * imagesPerUnit * p)
+            let product = UnsafeMutablePointer<Float>.allocate(capacity: mg * imagesPerUnit * p)
+            defer { col.deallocate(); product.deallocate() }
+            for unit in unitRange {
+                let gi = unit % g.groups, first = (unit / g.groups) * imagesPerUnit
+                let images = first..<min(g.batch, first + imagesPerUnit)
+                let columns = images.count * p
+                for (j, n) in images.enumerated() {
+                    let src = x + (n * g.channels + gi * g.groupChannels) * hw
+                    self.split(kg, inner: inner) { g.im2col(src, col + j * p, rows: $0, ld: columns) }
+                }
+                // Same operation order as the banded path (prologue, then GEMM accumulating with β = 1),
+                // so results do not depend on which path ran.
+                if accumulate {
+                    self.split(mg, inner: inner) { channels in
+                        for m in channels {
+                            for (j, n) in images.enumerated() {
+                                let row = product + m * columns + j * p
+                                let r = res.map { $0 + (n * g.outChannels + gi * mg + m) * p }
+                                switch (b, r) {
+                                case let (b?, r?): let v = b[gi * mg + m]; for i in 0..<p { row[i] = r[i] + v }
+                                case let (b?, nil): row.update(repeating: b[gi * mg + m], count: p)
+                                case let (nil, r?): row.update(from: r, count: p)
+                                case (nil, nil): break
+                                }
+                            }
+                        }
+                    }
+                }
+                sgemm(transposeA: false, transposeB: false, m: mg, n: columns, k: kg, a: w + gi * mg * kg, lda: kg,
+                      b: col, ldb: columns, beta: accumulate ? 1 : 0, c: product, ldc: columns, threads: inner)
+                self.split(mg, inner: inner) { channels in
+                    for m in channels {
+                        for (j, n) in images.enumerated() {
+                            let d = y + (n * g.outChannels + gi * mg + m) * p
+                            d.update(from: product + m * columns + j * p, count: p)
+                            if let activation { unaryRun(activation, 0..<p, d, d) }
+                        }
+                    }
+                }
+            }
+        }
+        if inner == 1 { parallelFor(units, run) } else { run(0..<units) }
+        withExtendedLifetime((image, weight, bias, residual, out)) {}
     }
 
     /// image[n] = col2im(Wᵀ · cols[n]) (+ bias[c] on every pixel): `[N, M, OH, OW]` → `[N, C, H, W]`,

@@ -21,17 +21,19 @@ extension ConvGeometry {
 
     /// Writes rows `rows` of the `[Cg·KH·KW, OH·OW]` column matrix of `image` (one group's
     /// `[Cg, H, W]`) into `col`; with `outRows`, only the columns of those output rows, stored as
-    /// a `[Cg·KH·KW, outRows.count·OW]` matrix.
+    /// a `[Cg·KH·KW, outRows.count·OW]` matrix. `ld` is the row stride of `col` (default: the row
+    /// length), so several images can fill side-by-side column blocks of one matrix.
     func im2col(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, rows: Range<Int>,
-                outRows: Range<Int>? = nil) {
+                outRows: Range<Int>? = nil, ld: Int? = nil) {
         let kk = kernelH * kernelW, sw = options.strideW, ow = outWidth
         let band = outRows ?? 0..<outHeight
+        let rowStride = ld ?? band.count * ow
         for r in rows {
             let c = r / kk, kh = (r % kk) / kernelW, kw = r % kernelW
             let valid = validColumns(kw: kw)
             let offset = kw * options.dilationW - options.padLeft
             let plane = image + c * height * width
-            var dst = col + r * band.count * ow
+            var dst = col + r * rowStride
             for oh in band {
                 let ih = oh * options.strideH - options.padTop + kh * options.dilationH
                 // Inline loops, not memcpy/memset calls: rows are often 8–32 floats, where a call costs more than the copy.
