@@ -365,6 +365,9 @@ private func convPrologue(_ dst: UnsafeMutablePointer<Float>, ldc: Int, columns:
     for m in channels {
         let row = dst + m * ldc
         switch (bias, residual) {
+        case let (b?, r?) where r == dst:  // one pointer: equal pointers would fail the vectorizer's overlap check
+            let v = b[m]
+            for j in 0..<columns { row[j] += v }
         case let (b?, r?):
             let v = b[m], src = r + m * ldc
             for j in 0..<columns { row[j] = src[j] + v }
