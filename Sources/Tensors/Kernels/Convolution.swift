@@ -161,7 +161,8 @@ extension CPU {
         return lowerForward(x, weight, bias: bias, g, residual: residual, activation: activation, into: out)
     }
 
-    /// Gradients of ``conv2d(_:weight:bias:_:residual:activation:into:)`` without epilogue for the incoming gradient `grad` `[N, M, OH, OW]`.
+    /// Gradients of ``conv2d(_:weight:bias:_:residual:activation:into:)`` (without epilogue) for
+    /// the incoming gradient `grad` `[N, M, OH, OW]`.
     /// `needs` says which of input, weight, bias to compute (bias only when `hasBias`).
     public func conv2dBackward(_ x: Tensor, weight: Tensor, grad: Tensor, hasBias: Bool, _ options: Conv2dOptions = Conv2dOptions(),
                                needs: (input: Bool, weight: Bool, bias: Bool) = (true, true, true)) throws -> LayerGradients {

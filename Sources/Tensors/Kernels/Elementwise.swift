@@ -1,6 +1,8 @@
 // Elementwise kernels: broadcasting binary ops, unary math and activations, and their
 // derivatives. Work is split across the CPU's threads by runs of the coalesced iteration plan;
 // each element is computed independently, so results do not depend on the thread count.
+// Forward kernels write into a given `into:` output, which may be exactly one input (in place):
+// every loop reads an element before writing it, and stays vectorized in place.
 // Naive twins: `Naive/Elementwise+Naive.swift`.
 
 import CKernels
