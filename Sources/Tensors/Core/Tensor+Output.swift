@@ -23,9 +23,4 @@ extension Tensor {
     static func checkedOutput(_ out: Tensor?, shape: Shape, op: String) -> Tensor {
         do { return try output(out, shape: shape, op: op) } catch { preconditionFailure("\(error)") }
     }
-
-    /// True when `other` is this tensor exactly: same storage, offset and shape (in-place use).
-    func isSameView(as other: Tensor) -> Bool {
-        storage === other.storage && offset == other.offset && shape == other.shape
-    }
 }
