@@ -86,6 +86,7 @@ func expectInPlaceMatches(_ what: String, _ x: Tensor, sourceLocation: SourceLoc
         for op in BinaryOp.allCases {
             try expectInPlaceMatches("binary \(op) into a", a) { try cpu.binary(op, $0, b, into: $1) }
             try expectInPlaceMatches("binary \(op) into b", a) { try cpu.binary(op, full, $0, into: $1) }
+            try expectInPlaceMatches("binary \(op) into b, a broadcast", a) { try cpu.binary(op, b, $0, into: $1) }
             try expectInPlaceMatches("binary \(op) of a with itself", a) { try cpu.binary(op, $0, $0, into: $1) }
         }
         let x = randomTensor([4, 1029], seed: 3, -3, 3)

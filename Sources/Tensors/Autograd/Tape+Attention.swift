@@ -36,7 +36,7 @@ extension Tape {
         record(try cpu.logSoftmax(self[x], axis: axis), .attention(.softmax(axis: axis, log: true)), [x])
     }
 
-    /// softmax(scale·q·kᵀ + mask)·v (see ``CPU/scaledDotProductAttention(_:_:_:scale:mask:)``).
+    /// softmax(scale·q·kᵀ + mask)·v (see ``CPU/scaledDotProductAttention(_:_:_:scale:mask:into:)``).
     public func scaledDotProductAttention(_ q: Var, _ k: Var, _ v: Var, scale: Float? = nil, mask: Var? = nil) throws -> Var {
         let r = try cpu.attentionForward(self[q], self[k], self[v], scale: scale, mask: mask.map { self[$0] })
         return record(r.output, .attention(.scaledDotProduct(scale: r.scale, hasMask: mask != nil, probabilities: r.probabilities)),

@@ -27,14 +27,14 @@ extension ConvolutionOp {
 }
 
 extension Tape {
-    /// 2D convolution of `[N, C, H, W]` by `weight` `[M, C/groups, KH, KW]` (see ``CPU/conv2d(_:weight:bias:_:)``).
+    /// 2D convolution of `[N, C, H, W]` by `weight` `[M, C/groups, KH, KW]` (see ``CPU/conv2d(_:weight:bias:_:residual:activation:into:)``).
     public func conv2d(_ x: Var, weight: Var, bias: Var? = nil, _ options: Conv2dOptions = Conv2dOptions()) throws -> Var {
         let value = try cpu.conv2d(self[x], weight: self[weight], bias: bias.map { self[$0] }, options)
         return record(value, .convolution(.conv2d(options, hasBias: bias != nil)), bias.map { [x, weight, $0] } ?? [x, weight])
     }
 
     /// Transposed 2D convolution of `[N, Cin, H, W]` by `weight` `[Cin, Cout/groups, KH, KW]`
-    /// (see ``CPU/convTranspose2d(_:weight:bias:_:outputPadding:)``).
+    /// (see ``CPU/convTranspose2d(_:weight:bias:_:outputPadding:into:)``).
     public func convTranspose2d(_ x: Var, weight: Var, bias: Var? = nil, _ options: Conv2dOptions = Conv2dOptions(),
                                 outputPadding: (h: Int, w: Int) = (0, 0)) throws -> Var {
         let value = try cpu.convTranspose2d(self[x], weight: self[weight], bias: bias.map { self[$0] }, options,

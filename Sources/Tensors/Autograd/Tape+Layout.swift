@@ -43,7 +43,7 @@ extension LayoutOp {
 }
 
 extension Tape {
-    /// `xs` joined along `axis` (see ``CPU/concat(_:axis:)``).
+    /// `xs` joined along `axis` (see ``CPU/concat(_:axis:into:)``).
     public func concat(_ xs: [Var], axis: Int) throws -> Var {
         let values = xs.map { self[$0] }
         let out = try cpu.concat(values, axis: axis)
@@ -61,13 +61,13 @@ extension Tape {
         }
     }
 
-    /// `x[..., start:end:step, ...]` on `axis` with Python/ONNX clamping (see ``CPU/slice(_:axis:start:end:step:)``).
+    /// `x[..., start:end:step, ...]` on `axis` with Python/ONNX clamping (see ``CPU/slice(_:axis:start:end:step:into:)``).
     public func slice(_ x: Var, axis: Int, start: Int, end: Int, step: Int = 1) throws -> Var {
         let out = try cpu.slice(self[x], axis: axis, start: start, end: end, step: step)
         return record(out, .layout(.slice(axis: axis, start: start, end: end, step: step)), [x])
     }
 
-    /// ONNX Pad (see ``CPU/pad(_:pads:mode:)``).
+    /// ONNX Pad (see ``CPU/pad(_:pads:mode:into:)``).
     public func pad(_ x: Var, pads: [PadWidth], mode: PadMode = .constant(0)) throws -> Var {
         record(try cpu.pad(self[x], pads: pads, mode: mode), .layout(.pad(pads, mode)), [x])
     }

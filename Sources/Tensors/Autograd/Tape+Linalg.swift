@@ -39,7 +39,7 @@ extension LinalgOp {
 }
 
 extension Tape {
-    /// Batched matrix product (see ``CPU/matmul(_:_:transposeA:transposeB:)``).
+    /// Batched matrix product (see ``CPU/matmul(_:_:transposeA:transposeB:into:)``).
     public func matmul(_ a: Var, _ b: Var, transposeA: Bool = false, transposeB: Bool = false) throws -> Var {
         record(try cpu.matmul(self[a], self[b], transposeA: transposeA, transposeB: transposeB),
                .linalg(.matmul(transposeA: transposeA, transposeB: transposeB)), [a, b])

@@ -31,7 +31,7 @@ extension ResamplingOp {
 }
 
 extension Tape {
-    /// Nearest resize of `[N, C, H, W]` to `outputSize` (see ``CPU/upsampleNearest(_:outputSize:scaleFactor:)``).
+    /// Nearest resize of `[N, C, H, W]` to `outputSize` (see ``CPU/upsampleNearest(_:outputSize:scaleFactor:into:)``).
     public func upsampleNearest(_ x: Var, outputSize: (Int, Int), scaleFactor: (Double, Double)? = nil) throws -> Var {
         record(try cpu.upsampleNearest(self[x], outputSize: outputSize, scaleFactor: scaleFactor),
                .resampling(.upsampleNearest(scaleFactor: scaleFactor)), [x])
@@ -43,7 +43,7 @@ extension Tape {
         return record(try cpu.upsampleNearest(self[x], scale: scale), .resampling(.upsampleNearest(scaleFactor: sf)), [x])
     }
 
-    /// Bilinear resize of `[N, C, H, W]` (see ``CPU/upsampleBilinear(_:outputSize:alignCorners:scaleFactor:)``).
+    /// Bilinear resize of `[N, C, H, W]` (see ``CPU/upsampleBilinear(_:outputSize:alignCorners:scaleFactor:into:)``).
     public func upsampleBilinear(_ x: Var, outputSize: (Int, Int), alignCorners: Bool = false,
                                  scaleFactor: (Double, Double)? = nil) throws -> Var {
         record(try cpu.upsampleBilinear(self[x], outputSize: outputSize, alignCorners: alignCorners, scaleFactor: scaleFactor),

@@ -161,7 +161,8 @@ extension CPU {
         return lowerForward(x, weight, bias: bias, g, residual: residual, activation: activation, into: out)
     }
 
-    /// Gradients of ``conv2d(_:weight:bias:_:residual:activation:into:)`` without epilogue for the incoming gradient `grad` `[N, M, OH, OW]`.
+    /// Gradients of ``conv2d(_:weight:bias:_:residual:activation:into:)`` (without epilogue) for
+    /// the incoming gradient `grad` `[N, M, OH, OW]`.
     /// `needs` says which of input, weight, bias to compute (bias only when `hasBias`).
     public func conv2dBackward(_ x: Tensor, weight: Tensor, grad: Tensor, hasBias: Bool, _ options: Conv2dOptions = Conv2dOptions(),
                                needs: (input: Bool, weight: Bool, bias: Bool) = (true, true, true)) throws -> LayerGradients {
@@ -434,6 +435,9 @@ private func convPrologue(_ dst: UnsafeMutablePointer<Float>, ldc: Int, columns:
     for m in channels {
         let row = dst + m * ldc
         switch (bias, residual) {
+        case let (b?, r?) where r == dst:  // one pointer: equal pointers would fail the vectorizer's overlap check
+            let v = b[m]
+            for j in 0..<columns { row[j] += v }
         case let (b?, r?):
             let v = b[m], src = r + m * ldc
             for j in 0..<columns { row[j] = src[j] + v }

@@ -4,7 +4,7 @@
 // the fast kernels (`ConvGeometry`). No lowering, no GEMM, no threads.
 
 extension Naive {
-    /// Direct conv2d; shapes as ``CPU/conv2d(_:weight:bias:_:)``.
+    /// Direct conv2d; shapes as ``CPU/conv2d(_:weight:bias:_:residual:activation:into:)``.
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, _ o: Conv2dOptions = Conv2dOptions()) throws -> Tensor {
         let g = try ConvGeometry.conv2d(input: x.shape, weight: weight.shape, bias: bias?.shape, o, op: "conv2d")
         let out = Tensor(zeros: g.colShape)
@@ -38,7 +38,7 @@ extension Naive {
         return out
     }
 
-    /// Direct conv_transpose2d; shapes as ``CPU/convTranspose2d(_:weight:bias:_:outputPadding:)``.
+    /// Direct conv_transpose2d; shapes as ``CPU/convTranspose2d(_:weight:bias:_:outputPadding:into:)``.
     public static func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, _ o: Conv2dOptions = Conv2dOptions(),
                                        outputPadding: (h: Int, w: Int) = (0, 0)) throws -> Tensor {
         let g = try ConvGeometry.convTranspose2d(input: x.shape, weight: weight.shape, bias: bias?.shape, o,

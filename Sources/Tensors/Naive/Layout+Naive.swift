@@ -66,7 +66,7 @@ extension Naive {
         return out
     }
 
-    /// Gradient of ``slice(_:axis:start:end:step:)`` by the adjoint of the definition.
+    /// Gradient of ``slice(_:axis:start:end:step:into:)`` by the adjoint of the definition.
     public static func sliceBackward(_ grad: Tensor, inputShape: Shape, axis: Int, start: Int, end: Int, step: Int) throws -> Tensor {
         let d = inputShape[try inputShape.axis(axis, op: "sliceBackward")]
         let a = try inputShape.axis(axis, op: "sliceBackward")
@@ -112,7 +112,7 @@ extension Naive {
         return out
     }
 
-    /// Gradient of ``pad(_:pads:mode:)``: each output gradient added at its source element.
+    /// Gradient of ``pad(_:pads:mode:into:)``: each output gradient added at its source element.
     public static func padBackward(_ grad: Tensor, inputShape: Shape, pads: [PadWidth], mode: PadMode) -> Tensor {
         let out = Tensor(zeros: inputShape)
         for j in 0..<grad.count {

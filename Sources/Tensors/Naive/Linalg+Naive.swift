@@ -1,7 +1,7 @@
 // Naive twins of GEMM-based and reduction kernels: triple loops and per-element index math.
 
 extension Naive {
-    /// Batched matmul with broadcasting by explicit loops. Shapes as ``CPU/matmul(_:_:transposeA:transposeB:)``.
+    /// Batched matmul with broadcasting by explicit loops. Shapes as ``CPU/matmul(_:_:transposeA:transposeB:into:)``.
     public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) throws -> Tensor {
         let m = transposeA ? a.shape[a.rank - 1] : a.shape[a.rank - 2]
         let k = transposeA ? a.shape[a.rank - 2] : a.shape[a.rank - 1]

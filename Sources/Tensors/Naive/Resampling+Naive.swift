@@ -30,7 +30,7 @@ extension Naive {
         return min(Int((Float(o) * scale).rounded(.down)), input - 1)
     }
 
-    /// Adjoint of ``upsampleNearest(_:outputSize:scaleFactor:)``.
+    /// Adjoint of ``upsampleNearest(_:outputSize:scaleFactor:into:)``.
     public static func upsampleNearestBackward(_ grad: Tensor, inputShape: Shape, scaleFactor: (Double, Double)? = nil) -> Tensor {
         let (h, w, oh, ow) = (inputShape[2], inputShape[3], grad.shape[2], grad.shape[3])
         let out = Tensor(zeros: inputShape)
@@ -83,7 +83,7 @@ extension Naive {
         return out
     }
 
-    /// Adjoint of ``upsampleBilinear(_:outputSize:alignCorners:scaleFactor:)``.
+    /// Adjoint of ``upsampleBilinear(_:outputSize:alignCorners:scaleFactor:into:)``.
     public static func upsampleBilinearBackward(_ grad: Tensor, inputShape: Shape, alignCorners: Bool = false,
                                                 scaleFactor: (Double, Double)? = nil) -> Tensor {
         let (h, w, oh, ow) = (inputShape[2], inputShape[3], grad.shape[2], grad.shape[3])
