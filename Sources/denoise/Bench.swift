@@ -25,6 +25,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print the results as JSON (for benchmarks/kernels.py).")
     var json = false
 
+    @Flag(help: "Compile the model without Winograd convolutions (for comparison).")
+    var noWinograd = false
+
     @Option(help: "Minimum measured time per entry, in seconds (after one warm-up call).")
     var minSeconds = 0.4
 
@@ -74,6 +77,7 @@ struct Bench: ParsableCommand {
         let graph = try ModelLoader.load(path)
         var bench = ModelBenchmark(graph: graph, cpu: cpu)
         bench.minimumSeconds = max(minSeconds, 0.01) * 5
+        bench.options.winograd = !noWinograd
         var results: [ModelMeasurement] = []
         if !json {
             let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"

@@ -249,4 +249,36 @@ private func dot(_ a: Tensor, _ b: Tensor) -> Double {
             #expect("\(error)".contains("conv2d") && "\(error)".contains("[1, 2, 5, 5]") && "\(error)".contains("[1, 2, 3, 3]"))
         }
     }
+
+    /// Winograd F(2x2, 3x3) against the direct definition: odd sizes (partial tiles), asymmetric
+    /// padding, batches above and below the thread count, bias / residual / activation.
+    @Test(arguments: [1, 2]) func winogradMatchesNaive(threads: Int) throws {
+        let cpu = CPU(threads: threads)
+        let cases: [(Shape, Int, Conv2dOptions)] = [
+            ([1, 3, 8, 8], 4, Conv2dOptions(padding: 1)),
+            ([3, 5, 7, 9], 6, Conv2dOptions(padding: 1)),
+            ([2, 4, 9, 5], 3, Conv2dOptions()),
+            ([1, 6, 6, 11], 2, Conv2dOptions(stride: (1, 1), padding: (top: 2, left: 0, bottom: 1, right: 2))),
+            ([16, 8, 4, 4], 16, Conv2dOptions(padding: 1)),
+            ([2, 17, 33, 31], 19, Conv2dOptions(padding: 1)),
+        ]
+        for (i, (xs, m, o)) in cases.enumerated() {
+            let x = randomTensor(xs, seed: UInt64(i)), w = randomTensor([m, xs[1], 3, 3], seed: UInt64(10 + i))
+            let b = randomTensor([m], seed: UInt64(20 + i))
+            let u = try cpu.winogradWeights(w)
+            let plain = try Naive.conv2d(x, weight: w, bias: b, o)
+            expectClose(try cpu.conv2dWinograd(x, transformed: u, bias: b, o), plain, rtol: 1e-5, atol: 1e-5, "winograd \(xs) \(o)")
+            let r = randomTensor(plain.shape, seed: UInt64(30 + i))
+            let expected = Naive.unary(.silu, try Naive.binary(.add, plain, r))
+            expectClose(try cpu.conv2dWinograd(x, transformed: u, bias: b, o, residual: r, activation: .silu), expected,
+                        rtol: 1e-5, atol: 1e-5, "winograd epilogue \(xs)")
+            let slot = r.copy()  // residual exactly the output
+            _ = try cpu.conv2dWinograd(x, transformed: u, bias: b, o, residual: slot, activation: .silu, into: slot)
+            expectClose(slot, expected, rtol: 1e-5, atol: 1e-5, "winograd in place \(xs)")
+        }
+        #expect(throws: TensorError.self) { try cpu.conv2dWinograd(Tensor(zeros: [1, 3, 8, 8]), transformed: Tensor(zeros: [16, 4, 2]), Conv2dOptions()) }
+        #expect(throws: TensorError.self) {
+            try cpu.conv2dWinograd(Tensor(zeros: [1, 3, 8, 8]), transformed: Tensor(zeros: [16, 4, 3]), Conv2dOptions(stride: 2))
+        }
+    }
 }

@@ -72,6 +72,9 @@ public struct Interpreter: Sendable {
         case let .conv(o, activation):
             return [.float(try cpu.conv2d(a.float(0), weight: a.float(1), bias: a.optionalFloat(2), o,
                                           residual: a.optionalFloat(3), activation: activation, into: out))]
+        case let .winogradConv(o, activation):
+            return [.float(try cpu.conv2dWinograd(a.float(0), transformed: a.float(1), bias: a.optionalFloat(2), o,
+                                                  residual: a.optionalFloat(3), activation: activation, into: out))]
         case let .convTranspose(o, ph, pw):
             return [.float(try cpu.convTranspose2d(a.float(0), weight: a.float(1), bias: a.optionalFloat(2), o,
                                                    outputPadding: (ph, pw), into: out))]

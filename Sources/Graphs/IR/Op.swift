@@ -37,6 +37,9 @@ public enum Op: Sendable, Codable {
     /// x `[N, C, H, W]`, w `[M, C/g, KH, KW]`, b `[M]`?, residual `[N, M, OH, OW]`? →
     /// activation(conv + b + residual) `[N, M, OH, OW]` (residual and activation set by fusion)
     case conv(Conv2dOptions, activation: UnaryOp?)
+    /// x `[N, C, H, W]`, u `[16, M, C]` (Winograd-transformed 3x3 weights), b `[M]`?, residual? → as `conv`
+    /// with stride 1 (set by the inference plan for eligible convs; never imported or trained)
+    case winogradConv(Conv2dOptions, activation: UnaryOp?)
     /// x `[N, Cin, H, W]`, w `[Cin, Cout/g, KH, KW]`, b `[Cout]`? → `[N, Cout, OH, OW]`
     case convTranspose(Conv2dOptions, outputPaddingH: Int, outputPaddingW: Int)
     /// a, b, c? → alpha · op(a) · op(b) + beta · c (2-D a and b; c broadcasts)
@@ -124,6 +127,7 @@ public enum Op: Sendable, Codable {
     public var name: String {
         switch self {
         case .conv(_, let act): return act.map { "conv+\($0.rawValue)" } ?? "conv"
+        case .winogradConv(_, let act): return act.map { "winogradConv+\($0.rawValue)" } ?? "winogradConv"
         case .convTranspose: return "convTranspose"
         case .gemm: return "gemm"
         case .matMul: return "matMul"

@@ -89,6 +89,9 @@ extension SpecializedGraph {
         case .conv:
             guard let w = ins[1] else { return 0 }
             return 2 * outShape.elementCount * w[1] * w[2] * w[3]
+        case .winogradConv:  // counted as the direct 3x3 conv it computes (effective FLOPs)
+            guard let u = ins[1] else { return 0 }
+            return 2 * outShape.elementCount * u[2] * 9
         case .convTranspose:
             guard let x = ins[0], let w = ins[1] else { return 0 }
             return 2 * x.elementCount * w[1] * w[2] * w[3]

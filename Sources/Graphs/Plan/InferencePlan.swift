@@ -13,6 +13,13 @@
 import Foundation
 import Tensors
 
+/// Choices made when compiling a plan.
+public struct PlanOptions: Sendable {
+    /// Lower eligible 3x3 convs to Winograd F(2x2, 3x3).
+    public var winograd = true
+    public init(winograd: Bool = true) { self.winograd = winograd }
+}
+
 /// A graph compiled for fixed input shapes, with its executor.
 public final class InferencePlan: @unchecked Sendable {
     public let cpu: CPU
@@ -41,9 +48,10 @@ public final class InferencePlan: @unchecked Sendable {
     private let lock = NSLock()
 
     /// Compiles `graph` for `inputShapes` (every input's concrete shape).
-    public init(_ graph: Graph, inputShapes: [ValueID: Shape], cpu: CPU) throws {
+    public init(_ graph: Graph, inputShapes: [ValueID: Shape], cpu: CPU, options: PlanOptions = PlanOptions()) throws {
         self.cpu = cpu
-        compiled = try graph.specialized(inputShapes: inputShapes, cpu: cpu).fused()
+        let fused = try graph.specialized(inputShapes: inputShapes, cpu: cpu).fused()
+        compiled = options.winograd ? try fused.winogradLowered(cpu: cpu) : fused
         memory = compiled.planMemory()
         flops = compiled.flops
         interpreter = Interpreter(cpu: cpu)

@@ -19,6 +19,7 @@ public struct ModelBenchmark {
     public let cpu: CPU
     /// Minimum measured seconds per batch size (at least 3 runs).
     public var minimumSeconds = 2.0
+    public var options = PlanOptions()
 
     public init(graph: Graph, cpu: CPU) {
         self.graph = graph
@@ -27,7 +28,7 @@ public struct ModelBenchmark {
 
     /// Compiles a plan for `batch` (via `shapes`) and times it.
     public func measure(batch: Int, shapes: [ValueID: Shape]) throws -> ModelMeasurement {
-        let plan = try InferencePlan(graph, inputShapes: shapes, cpu: cpu)
+        let plan = try InferencePlan(graph, inputShapes: shapes, cpu: cpu, options: options)
         var inputs: [ValueID: Value] = [:]
         for id in graph.inputs {
             let shape = shapes[id]!

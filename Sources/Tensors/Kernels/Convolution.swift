@@ -294,7 +294,7 @@ extension CPU {
 
     /// Runs `body` over `0..<count` (column rows or channels of one band): inline with one inner
     /// thread, else split over the threads.
-    private func split(_ count: Int, inner: Int, _ body: (Range<Int>) -> Void) {
+    func split(_ count: Int, inner: Int, _ body: (Range<Int>) -> Void) {
         if inner == 1 { body(0..<count) } else { parallelFor(count, body) }
     }
 

@@ -1,0 +1,264 @@
+// Winograd: 3x3, stride-1, undilated, ungrouped convolution by Winograd's F(2x2, 3x3) — each 2x2
+// output tile from a 4x4 input tile with 16 multiplies per (input, output channel) instead of 36.
+// Weights are transformed once (`winogradWeights`: U = G·g·Gᵀ, stored `[16, M, C]`); a forward
+// transforms input tiles (V = Bᵀ·d·B, `[16, C, tiles]`), runs 16 GEMMs U_k · V_k, and transforms
+// each 4x4 result back (Y = Aᵀ·m·A), adding bias and residual and applying the activation as it
+// writes. Tiles of several images share one set of GEMMs when an image has few tiles. Inference
+// only (no backward: training uses `conv2d`); the plan chooses it for eligible convs. Naive twin:
+// `Naive.conv2d` (tests compare within float rounding: the transforms reassociate sums).
+
+import CKernels
+
+extension CPU {
+    /// Whether ``conv2dWinograd`` applies: 3x3 kernel, stride 1, dilation 1, one group.
+    public static func winogradApplies(weight: Shape, _ o: Conv2dOptions) -> Bool {
+        weight.rank == 4 && weight[2] == 3 && weight[3] == 3 && o.strideH == 1 && o.strideW == 1
+            && o.dilationH == 1 && o.dilationW == 1 && o.groups == 1
+    }
+
+    /// Whether Winograd beats the direct conv for an output `[N, M, OH, OW]` on this CPU: its 16
+    /// GEMMs need enough tile columns per unit (≥ 64) to amortize packing the weights 16 times.
+    public func winogradPays(output: Shape) -> Bool {
+        guard output.rank == 4 else { return false }
+        let tiles = ((output[2] + 1) / 2) * ((output[3] + 1) / 2)
+        let perThread = (output[0] + threads - 1) / threads
+        return min(perThread, max(1, 256 / max(tiles, 1))) * tiles >= 64
+    }
+
+    /// The transformed weights U = G·g·Gᵀ of a `[M, C, 3, 3]` weight, as `[16, M, C]`.
+    public func winogradWeights(_ weight: Tensor) throws -> Tensor {
+        guard weight.rank == 4, weight.shape[2] == 3, weight.shape[3] == 3 else {
+            throw TensorError.invalidArgument(op: "winogradWeights", "weight must be [M, C, 3, 3], got \(weight.shape)")
+        }
+        let m = weight.shape[0], c = weight.shape[1]
+        let u = Tensor(uninitialized: [16, m, c])
+        let w = weight.pointer, pu = u.pointer
+        for o in 0..<m {
+            for i in 0..<c {
+                let g = w + (o * c + i) * 9
+                // t = G·g (4x3), then U = t·Gᵀ (4x4); G = [[1,0,0],[½,½,½],[½,−½,½],[0,0,1]].
+                var t = [Float](repeating: 0, count: 12)
+                for col in 0..<3 {
+                    let g0 = g[col], g1 = g[3 + col], g2 = g[6 + col]
+                    t[col] = g0
+                    t[3 + col] = 0.5 * (g0 + g1 + g2)
+                    t[6 + col] = 0.5 * (g0 - g1 + g2)
+                    t[9 + col] = g2
+                }
+                for row in 0..<4 {
+                    let t0 = t[row * 3], t1 = t[row * 3 + 1], t2 = t[row * 3 + 2]
+                    let values = [t0, 0.5 * (t0 + t1 + t2), 0.5 * (t0 - t1 + t2), t2]
+                    for col in 0..<4 { pu[((row * 4 + col) * m + o) * c + i] = values[col] }
+                }
+            }
+        }
+        withExtendedLifetime(weight) {}
+        return u
+    }
+
+    /// 3x3 stride-1 convolution with Winograd-transformed weights: activation(conv + bias + residual).
+    /// - Parameters:
+    ///   - x: `[N, C, H, W]`
+    ///   - transformed: `[16, M, C]` from ``winogradWeights(_:)``
+    ///   - bias: `[M]` or nil; residual: `[N, M, OH, OW]` or nil (may be exactly `out`)
+    ///   - options: padding only (stride, dilation and groups must be 1)
+    ///   - out: `[N, M, OH, OW]` or nil to allocate; must not overlap `x`
+    public func conv2dWinograd(_ x: Tensor, transformed: Tensor, bias: Tensor? = nil, _ options: Conv2dOptions,
+                               residual: Tensor? = nil, activation: UnaryOp? = nil, into out: Tensor? = nil) throws -> Tensor {
+        let op = "conv2dWinograd"
+        guard transformed.rank == 3, transformed.shape[0] == 16 else {
+            throw TensorError.invalidArgument(op: op, "transformed weights must be [16, M, C], got \(transformed.shape)")
+        }
+        let (mChannels, cChannels) = (transformed.shape[1], transformed.shape[2])
+        let g = try ConvGeometry.conv2d(input: x.shape, weight: [mChannels, cChannels, 3, 3], bias: bias?.shape, options, op: op)
+        guard CPU.winogradApplies(weight: [mChannels, cChannels, 3, 3], options) else {
+            throw TensorError.invalidArgument(op: op, "needs stride 1, dilation 1 and one group, got \(options)")
+        }
+        if let residual, residual.shape != g.colShape {
+            throw TensorError.shapeMismatch(op: op, residual.shape, g.colShape, detail: "residual must be the output [N, M, OH, OW]")
+        }
+        let out = try Tensor.output(out, shape: g.colShape, op: op)
+        let tilesH = (g.outHeight + 1) / 2, tilesW = (g.outWidth + 1) / 2, tiles = tilesH * tilesW
+        // Images per unit: enough tiles for a wide GEMM, units spread evenly over the threads.
+        let perThread = (g.batch + threads - 1) / threads
+        let imagesPerUnit = min(perThread, max(1, 256 / max(tiles, 1)))
+        let units = (g.batch + imagesPerUnit - 1) / imagesPerUnit
+        let inner = units >= threads ? 1 : threads
+        let (c, m, h, w) = (cChannels, mChannels, g.height, g.width)
+        let (oh, ow) = (g.outHeight, g.outWidth)
+        let (pt, pl) = (options.padTop, options.padLeft)
+        let work = UncheckedSendable((x.pointer, transformed.pointer, bias?.pointer, residual?.pointer, out.pointer))
+        let run = { (unitRange: Range<Int>) in
+            let (px, pu, pb, pr, py) = work.value
+            let capacity = imagesPerUnit * tiles
+            let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * c * capacity)
+            let mk = UnsafeMutablePointer<Float>.allocate(capacity: 16 * m * capacity)
+            defer { v.deallocate(); mk.deallocate() }
+            for unit in unitRange {
+                let first = unit * imagesPerUnit
+                let images = first..<min(g.batch, first + imagesPerUnit)
+                let cols = images.count * tiles
+                // Input transform: V[k][ch][col] = (Bᵀ·d·B)[k] of the 4x4 tile at (2ty − pt, 2tx − pl).
+                self.split(c, inner: inner) { channels in
+                    // Each plane is first copied into a zero-padded scratch plane, so every tile is interior
+                    // and the input transform runs 8 tiles at a time.
+                    let groups = (tilesW + 7) / 8, pw = 16 * groups + 2, ph = 2 * tilesH + 2
+                    let padded = UnsafeMutablePointer<Float>.allocate(capacity: pw * ph)
+                    defer { padded.deallocate() }
+                    for ch in channels {
+                        for (j, n) in images.enumerated() {
+                            let plane = px + (n * c + ch) * h * w
+                            for yy in 0..<ph {
+                                let row = padded + yy * pw, sy = yy - pt
+                                row.update(repeating: 0, count: pw)
+                                if sy >= 0 && sy < h {
+                                    let lo = max(0, -pl), hi = min(w, pw - pl)  // source columns that land in the row
+                                    if hi > lo { (row + pl + lo).update(from: plane + sy * w + lo, count: hi - lo) }
+                                }
+                            }
+                            for ty in 0..<tilesH {
+                                for group in 0..<groups {
+                                    let tx = group * 8
+                                    winogradInputTiles8(padded + 2 * ty * pw + 2 * tx, width: pw,
+                                                        v + ch * cols + j * tiles + ty * tilesW + tx, stride: c * cols,
+                                                        count: min(8, tilesW - tx))
+                                }
+                            }
+                        }
+                    }
+                }
+                for k in 0..<16 {
+                    sgemm(transposeA: false, transposeB: false, m: m, n: cols, k: c, a: pu + k * m * c, lda: c,
+                          b: v + k * c * cols, ldb: cols, c: mk + k * m * cols, ldc: cols, threads: inner)
+                }
+                // Output transform with the epilogue.
+                self.split(m, inner: inner) { channels in
+                    for o in channels {
+                        let shift = pb.map { $0[o] } ?? 0
+                        let mo = mk + o * cols, plane = m * cols  // element k of tile col: mo[k·plane + col]
+                        for (j, n) in images.enumerated() {
+                            let base = (n * m + o) * oh * ow
+                            for ty in 0..<tilesH {
+                                var tx = 0
+                                if 2 * ty + 1 < oh {
+                                    while tx + 8 <= tilesW && 2 * tx + 16 <= ow {
+                                        let at = base + 2 * ty * ow + 2 * tx
+                                        winogradOutputTiles8(mo + j * tiles + ty * tilesW + tx, plane: plane, py + at, width: ow,
+                                                             shift: shift, residual: pr.map { $0 + at })
+                                        tx += 8
+                                    }
+                                }
+                                while tx < tilesW {
+                                    let t = mo + j * tiles + ty * tilesW + tx
+                                    func rowOf(_ r: Int) -> SIMD4<Float> {
+                                        SIMD4(t[(4 * r) * plane], t[(4 * r + 1) * plane], t[(4 * r + 2) * plane], t[(4 * r + 3) * plane])
+                                    }
+                                    let y = winogradOutputTile(rowOf(0), rowOf(1), rowOf(2), rowOf(3))
+                                    for a in 0..<2 where 2 * ty + a < oh {
+                                        for b in 0..<2 where 2 * tx + b < ow {
+                                            let i = base + (2 * ty + a) * ow + 2 * tx + b
+                                            var value = y[a * 2 + b] + shift
+                                            if let pr { value += pr[i] }
+                                            py[i] = value
+                                        }
+                                    }
+                                    tx += 1
+                                }
+                            }
+                            if let activation { unaryRun(activation, 0..<(oh * ow), py + base, py + base) }
+                        }
+                    }
+                }
+            }
+        }
+        if inner == 1 { parallelFor(units, run) } else { run(0..<units) }
+        withExtendedLifetime((x, transformed, bias, residual, out)) {}
+        return out
+    }
+}
+
+/// Writes Bᵀ·d·B of the 4x4 tile with rows `d0…d3` to `v[k · stride]` for k = 0..<16;
+/// Bᵀ = [[1,0,−1,0],[0,1,1,0],[0,−1,1,0],[0,1,0,−1]].
+@inline(__always)
+func winogradInputTile(_ d0: SIMD4<Float>, _ d1: SIMD4<Float>, _ d2: SIMD4<Float>, _ d3: SIMD4<Float>,
+                       _ v: UnsafeMutablePointer<Float>, stride: Int) {
+    let rows = (d0 - d2, d1 + d2, d2 - d1, d1 - d3)  // Bᵀ·d
+    func store(_ t: SIMD4<Float>, _ row: Int) {  // ·B
+        v[(row * 4) * stride] = t[0] - t[2]
+        v[(row * 4 + 1) * stride] = t[1] + t[2]
+        v[(row * 4 + 2) * stride] = t[2] - t[1]
+        v[(row * 4 + 3) * stride] = t[1] - t[3]
+    }
+    store(rows.0, 0); store(rows.1, 1); store(rows.2, 2); store(rows.3, 3)
+}
+
+/// Aᵀ·m·A of the 4x4 tile with rows `m0…m3`, as (y00, y01, y10, y11); Aᵀ = [[1,1,1,0],[0,1,−1,−1]].
+@inline(__always)
+func winogradOutputTile(_ m0: SIMD4<Float>, _ m1: SIMD4<Float>, _ m2: SIMD4<Float>, _ m3: SIMD4<Float>) -> SIMD4<Float> {
+    let t0 = m0 + m1 + m2, t1 = m1 - m2 - m3
+    return SIMD4(t0[0] + t0[1] + t0[2], t0[1] - t0[2] - t0[3], t1[0] + t1[1] + t1[2], t1[1] - t1[2] - t1[3])
+}
+
+/// ``winogradInputTile`` for 8 horizontally adjacent tiles whose 4x18 input block starts at `src`
+/// (row stride `width`, all readable); tile t < `count` has its values stored to `v[k · stride + t]`.
+@inline(__always)
+func winogradInputTiles8(_ src: UnsafeMutablePointer<Float>, width: Int, _ v: UnsafeMutablePointer<Float>, stride: Int,
+                         count: Int = 8) {
+    // d[r][s]: row r, tile column s, for the 8 tiles (tile t reads columns 2t + s).
+    func columns(_ r: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+        let line = UnsafeRawPointer(src + r * width)
+        let a = line.loadUnaligned(as: SIMD16<Float>.self), b = line.loadUnaligned(fromByteOffset: 8, as: SIMD16<Float>.self)
+        return (a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf)
+    }
+    let d0 = columns(0), d1 = columns(1), d2 = columns(2), d3 = columns(3)
+    // t = Bᵀ·d over rows, per tile column s.
+    let t0 = (d0.0 - d2.0, d0.1 - d2.1, d0.2 - d2.2, d0.3 - d2.3)
+    let t1 = (d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3)
+    let t2 = (d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3)
+    let t3 = (d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3)
+    func put(_ x: SIMD8<Float>, _ k: Int) {
+        if count == 8 { UnsafeMutableRawPointer(v + k * stride).storeBytes(of: x, as: SIMD8<Float>.self); return }
+        for t in 0..<count { v[k * stride + t] = x[t] }
+    }
+    func store(_ t: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>), _ row: Int) {  // V = t·B
+        put(t.0 - t.2, row * 4)
+        put(t.1 + t.2, row * 4 + 1)
+        put(t.2 - t.1, row * 4 + 2)
+        put(t.1 - t.3, row * 4 + 3)
+    }
+    store(t0, 0); store(t1, 1); store(t2, 2); store(t3, 3)
+}
+
+/// ``winogradOutputTile`` for 8 adjacent tiles: element k of tile t at `m[k · plane + t]`; writes
+/// the two 16-float output rows at `dst` and `dst + width`, adding `shift` and the residual.
+@inline(__always)
+func winogradOutputTiles8(_ m: UnsafeMutablePointer<Float>, plane: Int, _ dst: UnsafeMutablePointer<Float>, width: Int,
+                          shift: Float, residual: UnsafeMutablePointer<Float>?) {
+    let raw = UnsafeRawPointer(m)
+    func load(_ k: Int) -> SIMD8<Float> { raw.loadUnaligned(fromByteOffset: k * plane * 4, as: SIMD8<Float>.self) }
+    // t = Aᵀ·m over rows, per column s.
+    var t0 = (SIMD8<Float>.zero, SIMD8<Float>.zero, SIMD8<Float>.zero, SIMD8<Float>.zero), t1 = t0
+    for s in 0..<4 {
+        let m0 = load(s), m1 = load(4 + s), m2 = load(8 + s), m3 = load(12 + s)
+        let a = m0 + m1 + m2, b = m1 - m2 - m3
+        switch s {
+        case 0: t0.0 = a; t1.0 = b
+        case 1: t0.1 = a; t1.1 = b
+        case 2: t0.2 = a; t1.2 = b
+        default: t0.3 = a; t1.3 = b
+        }
+    }
+    let y00 = t0.0 + t0.1 + t0.2, y01 = t0.1 - t0.2 - t0.3
+    let y10 = t1.0 + t1.1 + t1.2, y11 = t1.1 - t1.2 - t1.3
+    func interleave(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD16<Float> {
+        var r = SIMD16<Float>()
+        for i in 0..<8 { r[2 * i] = a[i]; r[2 * i + 1] = b[i] }
+        return r
+    }
+    let shiftVector = SIMD16<Float>(repeating: shift)
+    for (row, values) in [(0, interleave(y00, y01)), (1, interleave(y10, y11))] {
+        var out = values + shiftVector
+        if let residual { out += UnsafeRawPointer(residual + row * width).loadUnaligned(as: SIMD16<Float>.self) }
+        UnsafeMutableRawPointer(dst + row * width).storeBytes(of: out, as: SIMD16<Float>.self)
+    }
+}
