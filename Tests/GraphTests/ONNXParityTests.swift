@@ -103,4 +103,24 @@ func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
         #expect(second.scalars == firstBits, "\(fixture): second run differs")
         #expect(plan.arenaBytes > 0 && plan.arenaBytes <= plan.memory.unsharedSize * 4)
     }
+
+    /// The time table (branch computed once per integer timestep) gives exactly the bits of
+    /// computing the branch; out-of-range timesteps fall back to computing it.
+    @Test(arguments: ONNXFixture.all.filter { $0.folder.lastPathComponent != "groupnorm_forms" })
+    func timeTableGivesTheSameBits(_ fixture: ONNXFixture) throws {
+        let graph = try ONNXImporter.load(fixture.path)
+        var inputs = try fixture.inputs(for: graph)
+        let shapes = inputs.mapValues(\.shape), cpu = CPU(threads: 2)
+        let tabulated = try InferencePlan(graph, inputShapes: shapes, cpu: cpu, options: PlanOptions(timeTable: 1000))
+        let computed = try InferencePlan(graph, inputShapes: shapes, cpu: cpu, options: PlanOptions(timeTable: nil))
+        #expect(tabulated.hasTimeTable, "\(fixture): no time table")
+        func output(_ plan: InferencePlan) throws -> [Float] {
+            guard case .float(let y) = try plan.run(inputs)[0] else { return [] }
+            return y.scalars
+        }
+        #expect(try output(tabulated) == output(computed), "\(fixture): table differs from computing the branch")
+        let t = try #require(graph.inputs.first { graph[$0].type == .int64 })
+        inputs[t] = .int(IntTensor(shape: shapes[t]!, values: Array(repeating: 5000, count: shapes[t]!.elementCount)))
+        #expect(try output(tabulated) == output(computed), "\(fixture): out-of-range timestep did not fall back")
+    }
 }

@@ -28,7 +28,9 @@ extension Op {
 
 extension SpecializedGraph {
     /// Plans the arena for the float values of the graph (inputs, intermediates, outputs).
-    public func planMemory() -> MemoryPlan {
+    /// `liveFromStart` values are written before the first node runs (the time table's frontier),
+    /// so their buffers are live from the start.
+    public func planMemory(liveFromStart: Set<ValueID> = []) -> MemoryPlan {
         let g = graph
         func isArenaValue(_ id: ValueID) -> Bool { g[id].type == .float32 && g.constants[id] == nil && shapes[id] != nil }
         // Storage roots: views share their source's.
@@ -48,6 +50,7 @@ extension SpecializedGraph {
             }
         }
         for out in g.outputs { if let r = root[out] { end[r] = g.nodes.count } }
+        for v in liveFromStart { if let r = root[v] { start[r] = -1 } }
         let buffers = start.keys.sorted { a, b in
             let sa = Self.padded(shapes[a]!.elementCount), sb = Self.padded(shapes[b]!.elementCount)
             return sa != sb ? sa > sb : a < b

@@ -17,7 +17,13 @@ import Tensors
 public struct PlanOptions: Sendable {
     /// Lower eligible 3x3 convs to Winograd F(2x2, 3x3).
     public var winograd = true
-    public init(winograd: Bool = true) { self.winograd = winograd }
+    /// Tabulate the time branch for integer timesteps 0..<timeTable (the model's training
+    /// timesteps); nil or 0 computes it every forward.
+    public var timeTable: Int? = 1000
+    public init(winograd: Bool = true, timeTable: Int? = 1000) {
+        self.winograd = winograd
+        self.timeTable = timeTable
+    }
 }
 
 /// A graph compiled for fixed input shapes, with its executor.
@@ -38,6 +44,8 @@ public final class InferencePlan: @unchecked Sendable {
         var args: [Value?]
         let runtimeArgs: [Int]
         let out: Tensor?
+        /// Part of the time branch: skipped when the time table supplies its results.
+        var inTimeBranch = false
     }
 
     /// Constant or arena view of every value, by value index; nil for values computed per run.
@@ -45,6 +53,8 @@ public final class InferencePlan: @unchecked Sendable {
     var steps: [Step]
     /// Host values of the current run (int64 values, multi-output results), by value index.
     var scratch: [Value?]
+    /// The time branch tabulated for integer timesteps, when the graph has one.
+    let timeTable: TimeTable?
     private let lock = NSLock()
 
     /// Compiles `graph` for `inputShapes` (every input's concrete shape).
@@ -52,7 +62,9 @@ public final class InferencePlan: @unchecked Sendable {
         self.cpu = cpu
         let fused = try graph.specialized(inputShapes: inputShapes, cpu: cpu).fused()
         compiled = options.winograd ? try fused.winogradLowered(cpu: cpu) : fused
-        memory = compiled.planMemory()
+        let batch = graph.inputs.first.flatMap { inputShapes[$0]?.first } ?? 1
+        let tabulated = (options.timeTable ?? 0) > 0 ? TimeTable.frontier(of: compiled, batch: batch)?.values ?? [] : []
+        memory = compiled.planMemory(liveFromStart: Set(tabulated))
         flops = compiled.flops
         interpreter = Interpreter(cpu: cpu)
         arena = TensorStorage(capacity: memory.size, zeroed: true)
@@ -75,7 +87,19 @@ public final class InferencePlan: @unchecked Sendable {
             return Step(node: node, args: args, runtimeArgs: runtime, out: out)
         }
         scratch = [Value?](repeating: nil, count: g.values.count)
+        let compiledGraph = compiled
+        if let size = options.timeTable, size > 0 {
+            timeTable = try TimeTable(compiledGraph, homes: homes, batch: batch, size: size, cpu: cpu)
+        } else {
+            timeTable = nil
+        }
+        if let table = timeTable {
+            for i in steps.indices { steps[i].inTimeBranch = steps[i].node.outputs.allSatisfy(table.branch.contains) }
+        }
     }
+
+    /// Whether the time branch is tabulated (looked up per sample instead of computed).
+    public var hasTimeTable: Bool { timeTable != nil }
 
     /// Arena bytes of one forward's intermediates.
     public var arenaBytes: Int { memory.size * 4 }
@@ -97,7 +121,10 @@ public final class InferencePlan: @unchecked Sendable {
             case (.float, _): scratch[id.index] = v
             }
         }
+        var skipTimeBranch = false
+        if let table = timeTable, case .int(let t)? = inputs[table.input] { skipTimeBranch = table.fill(t) }
         for i in steps.indices {
+            if skipTimeBranch && steps[i].inTimeBranch { continue }
             let node = steps[i].node
             for p in steps[i].runtimeArgs {
                 guard let v = scratch[node.inputs[p]!.index] else {
