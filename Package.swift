@@ -42,6 +42,6 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GraphTests", dependencies: ["Graphs", "ModelIO", "Tensors"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CLITests", dependencies: ["denoise"]),
+        .testTarget(name: "CLITests", dependencies: ["denoise", "ModelIO", "Graphs", "Tensors"]),
     ]
 )

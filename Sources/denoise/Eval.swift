@@ -39,7 +39,9 @@ struct Eval: ParsableCommand {
             guard let t else { throw ValidationError("the model takes a timestep input '\(graph[time].name)': pass --t T.npy") }
             feed[time] = try NumPy.read(t)
         }
-        let outputs = try Interpreter(cpu: CPU(threads: threads)).run(graph, inputs: feed)
+        // Compiled for the given shapes: specialization checks them against the declared dims.
+        let plan = try InferencePlan(graph, inputShapes: feed.mapValues(\.shape), cpu: CPU(threads: threads))
+        let outputs = try plan.run(feed)
         try NumPy.write(outputs[0], to: out)
         print("wrote \(out): \(outputs[0].elementType) \(outputs[0].shape)")
     }
