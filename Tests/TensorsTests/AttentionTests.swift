@@ -27,6 +27,7 @@ import Testing
         // q shape [..., Lq, D], Lk, Dv, mask
         ([2, 3, 7, 5], 9, 4, nil), ([1, 1, 1, 1], 1, 1, nil), ([2, 2, 17, 16], 17, 16, [17, 17]),
         ([2, 3, 7, 8], 33, 3, [2, 1, 7, 33]), ([3, 5, 6], 7, 2, [7]), ([1, 2, 16, 64], 16, 64, [1, 16]),
+        ([2, 3, 150, 8], 70, 5, nil),  // more query rows than one 64-row block
     ]
 
     func attentionInputs(_ i: Int, _ c: (Shape, Int, Int, Shape?)) -> (Tensor, Tensor, Tensor, Tensor?) {
@@ -50,7 +51,14 @@ import Testing
                 let fast = try cpu.scaledDotProductAttention(q, k, v, mask: mask)
                 expectClose(fast, expected, rtol: 1e-4, atol: 1e-5, "sdpa \(c.0) t\(threads)")
                 let inter = try cpu.attentionForward(q, k, v, scale: nil, mask: mask, interleaved: true).output
-                #expect(inter.scalars == fast.scalars, "interleaved schedule differs \(c.0)")
+                let swept = try cpu.attentionForward(q, k, v, scale: nil, mask: mask).output
+                #expect(inter.scalars == swept.scalars, "interleaved schedule differs \(c.0)")
+                expectClose(swept, expected, rtol: 1e-4, atol: 1e-5, "training path \(c.0) t\(threads)")
+                if mask == nil {  // the blocked inference path, also with k given transposed
+                    let kt = try cpu.permute(k, Array(0..<(k.rank - 2)) + [k.rank - 1, k.rank - 2])
+                    expectClose(try cpu.scaledDotProductAttention(q, kt, v, keyTransposed: true), expected,
+                                rtol: 1e-4, atol: 1e-5, "keyTransposed \(c.0) t\(threads)")
+                }
                 #expect(try cpu.scaledDotProductAttention(q, k, v, mask: mask).scalars == fast.scalars, "repeat \(c.0)")
                 expectClose(try cpu.scaledDotProductAttention(q, k, v, scale: 0.3, mask: mask),
                             Naive.scaledDotProductAttention(q, k, v, scale: 0.3, mask: mask), rtol: 1e-4, atol: 1e-5, "scale 0.3")

@@ -95,8 +95,9 @@ public struct Interpreter: Sendable {
             return [.float(try matMul(x, y))]
         case .einsum(let equation):
             return [.float(try einsum(equation, (0..<a.count).map { try a.float($0) }))]
-        case .attention(let scale):
-            return [.float(try cpu.scaledDotProductAttention(a.float(0), a.float(1), a.float(2), scale: scale, into: out))]
+        case let .attention(scale, keyTransposed):
+            return [.float(try cpu.scaledDotProductAttention(a.float(0), a.float(1), a.float(2), scale: scale,
+                                                             keyTransposed: keyTransposed, into: out))]
 
         case .binary(let b):
             if case .int(let x) = try a.value(0), case .int(let y) = try a.value(1) { return [.int(try intBinary(b, x, y))] }

@@ -48,8 +48,9 @@ public enum Op: Sendable, Codable {
     case matMul
     /// operands… → einsum over single-letter subscripts with an explicit `->`
     case einsum(equation: String)
-    /// q `[B, Lq, D]`, k `[B, Lk, D]`, v `[B, Lk, Dv]` → softmax(q·kᵀ·scale)·v (fused by a pass)
-    case attention(scale: Float)
+    /// q `[…, Lq, D]`, k `[…, Lk, D]` (`[…, D, Lk]` when `keyTransposed`), v `[…, Lk, Dv]` →
+    /// softmax(q·kᵀ·scale)·v (fused from MatMul/Einsum → Softmax → MatMul/Einsum by a pass)
+    case attention(scale: Float, keyTransposed: Bool)
 
     // MARK: elementwise
     /// a, b → op(a, b), numpy broadcasting; int64 when both are int64

@@ -7,6 +7,8 @@
 //   conv (+ residual) → relu / silu / gelu / sigmoid       → conv with activation epilogue
 //   Transpose(p) → Transpose(q)                            → one Transpose(p∘q), or a view when
 //     that is the identity (the NHWC round trips around contrib GroupNorm)
+//   MatMul(q·s, kᵀ·s) or Einsum(…id,…jd→…ij) → [·/÷ scalar] → Softmax(last axis)
+//     → MatMul / Einsum(…ij,…jd→…id) with v               → attention (scalars folded into its scale)
 // A pattern fires only when its inner values have no other reader and are not graph outputs, so
 // the rewrite never changes what anything else sees. Every fused op's unfused meaning is the
 // interpreter's, and tests compare the fused graph against the original.
@@ -86,6 +88,11 @@ extension SpecializedGraph {
                 }
                 removed.insert(j)
                 changed = true
+            case .matMul, .einsum:
+                guard let (fused, consumed) = attention(root: node, soleProducer: soleProducer, floatConstant: floatConstant) else { continue }
+                graph.nodes[i] = fused
+                removed.formUnion(consumed)
+                changed = true
             case .transpose(let outer?):
                 guard let (j, prev) = soleProducer(node.inputs[0]), case .transpose(let inner?) = prev.op,
                       inner.count == outer.count else { continue }
@@ -99,6 +106,71 @@ extension SpecializedGraph {
         }
         graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
         return changed
+    }
+
+    /// Matches …→ Softmax(last axis) → `root` (the product with v) back to the q·kᵀ product; returns
+    /// the fused attention node and the nodes it replaces.
+    private func attention(root: Node, soleProducer: (ValueID?) -> (Int, Node)?,
+                           floatConstant: (ValueID?) -> Tensor?) -> (Node, [Int])? {
+        guard root.inputs.count == 2, let v = root.inputs[1], let (iSoft, soft) = soleProducer(root.inputs[0]),
+              case .softmax(let axis) = soft.op, let scores = soft.inputs[0], let scoreShape = shapes[scores],
+              axis == -1 || axis == scoreShape.rank - 1 else { return nil }
+        if case .einsum(let eq) = root.op, !Self.isAttentionEinsum(eq, scores: false) { return nil }
+        var consumed = [iSoft], scale: Float = 1
+        /// A one-element float constant.
+        func scalar(_ id: ValueID?) -> Float? {
+            guard let t = floatConstant(id), t.count == 1 else { return nil }
+            return t.pointer[0]
+        }
+        // Optional scalar scaling of the scores.
+        var product = scores
+        if let (j, scaling) = soleProducer(product), case .binary(let b) = scaling.op, b == .mul || b == .div,
+           let s = scalar(scaling.inputs[1]), let x = scaling.inputs[0] {
+            scale *= b == .mul ? s : 1 / s
+            product = x
+            consumed.append(j)
+        }
+        guard let (iProduct, qk) = soleProducer(product), qk.inputs.count == 2 else { return nil }
+        let keyTransposed: Bool
+        switch qk.op {
+        case .matMul: keyTransposed = true
+        case .einsum(let eq) where Self.isAttentionEinsum(eq, scores: true): keyTransposed = false
+        default: return nil
+        }
+        consumed.append(iProduct)
+        // Scalars multiplied into q or kᵀ join the scale.
+        var operands: [ValueID] = []
+        for operand in qk.inputs {
+            guard var x = operand else { return nil }
+            if let (j, mul) = soleProducer(x), case .binary(.mul) = mul.op {
+                if let s = scalar(mul.inputs[1]), let y = mul.inputs[0] { scale *= s; x = y; consumed.append(j) }
+                else if let s = scalar(mul.inputs[0]), let y = mul.inputs[1] { scale *= s; x = y; consumed.append(j) }
+            }
+            operands.append(x)
+        }
+        let (q, k) = (operands[0], operands[1])
+        guard let qs = shapes[q], let ks = shapes[k], let vs = shapes[v], qs.rank >= 2, ks.rank == qs.rank, vs.rank == qs.rank,
+              qs.prefix(qs.rank - 2).elementsEqual(ks.prefix(ks.rank - 2)), qs.prefix(qs.rank - 2).elementsEqual(vs.prefix(vs.rank - 2))
+        else { return nil }
+        return (Node(.attention(scale: scale, keyTransposed: keyTransposed), inputs: [q, k, v], outputs: root.outputs, name: qk.name),
+                consumed)
+    }
+
+    /// Whether `equation` is attention's q·kᵀ (`…id,…jd->…ij`, when `scores`) or p·v (`…ij,…jd->…id`):
+    /// same leading labels everywhere, a product over the last two axes.
+    static func isAttentionEinsum(_ equation: String, scores: Bool) -> Bool {
+        let eq = equation.filter { !$0.isWhitespace }
+        let sides = eq.components(separatedBy: "->")
+        guard sides.count == 2, !eq.contains(".") else { return false }
+        let ins = sides[0].split(separator: ",").map(Array.init), out = Array(sides[1])
+        guard ins.count == 2, ins[0].count == out.count, ins[1].count == out.count, out.count >= 2,
+              Set(out).count == out.count else { return false }
+        let n = out.count, lead = out.prefix(n - 2)
+        guard ins[0].prefix(n - 2).elementsEqual(lead), ins[1].prefix(n - 2).elementsEqual(lead) else { return false }
+        let (a, b, o) = (ins[0].suffix(2), ins[1].suffix(2), out.suffix(2))
+        let (a0, a1, b0, b1, o0, o1) = (a.first!, a.last!, b.first!, b.last!, o.first!, o.last!)
+        if scores { return a0 == o0 && b0 == o1 && a1 == b1 && !out.contains(a1) && a0 != b0 }
+        return a0 == o0 && a1 == b0 && b1 == o1 && !out.contains(a1) && a0 != b1
     }
 
     /// What a decomposed group norm was: input, groups, eps, per-channel γ and β, and the nodes it replaces.

@@ -109,9 +109,10 @@ extension SpecializedGraph {
             var size: [Character: Int] = [:]
             for (ls, s) in zip(labels, ins) { if let s { for (l, d) in zip(ls, s) { size[l] = d } } }
             return labels.count == 2 ? 2 * size.values.reduce(1, *) : 0
-        case .attention:
+        case .attention(_, let keyTransposed):
             guard let q = ins[0], let k = ins[1] else { return 0 }
-            return 2 * q.elementCount * k[k.rank - 2] * 2
+            let lk = keyTransposed ? k[k.rank - 1] : k[k.rank - 2]
+            return 2 * q.elementCount * lk + 2 * outShape.elementCount * lk  // q·kᵀ, then p·v
         default: return 0
         }
     }

@@ -94,18 +94,55 @@ extension CPU {
         return out
     }
 
-    /// Scaled dot-product attention: softmax(scale · q·kᵀ + mask) · v.
+    /// Scaled dot-product attention: softmax(scale · q·kᵀ + mask) · v. Without a mask it runs in
+    /// blocks of 64 query rows per thread (scores, softmax and the product with v while the block's
+    /// scores are in cache; no full score matrix); with a mask it takes the training path.
     /// - Parameters:
     ///   - q: `[..., Lq, D]` (typically `[B, H, Lq, D]`)
-    ///   - k: `[..., Lk, D]`
+    ///   - k: `[..., Lk, D]`, or `[..., D, Lk]` when `keyTransposed` (as exporters write q·kᵀ)
     ///   - v: `[..., Lk, Dv]`
     ///   - scale: default 1/sqrt(D)
     ///   - mask: additive, broadcastable to `[..., Lq, Lk]` (e.g. `[Lq, Lk]`), or nil
     ///   - out: `[..., Lq, Dv]`, or nil to allocate; must not overlap any input
     /// - Returns: `[..., Lq, Dv]`
     public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float? = nil,
-                                          mask: Tensor? = nil, into out: Tensor? = nil) throws -> Tensor {
-        try attentionForward(q, k, v, scale: scale, mask: mask, into: out).output
+                                          mask: Tensor? = nil, keyTransposed: Bool = false,
+                                          into out: Tensor? = nil) throws -> Tensor {
+        let op = "scaledDotProductAttention"
+        if let mask {
+            guard !keyTransposed else { throw TensorError.invalidArgument(op: op, "a mask needs k as [..., Lk, D]") }
+            return try attentionForward(q, k, v, scale: scale, mask: mask, into: out).output
+        }
+        let key = keyTransposed ? try k.reshaped(transposedLastTwo(k.shape)) : k  // for the shape checks only
+        let dims = try attentionDims(q, key, v, mask: nil, op: op)
+        let (lq, lk, dk, dv, batch) = (dims.lq, dims.lk, dims.d, dims.dv, dims.batch)
+        let s = scale ?? 1 / Float(dk).squareRoot()
+        let out = try Tensor.output(out, shape: dims.outShape, op: op)
+        let rowsPerBlock = 64, blocks = (lq + rowsPerBlock - 1) / rowsPerBlock
+        let work = UncheckedSendable((q.pointer, k.pointer, v.pointer, out.pointer))
+        parallelFor(batch * blocks) { units in
+            let (pq, pk, pv, po) = work.value
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerBlock * lk)
+            defer { scores.deallocate() }
+            for unit in units {
+                let b = unit / blocks, first = (unit % blocks) * rowsPerBlock, rows = min(rowsPerBlock, lq - first)
+                sgemm(transposeA: false, transposeB: !keyTransposed, m: rows, n: lk, k: dk, alpha: s,
+                      a: pq + (b * lq + first) * dk, lda: dk, b: pk + b * lk * dk, ldb: keyTransposed ? lk : dk,
+                      c: scores, ldc: lk, threads: 1)
+                for r in 0..<rows { softmaxRow(scores + r * lk, scores + r * lk, lk) }
+                sgemm(transposeA: false, transposeB: false, m: rows, n: dv, k: lk, a: scores, lda: lk,
+                      b: pv + b * lk * dv, ldb: dv, c: po + (b * lq + first) * dv, ldc: dv, threads: 1)
+            }
+        }
+        withExtendedLifetime((q, k, v, out)) {}
+        return out
+    }
+
+    /// `shape` with its last two axes swapped.
+    private func transposedLastTwo(_ shape: Shape) -> Shape {
+        var t = shape
+        if t.rank >= 2 { (t[t.rank - 1], t[t.rank - 2]) = (shape[shape.rank - 2], shape[shape.rank - 1]) }
+        return t
     }
 
     /// Gradients of ``scaledDotProductAttention`` given the probabilities P `[..., Lq, Lk]` of
