@@ -25,7 +25,7 @@ Small fixtures (committed) go to Tests/GraphTests/Fixtures/onnx/<model>/:
     <model>.dynamo.onnx  torch.export-based exporter (dynamo=True), its default opset, dynamic batch
                          Dim("batch", 1..64) unless meta.json "notes" says it fell back to static
     x.npy                float32 [2, C, H, W], standard normal (numpy PCG64, fixed seed)
-    t.npy                time input, [2] (dtype in meta.json "time_dtype"; int64 for every model)
+    t.npy                time input, [2] (dtype in meta.json "time_dtype"; int64 except diffusers_float_time)
     y.torch.npy          PyTorch eager output on (x, t)
     y.ts.npy, y.dynamo.npy  onnxruntime (CPUExecutionProvider, 1 thread) output of each file
     meta.json            shapes, dtypes, opset / node count / op-type histogram of each file,
@@ -421,6 +421,10 @@ MODELS = {
         description="diffusers UNet2DModel, 2 levels (16, 32), GroupNorm(8), SiLU, ResnetBlock2D, "
                     "AttnDownBlock2D/AttnUpBlock2D (scaled_dot_product_attention), conv Downsample2D, "
                     "nearest Upsample2D; wrapped so forward(x, t) returns .sample"),
+    "diffusers_float_time": dict(
+        build=build_diffusers_unet_small, seed=1006, shape=(3, 16, 16), t=[10.5, 873.25], t_dtype=np.float32,
+        description="diffusers_unet_small's architecture (other weights) with a float32 timestep input "
+                    "(fractional timesteps, as continuous-time samplers pass)"),
     "simple_unet": dict(
         build=build_simple_unet, seed=1004, shape=(3, 16, 16), t=[10, 873],
         notes=["seed's classes as written; channels shrunk from the seed's (64,128,512,1023,1600) / "
@@ -617,7 +621,7 @@ def prepare_model(spec):
     torch.manual_seed(spec["seed"])
     model, config = spec["build"]()
     model.eval()
-    x, t = make_inputs(spec["shape"], spec["seed"], spec["t"], np.int64)
+    x, t = make_inputs(spec["shape"], spec["seed"], spec["t"], spec.get("t_dtype", np.int64))
     notes = []
     n_norm = perturb_norms(model, spec["seed"] + 1)
     if n_norm:
