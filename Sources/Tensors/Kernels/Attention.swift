@@ -122,8 +122,7 @@ extension CPU {
         let work = UncheckedSendable((q.pointer, k.pointer, v.pointer, out.pointer))
         parallelFor(batch * blocks) { units in
             let (pq, pk, pv, po) = work.value
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerBlock * lk)
-            defer { scores.deallocate() }
+            let scores = Scratch.buffer(slot: 0, count: rowsPerBlock * lk)
             for unit in units {
                 let b = unit / blocks, first = (unit % blocks) * rowsPerBlock, rows = min(rowsPerBlock, lq - first)
                 sgemm(transposeA: false, transposeB: !keyTransposed, m: rows, n: lk, k: dk, alpha: s,

@@ -263,8 +263,7 @@ extension CPU {
         let accumulate = bias != nil || residual != nil
         let run = { (unitRange: Range<Int>) in
             let (x, w, b, y, res) = work.value
-            let col = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kg * bandRows * ow)
-            defer { col?.deallocate() }
+            let col = g.isPointwise ? nil : Scratch.buffer(slot: 0, count: kg * bandRows * ow)
             for unit in unitRange {
                 let band = unit % bands, gi = (unit / bands) % g.groups, n = unit / (bands * g.groups)
                 let rows = band * bandRows..<min(g.outHeight, (band + 1) * bandRows)
@@ -313,9 +312,8 @@ extension CPU {
         let accumulate = bias != nil || residual != nil
         let run = { (unitRange: Range<Int>) in
             let (x, w, b, y, res) = work.value
-            let col = UnsafeMutablePointer<Float>.allocate(capacity: kg * imagesPerUnit * p)
-            let product = UnsafeMutablePointer<Float>.allocate(capacity: mg * imagesPerUnit * p)
-            defer { col.deallocate(); product.deallocate() }
+            let col = Scratch.buffer(slot: 0, count: kg * imagesPerUnit * p)
+            let product = Scratch.buffer(slot: 1, count: mg * imagesPerUnit * p)
             for unit in unitRange {
                 let gi = unit % g.groups, first = (unit / g.groups) * imagesPerUnit
                 let images = first..<min(g.batch, first + imagesPerUnit)
@@ -368,8 +366,7 @@ extension CPU {
         let work = UncheckedSendable((cols.pointer, weight.pointer, out.pointer))
         overImages(g.batch) { _, images, inner in
             let (y, w, x) = work.value
-            let col = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kg * p)
-            defer { col?.deallocate() }
+            let col = g.isPointwise ? nil : Scratch.buffer(slot: 0, count: kg * p)
             for n in images {
                 for gi in 0..<g.groups {
                     let dst = x + (n * g.channels + gi * cg) * hw
@@ -403,8 +400,7 @@ extension CPU {
         let work = UncheckedSendable((image.pointer, cols.pointer, partials.pointer))
         overImages(g.batch) { chunk, images, inner in
             let (x, y, dw) = work.value
-            let col = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kg * p)
-            defer { col?.deallocate() }
+            let col = g.isPointwise ? nil : Scratch.buffer(slot: 0, count: kg * p)
             let partial = dw + chunk * size
             for n in images {
                 for gi in 0..<g.groups {

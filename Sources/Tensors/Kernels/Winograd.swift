@@ -91,9 +91,8 @@ extension CPU {
         let run = { (unitRange: Range<Int>) in
             let (px, pu, pb, pr, py) = work.value
             let capacity = imagesPerUnit * tiles
-            let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * c * capacity)
-            let mk = UnsafeMutablePointer<Float>.allocate(capacity: 16 * m * capacity)
-            defer { v.deallocate(); mk.deallocate() }
+            let v = Scratch.buffer(slot: 0, count: 16 * c * capacity)
+            let mk = Scratch.buffer(slot: 1, count: 16 * m * capacity)
             for unit in unitRange {
                 let first = unit * imagesPerUnit
                 let images = first..<min(g.batch, first + imagesPerUnit)
@@ -103,8 +102,7 @@ extension CPU {
                     // Each plane is first copied into a zero-padded scratch plane, so every tile is interior
                     // and the input transform runs 8 tiles at a time.
                     let groups = (tilesW + 7) / 8, pw = 16 * groups + 2, ph = 2 * tilesH + 2
-                    let padded = UnsafeMutablePointer<Float>.allocate(capacity: pw * ph)
-                    defer { padded.deallocate() }
+                    let padded = Scratch.buffer(slot: 2, count: pw * ph)
                     for ch in channels {
                         for (j, n) in images.enumerated() {
                             let plane = px + (n * c + ch) * h * w
