@@ -9,17 +9,17 @@ extension Tensor {
     /// The tensor a kernel writes its `shape` result into: `out` itself when given (its shape
     /// must equal `shape` exactly), else a new uninitialized tensor (the kernel writes every element).
     /// - Throws: ``TensorError/shapeMismatch(op:_:_:detail:)`` naming `op`, `out.shape` and `shape`.
-    static func output(_ out: Tensor?, shape: Shape, op: String) throws -> Tensor {
+    static func output(_ out: Tensor?, shape: Shape, op: @autoclosure () -> String) throws -> Tensor {
         guard let out else { return Tensor(uninitialized: shape) }
         guard out.shape == shape else {
-            throw TensorError.shapeMismatch(op: op, out.shape, shape, detail: "output tensor")
+            throw TensorError.shapeMismatch(op: op(), out.shape, shape, detail: "output tensor")
         }
         return out
     }
 
     /// ``output(_:shape:op:)`` for kernels that do not throw: a wrong shape traps with the
     /// same message.
-    static func checkedOutput(_ out: Tensor?, shape: Shape, op: String) -> Tensor {
-        do { return try output(out, shape: shape, op: op) } catch { preconditionFailure("\(error)") }
+    static func checkedOutput(_ out: Tensor?, shape: Shape, op: @autoclosure () -> String) -> Tensor {
+        do { return try output(out, shape: shape, op: op()) } catch { preconditionFailure("\(error)") }
     }
 }

@@ -36,20 +36,17 @@ extension CPU {
         for o in 0..<m {
             for i in 0..<c {
                 let g = w + (o * c + i) * 9
-                // t = G·g (4x3), then U = t·Gᵀ (4x4); G = [[1,0,0],[½,½,½],[½,−½,½],[0,0,1]].
-                var t = [Float](repeating: 0, count: 12)
-                for col in 0..<3 {
-                    let g0 = g[col], g1 = g[3 + col], g2 = g[6 + col]
-                    t[col] = g0
-                    t[3 + col] = 0.5 * (g0 + g1 + g2)
-                    t[6 + col] = 0.5 * (g0 - g1 + g2)
-                    t[9 + col] = g2
-                }
-                for row in 0..<4 {
-                    let t0 = t[row * 3], t1 = t[row * 3 + 1], t2 = t[row * 3 + 2]
-                    let values = [t0, 0.5 * (t0 + t1 + t2), 0.5 * (t0 - t1 + t2), t2]
+                // t = G·g (4x3, as three columns), then U = t·Gᵀ; G = [[1,0,0],[½,½,½],[½,−½,½],[0,0,1]].
+                let g0 = SIMD3(g[0], g[1], g[2]), g1 = SIMD3(g[3], g[4], g[5]), g2 = SIMD3(g[6], g[7], g[8])
+                let half: Float = 0.5
+                func emit(_ row: Int, _ t: SIMD3<Float>) {  // row of U = (row of t)·Gᵀ
+                    let values = SIMD4(t[0], half * (t[0] + t[1] + t[2]), half * (t[0] - t[1] + t[2]), t[2])
                     for col in 0..<4 { pu[((row * 4 + col) * m + o) * c + i] = values[col] }
                 }
+                emit(0, g0)
+                emit(1, half * (g0 + g1 + g2))
+                emit(2, half * (g0 - g1 + g2))
+                emit(3, g2)
             }
         }
         withExtendedLifetime(weight) {}
@@ -254,9 +251,11 @@ func winogradOutputTiles8(_ m: UnsafeMutablePointer<Float>, plane: Int, _ dst: U
         return r
     }
     let shiftVector = SIMD16<Float>(repeating: shift)
-    for (row, values) in [(0, interleave(y00, y01)), (1, interleave(y10, y11))] {
+    func write(_ row: Int, _ values: SIMD16<Float>) {
         var out = values + shiftVector
         if let residual { out += UnsafeRawPointer(residual + row * width).loadUnaligned(as: SIMD16<Float>.self) }
         UnsafeMutableRawPointer(dst + row * width).storeBytes(of: out, as: SIMD16<Float>.self)
     }
+    write(0, interleave(y00, y01))
+    write(1, interleave(y10, y11))
 }
