@@ -31,17 +31,19 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["CPNG"]),
         .target(name: "Graphs", dependencies: ["Tensors"]),
         .target(name: "ModelIO", dependencies: ["Tensors", "Graphs", "CProtobufC", "CONNX"]),
+        .target(name: "Diffusion", dependencies: ["Tensors", "Graphs", "ModelIO"]),
         .target(name: "DenoiseServer", dependencies: ["Tensors", "CMicroHTTPD"]),
 
         // The command-line front end: parsing and progress only.
         .executableTarget(name: "denoise", dependencies: [
-            "Tensors", "Graphs", "ModelIO", "Imaging", "DenoiseServer",
+            "Tensors", "Graphs", "ModelIO", "Diffusion", "Imaging", "DenoiseServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GraphTests", dependencies: ["Graphs", "ModelIO", "Tensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "ModelIO", "Graphs", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["denoise", "ModelIO", "Graphs", "Tensors"]),
     ]
 )

@@ -149,6 +149,8 @@ public struct Interpreter: Sendable {
             let first = try x.shape.axis(axis, op: "layerNorm")
             return [.float(try cpu.layerNorm(x, normalizedRank: x.rank - first, weight: a.optionalFloat(1), bias: a.optionalFloat(2),
                                              eps: eps, into: out))]
+        case let .l2Norm(axis, eps):
+            return [.float(try cpu.rmsNorm(a.float(0), axis: axis, weight: a.optionalFloat(1), eps: eps, kind: .l2Scaled, into: out))]
         case let .reduce(kind, axes, keepDims, noop):
             let x = try a.value(0)
             let given = try axes ?? a.optionalInts(1)

@@ -79,6 +79,9 @@ public enum Op: Sendable, Codable {
     case batchNorm(eps: Float)
     /// x, scale?, bias? → normalized over axes `axis…` (ONNX LayerNormalization)
     case layerNorm(axis: Int, eps: Float)
+    /// x, weight `[A]` → x / max(‖x‖₂ along `axis`, eps) · √A · weight (A = x.shape[axis]; fused
+    /// from F.normalize(x, dim) · g · scale, denoising-diffusion-pytorch's RMSNorm)
+    case l2Norm(axis: Int, eps: Float)
     /// x, axes? → reduced; `axes` nil: from input 1, else all axes unless `noopWithEmptyAxes`
     case reduce(ReduceKind, axes: [Int]?, keepDims: Bool, noopWithEmptyAxes: Bool)
 
@@ -146,6 +149,7 @@ public enum Op: Sendable, Codable {
         case .groupNorm(_, _, let silu): return silu ? "groupNorm+silu" : "groupNorm"
         case .batchNorm: return "batchNorm"
         case .layerNorm: return "layerNorm"
+        case .l2Norm: return "l2Norm"
         case .reduce(let k, _, _, _): return "reduce" + k.rawValue.prefix(1).uppercased() + k.rawValue.dropFirst()
         case .reshape: return "reshape"
         case .transpose: return "transpose"

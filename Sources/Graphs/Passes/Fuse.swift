@@ -7,6 +7,8 @@
 //   conv (+ residual) → relu / silu / gelu / sigmoid       → conv with activation epilogue
 //   Transpose(p) → Transpose(q)                            → one Transpose(p∘q), or a view when
 //     that is the identity (the NHWC round trips around contrib GroupNorm)
+//   x / Expand(Clip(ReduceL2(x, axis), min ε))            → l2Norm(x) (F.normalize); a following
+//     Mul by a scalar or per-axis constant folds into its weight (lucidrains' RMSNorm · g · √C)
 //   MatMul(q·s, kᵀ·s) or Einsum(…id,…jd→…ij) → [·/÷ scalar] → Softmax(last axis)
 //     → MatMul / Einsum(…ij,…jd→…id) with v               → attention (scalars folded into its scale)
 // A pattern fires only when its inner values have no other reader and are not graph outputs, so
@@ -48,14 +50,32 @@ extension SpecializedGraph {
             switch node.op {
             case .binary(.mul):
                 // silu: x · sigmoid(x), either operand order.
+                var fusedSiLU = false
                 for (s, x) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
                     if let (j, sig) = soleProducer(s), case .unary(.sigmoid) = sig.op, sig.inputs[0] == x {
                         graph.nodes[i] = Node(.unary(.silu), inputs: [x], outputs: node.outputs, name: node.name)
                         removed.insert(j)
                         changed = true
+                        fusedSiLU = true
                         break
                     }
                 }
+                if fusedSiLU { continue }
+                // l2Norm · constant (scalar or one value per normalized position) → folded into the weight.
+                guard let (j, norm) = soleProducer(node.inputs[0]) ?? soleProducer(node.inputs[1]), case let .l2Norm(axis, _) = norm.op,
+                      let w = norm.inputs[1], let weight = floatConstant(w), let y = norm.outputs.first, let yShape = shapes[y] else { continue }
+                let other = node.inputs[0] == y ? node.inputs[1] : node.inputs[0]
+                guard let c = floatConstant(other), c.rank <= yShape.rank else { continue }
+                let length = yShape[axis], offset = yShape.rank - c.rank
+                let perAxis = c.count == length && (0..<c.rank).allSatisfy { c.shape[$0] == (($0 + offset) == axis ? length : 1) }
+                guard c.count == 1 || perAxis else { continue }
+                let combined = Tensor(shape: [length], scalars: (0..<length).map { weight.pointer[$0] * c.pointer[c.count == 1 ? 0 : $0] })
+                let id = graph.addConstant(.float(combined), name: "\(norm.name)/weight")
+                shapes[id] = [length]
+                graph.nodes[i] = Node(norm.op, inputs: [norm.inputs[0], id], outputs: node.outputs, name: norm.name)
+                removed.insert(j)
+                changed = true
+
             case .binary(.add):
                 if let m = groupNormFromDecomposition(add: node, soleProducer: soleProducer, floatConstant: floatConstant) {
                     let scale = graph.addConstant(.float(m.scale), name: "\(m.name)/gamma")
@@ -87,6 +107,21 @@ extension SpecializedGraph {
                 default: continue
                 }
                 removed.insert(j)
+                changed = true
+            case .binary(.div):
+                guard let x = node.inputs[0], let xShape = shapes[x], let (iExpand, expand) = soleProducer(node.inputs[1]),
+                      case .expand = expand.op, let (iClip, clip) = soleProducer(expand.inputs[0]), case .clip = clip.op,
+                      let eps = floatConstant(clip.inputs.count > 1 ? clip.inputs[1] : nil), eps.count == 1,
+                      clip.inputs.count < 3 || clip.inputs[2] == nil || (floatConstant(clip.inputs[2])?.scalars.first ?? 0) > 1e30,
+                      let (iReduce, reduce) = soleProducer(clip.inputs[0]), case let .reduce(.l2, attrAxes, true, _) = reduce.op,
+                      reduce.inputs[0] == x else { continue }
+                let axes = attrAxes ?? (reduce.inputs.count > 1 ? graph.constants[reduce.inputs[1]!].map { $0.intValues.map { Int($0) } } : nil)
+                guard let axes, axes.count == 1, let axis = xShape.normalizedAxis(axes[0]) else { continue }
+                let length = xShape[axis]
+                let weight = graph.addConstant(.float(Tensor(shape: [length], repeating: 1 / Float(length).squareRoot())), name: "\(node.name)/weight")
+                shapes[weight] = [length]
+                graph.nodes[i] = Node(.l2Norm(axis: axis, eps: eps.pointer[0]), inputs: [x, weight], outputs: node.outputs, name: reduce.name)
+                removed.formUnion([iExpand, iClip, iReduce])
                 changed = true
             case .matMul, .einsum:
                 guard let (fused, consumed) = attention(root: node, soleProducer: soleProducer, floatConstant: floatConstant) else { continue }
