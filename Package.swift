@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["CPNG"]),
         .target(name: "Graphs", dependencies: ["Tensors"]),
         .target(name: "ModelIO", dependencies: ["Tensors", "Graphs", "CProtobufC", "CONNX"]),
-        .target(name: "Diffusion", dependencies: ["Tensors", "Graphs", "ModelIO"]),
+        .target(name: "Diffusion", dependencies: ["Tensors", "Graphs", "ModelIO", "Imaging"]),
         .target(name: "DenoiseServer", dependencies: ["Tensors", "CMicroHTTPD"]),
 
         // The command-line front end: parsing and progress only.
@@ -44,6 +44,6 @@ let package = Package(
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GraphTests", dependencies: ["Graphs", "ModelIO", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "ModelIO", "Graphs", "Tensors"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CLITests", dependencies: ["denoise", "ModelIO", "Graphs", "Tensors"]),
+        .testTarget(name: "CLITests", dependencies: ["denoise", "ModelIO", "Graphs", "Tensors", "Imaging"]),
     ]
 )

@@ -1,0 +1,132 @@
+// denoise generate: sample images from a model and write PNGs (one per sample, a grid) and/or .npy.
+
+import ArgumentParser
+import Diffusion
+import Foundation
+import Graphs
+import Imaging
+import ModelIO
+import Tensors
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate images with a diffusion model (ONNX file or native folder).",
+        discussion: "The same --seed gives the same samples whatever --batch-size. Every PNG carries its generation parameters in a tEXt chunk.")
+
+    @Argument(help: "The model: an ONNX file or a native model folder.")
+    var model: String
+
+    @Option(name: .customLong("n"), help: "Number of images.")
+    var count = 16
+
+    @Option(help: "Denoising steps (default: the training timesteps with DDPM).")
+    var steps: Int?
+
+    @Option(help: "Sampler: ddpm, ddim or dpm-solver++ (default: DDPM when steps equal the training timesteps, else DDIM).")
+    var sampler: String?
+
+    @Option(help: "DDIM eta (0: deterministic).")
+    var eta = 0.0
+
+    @Option(help: "Random seed.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Samples per forward.")
+    var batchSize = 16
+
+    @Option(help: "Timestep spacing: leading, trailing, linspace or lucidrains.")
+    var timestepSpacing = "leading"
+
+    @Option(help: "A diffusers scheduler_config.json overriding the model's schedule.")
+    var schedulerConfig: String?
+
+    @Option(help: "Start from this x_T (.npy, float32 [N, C, H, W]).")
+    var noise: String?
+
+    @Option(help: "Folder for one PNG per sample.")
+    var out: String?
+
+    @Option(help: "Write a grid of all samples to this PNG.")
+    var grid: String?
+
+    @Option(help: "Write the final samples (float32 [N, C, H, W] in [-1, 1]) to this .npy.")
+    var npy: String?
+
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if count < 1 || count > 100_000 { throw ValidationError("--n must be 1…100000, got \(count)") }
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        if batchSize < 1 || batchSize > 1024 { throw ValidationError("--batch-size must be 1…1024, got \(batchSize)") }
+        if !(eta >= 0 && eta <= 1) { throw ValidationError("--eta must be in [0, 1], got \(eta)") }
+        if let sampler, SamplerKind(rawValue: sampler) == nil { throw ValidationError("--sampler must be ddpm, ddim or dpm-solver++, got '\(sampler)'") }
+        if TimestepSpacing(rawValue: timestepSpacing) == nil { throw ValidationError("--timestep-spacing must be leading, trailing, linspace or lucidrains, got '\(timestepSpacing)'") }
+        if out == nil && grid == nil && npy == nil { throw ValidationError("nothing to write: pass --out DIR, --grid FILE.png and/or --npy FILE.npy") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    func run() throws {
+        let native = try ModelLoader.open(model, scheduleConfig: schedulerConfig)
+        let generator = try ImageGenerator(model: native, cpu: CPU(threads: threads))
+        let t = generator.schedule.trainingTimesteps
+        let stepCount = steps ?? t
+        guard stepCount <= t else { throw ValidationError("--steps \(stepCount) exceeds the model's \(t) training timesteps") }
+        var options = GenerationOptions()
+        options.count = count
+        options.seed = seed
+        options.batchSize = batchSize
+        options.sampler = generator.defaultSamplerOptions(steps: stepCount)
+        if let sampler { options.sampler.kind = SamplerKind(rawValue: sampler)! }
+        options.sampler.eta = eta
+        options.sampler.spacing = TimestepSpacing(rawValue: timestepSpacing)!
+        if let noise {
+            guard case .float(let x) = try NumPy.read(noise) else { throw ValidationError("\(noise): x_T must be float32") }
+            options.initialNoise = x
+        }
+        let progress = ProgressBar(label: "generating")
+        let samples = try generator.generate(options) { done, total in progress.update(done, total) }
+        progress.finish()
+        let parameters = { (k: Int) -> String in
+            "model=\((model as NSString).lastPathComponent) seed=\(seed) sample=\(k) steps=\(stepCount) sampler=\(options.sampler.kind.rawValue) "
+                + "eta=\(eta) spacing=\(timestepSpacing) prediction=\(options.sampler.prediction.rawValue)"
+        }
+        let images = try (0..<count).map { try SampleImages.image(samples, index: $0) }
+        if let out {
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            for (k, image) in images.enumerated() {
+                try PNG.write(image, to: out + String(format: "/%06d.png", k), text: [("parameters", parameters(k)), ("Software", "denoise")])
+            }
+        }
+        if let grid {
+            let columns = Int(Double(count).squareRoot().rounded(.up))
+            try PNG.write(Image8.grid(images, columns: columns), to: grid, text: [("parameters", parameters(-1)), ("Software", "denoise")])
+        }
+        if let npy { try NumPy.write(.float(samples), to: npy) }
+        print("generated \(count) samples (\(options.sampler.kind.rawValue), \(stepCount) steps, seed \(seed))")
+    }
+}
+
+/// A one-line progress bar on standard error (rewritten in place on a terminal).
+final class ProgressBar {
+    let label: String
+    let start = Date()
+    let terminal = isatty(2) != 0
+    var last = -1
+
+    init(label: String) { self.label = label }
+
+    func update(_ done: Int, _ total: Int) {
+        let percent = total > 0 ? done * 100 / total : 100
+        guard percent != last else { return }
+        last = percent
+        let elapsed = Date().timeIntervalSince(start)
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let bar = String(repeating: "#", count: percent / 5) + String(repeating: ".", count: 20 - percent / 5)
+        let line = String(format: "%@ [%@] %3d%% %d/%d steps, %.1f it/s", label, bar, percent, done, total, rate)
+        if terminal { FileHandle.standardError.write(Data(("\r" + line).utf8)) }
+        else if percent % 25 == 0 { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+    }
+
+    func finish() { if terminal { FileHandle.standardError.write(Data("\n".utf8)) } }
+}

@@ -1,0 +1,64 @@
+// End-to-end tests of `denoise generate` on a committed ONNX U-Net (random weights: the images are
+// noise, but every file, size, parameter and byte is checkable).
+
+import Foundation
+import Imaging
+import ModelIO
+import Testing
+import Tensors
+
+private let unet = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("../GraphTests/Fixtures/onnx/diffusers_unet_small/diffusers_unet_small.ts.onnx").standardizedFileURL.path
+
+@Suite struct GenerateCommandTests {
+    @Test func writesPNGsGridAndNpyWithParameters() throws {
+        let dir = NSTemporaryDirectory() + "denoise-gen-\(UUID().uuidString)"
+        let r = try runDenoise(["generate", unet, "--n", "3", "--steps", "5", "--batch-size", "2", "--seed", "11",
+                                "--out", dir + "/png", "--grid", dir + "/grid.png", "--npy", dir + "/x.npy"])
+        #expect(r.status == 0, "\(r.stderr)")
+        for k in 0..<3 {
+            let data = try Data(contentsOf: URL(fileURLWithPath: dir + String(format: "/png/%06d.png", k)))
+            let image = try PNG.decode(data, path: "sample")
+            #expect(image.width == 16 && image.height == 16 && image.channels == 3)
+            let parameters = PNG.text(of: data).first { $0.0 == "parameters" }?.1 ?? ""
+            #expect(parameters.contains("seed=11") && parameters.contains("sample=\(k)") && parameters.contains("steps=5")
+                    && parameters.contains("sampler=ddim"), "\(parameters)")
+        }
+        let grid = try PNG.decode(try Data(contentsOf: URL(fileURLWithPath: dir + "/grid.png")), path: "grid")
+        #expect(grid.width == 2 * 18 + 2 && grid.height == 2 * 18 + 2)  // 2 columns, 2 rows, 2-pixel gaps
+        guard case .float(let x) = try NumPy.read(dir + "/x.npy") else { Issue.record("npy not float"); return }
+        #expect(x.shape == [3, 3, 16, 16] && x.scalars.allSatisfy { $0.isFinite })
+    }
+
+    @Test func sameSettingsGiveTheSameBytes() throws {
+        let dir = NSTemporaryDirectory() + "denoise-gen-\(UUID().uuidString)"
+        for run in ["a", "b"] {
+            let r = try runDenoise(["generate", unet, "--n", "2", "--steps", "4", "--sampler", "ddpm", "--seed", "3",
+                                    "--threads", "2", "--out", dir + "/" + run])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        for k in 0..<2 {
+            let name = String(format: "/%06d.png", k)
+            #expect(FileManager.default.contents(atPath: dir + "/a" + name) == FileManager.default.contents(atPath: dir + "/b" + name))
+        }
+        let other = try runDenoise(["generate", unet, "--n", "2", "--steps", "4", "--sampler", "ddpm", "--seed", "4", "--out", dir + "/c"])
+        #expect(other.status == 0)
+        #expect(FileManager.default.contents(atPath: dir + "/a/000000.png") != FileManager.default.contents(atPath: dir + "/c/000000.png"))
+    }
+
+    @Test func badFlagsAreNamed() throws {
+        let dir = NSTemporaryDirectory() + "denoise-gen-\(UUID().uuidString)"
+        let cases: [([String], String)] = [
+            (["--n", "0", "--out", dir], "--n"), (["--sampler", "euler", "--out", dir], "--sampler"),
+            (["--eta", "2", "--out", dir], "--eta"), (["--timestep-spacing", "odd", "--out", dir], "--timestep-spacing"),
+            ([], "nothing to write"), (["--steps", "5000", "--out", dir], "exceeds"),
+        ]
+        for (flags, expected) in cases {
+            let r = try runDenoise(["generate", unet] + flags)
+            #expect(r.status != 0 && r.stderr.contains(expected), "\(flags): \(r.stderr)")
+        }
+        try NumPy.write(.float(Tensor(zeros: [1, 3, 8, 8])), to: NSTemporaryDirectory() + "small-noise.npy")
+        let noise = try runDenoise(["generate", unet, "--n", "2", "--steps", "2", "--noise", NSTemporaryDirectory() + "small-noise.npy", "--out", dir])
+        #expect(noise.status != 0 && noise.stderr.contains("[1, 3, 8, 8]"), "\(noise.stderr)")
+    }
+}
