@@ -18,6 +18,7 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
         .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Our own C: the inner loops that need AVX-512/AVX2, one clone per ISA picked at load time.
         // -O3 also in debug builds: the test suite runs these loops (unvectorized -O0 is ~20x slower);
@@ -28,7 +29,7 @@ let package = Package(
 
         // Libraries, low to high.
         .target(name: "Tensors", dependencies: ["CBLAS", "CKernels"]),
-        .target(name: "Imaging", dependencies: ["CPNG"]),
+        .target(name: "Imaging", dependencies: ["CPNG", "CZlib"]),
         .target(name: "Graphs", dependencies: ["Tensors"]),
         .target(name: "ModelIO", dependencies: ["Tensors", "Graphs", "CProtobufC", "CONNX"]),
         .target(name: "Diffusion", dependencies: ["Tensors", "Graphs", "ModelIO", "Imaging"]),
@@ -44,6 +45,7 @@ let package = Package(
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GraphTests", dependencies: ["Graphs", "ModelIO", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "ModelIO", "Graphs", "Tensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "CLITests", dependencies: ["denoise", "ModelIO", "Graphs", "Tensors", "Imaging"]),
     ]
 )

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what denoise needs to build and test on Debian 12: the C libraries it links
-# (OpenBLAS, libpng, libmicrohttpd, libprotobuf-c), protoc-c and pkg-config. Idempotent: it
+# (OpenBLAS, libpng and its zlib, libmicrohttpd, libprotobuf-c), protoc-c, pkg-config, and
+# Fashion-MNIST (dataset-fashion-mnist: training data for the default model, read by the tests). Idempotent: it
 # installs only what is missing. Works as root or through sudo. Also checks for a Swift 6
 # toolchain (looked for on PATH and in /opt/swift), installing nothing there: see README.
 set -euo pipefail
 
-packages=(libopenblas-dev libpng-dev libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler pkg-config)
+packages=(libopenblas-dev libpng-dev zlib1g-dev libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler pkg-config dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,195 @@
+// Datasets: training images from disk, as 8-bit images of one size and channel count.
+//   IDX     the MNIST / Fashion-MNIST format (gzipped or raw): magic 0x00000803 images [N, H, W],
+//           0x00000801 labels [N]; Debian's dataset-fashion-mnist ships them under
+//           /usr/share/datasets/fashion-mnist.
+//   folder  every PNG in a folder (sorted by name), converted to the requested channels (gray ↔
+//           RGB), center-cropped to a square and resized (area averaging when shrinking, bilinear
+//           when growing). An unreadable or corrupt file is reported by name and skipped.
+// Every malformed input names the file and the problem; nothing here crashes on bad bytes.
+
+import CZlib
+import Foundation
+
+/// A stack of equally sized 8-bit images.
+public struct ImageStack: Sendable {
+    public let width: Int, height: Int, channels: Int
+    /// `count · height · width · channels` bytes, image after image, rows interleaved.
+    public let pixels: [UInt8]
+    public var count: Int { pixels.count / max(width * height * channels, 1) }
+
+    public init(width: Int, height: Int, channels: Int, pixels: [UInt8]) {
+        precondition(pixels.count % max(width * height * channels, 1) == 0, "ImageStack: partial image")
+        (self.width, self.height, self.channels, self.pixels) = (width, height, channels, pixels)
+    }
+
+    /// Image `i`.
+    public func image(_ i: Int) -> Image8 {
+        let n = width * height * channels
+        return Image8(width: width, height: height, channels: channels, pixels: Array(pixels[(i * n)..<((i + 1) * n)]))
+    }
+}
+
+/// A dataset file or folder that cannot be read; names the path and the problem.
+public struct DatasetError: Error, CustomStringConvertible, Sendable {
+    public let path: String
+    public let problem: String
+    public var description: String { "\(path): \(problem)" }
+}
+
+public enum IDX {
+    /// The bytes of `path`, gunzipped when it is a gzip file.
+    static func contents(_ path: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DatasetError(path: path, problem: "cannot read the file")
+        }
+        let bytes = [UInt8](data)
+        guard bytes.count >= 2, bytes[0] == 0x1f, bytes[1] == 0x8b else { return bytes }
+        var stream = z_stream()
+        guard inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw DatasetError(path: path, problem: "zlib could not start")
+        }
+        defer { inflateEnd(&stream) }
+        var out: [UInt8] = [], chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var status: Int32 = Z_OK
+        var input = bytes
+        try input.withUnsafeMutableBufferPointer { inBuf in
+            stream.next_in = inBuf.baseAddress
+            stream.avail_in = uInt(inBuf.count)
+            repeat {
+                try chunk.withUnsafeMutableBufferPointer { outBuf in
+                    stream.next_out = outBuf.baseAddress
+                    stream.avail_out = uInt(outBuf.count)
+                    status = inflate(&stream, Z_NO_FLUSH)
+                    guard status == Z_OK || status == Z_STREAM_END else {
+                        throw DatasetError(path: path, problem: "corrupted gzip data (zlib status \(status))")
+                    }
+                    out.append(contentsOf: outBuf.prefix(outBuf.count - Int(stream.avail_out)))
+                }
+                guard out.count <= 1 << 31 else { throw DatasetError(path: path, problem: "decompresses to more than 2 GiB") }
+                if status == Z_OK && stream.avail_in == 0 && stream.avail_out != 0 {
+                    throw DatasetError(path: path, problem: "truncated gzip data")
+                }
+            } while status != Z_STREAM_END
+        }
+        return out
+    }
+
+    /// Big-endian u32 at `offset`.
+    static func u32(_ b: [UInt8], _ offset: Int) -> Int {
+        Int(b[offset]) << 24 | Int(b[offset + 1]) << 16 | Int(b[offset + 2]) << 8 | Int(b[offset + 3])
+    }
+
+    /// Images of an IDX3 file (`0x00000803`, unsigned bytes, [N, H, W]) as a gray stack.
+    public static func images(_ path: String) throws -> ImageStack {
+        let b = try contents(path)
+        guard b.count >= 16, u32(b, 0) == 0x0803 else {
+            throw DatasetError(path: path, problem: "not an IDX image file (magic \(b.count >= 4 ? String(u32(b, 0), radix: 16) : "missing"), expected 803)")
+        }
+        let (n, h, w) = (u32(b, 4), u32(b, 8), u32(b, 12))
+        guard h >= 1, w >= 1, b.count == 16 + n * h * w else {
+            throw DatasetError(path: path, problem: "header says \(n) images of \(h)x\(w) (\(16 + n * h * w) bytes) but the file holds \(b.count)")
+        }
+        return ImageStack(width: w, height: h, channels: 1, pixels: Array(b[16...]))
+    }
+
+    /// Labels of an IDX1 file (`0x00000801`, unsigned bytes, [N]).
+    public static func labels(_ path: String) throws -> [UInt8] {
+        let b = try contents(path)
+        guard b.count >= 8, u32(b, 0) == 0x0801, b.count == 8 + u32(b, 4) else {
+            throw DatasetError(path: path, problem: "not an IDX label file of the size its header states")
+        }
+        return Array(b[8...])
+    }
+}
+
+public enum ImageFolder {
+    /// Every `.png` in `folder` (sorted by name), as `channels` (1 or 3) channels at `size`x`size`.
+    /// Unreadable or corrupt files are skipped and listed in `skipped` with the reason.
+    public static func load(_ folder: String, channels: Int, size: Int) throws -> (images: ImageStack, skipped: [DatasetError]) {
+        precondition(channels == 1 || channels == 3, "ImageFolder: channels must be 1 or 3")
+        precondition(size >= 1, "ImageFolder: size must be ≥ 1")
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.lowercased().hasSuffix(".png") }.sorted() } catch {
+            throw DatasetError(path: folder, problem: "cannot list the folder")
+        }
+        var pixels: [UInt8] = [], skipped: [DatasetError] = []
+        for name in names {
+            let path = folder + "/" + name
+            guard let data = FileManager.default.contents(atPath: path) else {
+                skipped.append(DatasetError(path: path, problem: "cannot read the file")); continue
+            }
+            do {
+                let image = try PNG.decode(data, path: path)
+                pixels += resized(centerCropped(converted(image, channels: channels)), to: size).pixels
+            } catch {
+                skipped.append(DatasetError(path: path, problem: "\(error)"))
+            }
+        }
+        guard !pixels.isEmpty else { throw DatasetError(path: folder, problem: "no readable PNG images (\(skipped.count) skipped)") }
+        return (ImageStack(width: size, height: size, channels: channels, pixels: pixels), skipped)
+    }
+
+    /// Gray ↔ RGB (gray = round(0.299 R + 0.587 G + 0.114 B), ITU-R 601 as PIL's "L").
+    static func converted(_ image: Image8, channels: Int) -> Image8 {
+        if image.channels == channels { return image }
+        let n = image.width * image.height
+        if channels == 3 {
+            return Image8(width: image.width, height: image.height, channels: 3, pixels: image.pixels.flatMap { [$0, $0, $0] })
+        }
+        let p = image.pixels
+        let gray = (0..<n).map { i -> UInt8 in
+            let v = (299 * Int(p[3 * i]) + 587 * Int(p[3 * i + 1]) + 114 * Int(p[3 * i + 2]) + 500) / 1000
+            return UInt8(min(v, 255))
+        }
+        return Image8(width: image.width, height: image.height, channels: 1, pixels: gray)
+    }
+
+    /// The largest centered square.
+    static func centerCropped(_ image: Image8) -> Image8 {
+        let side = min(image.width, image.height), x0 = (image.width - side) / 2, y0 = (image.height - side) / 2, c = image.channels
+        if side == image.width && side == image.height { return image }
+        var out = [UInt8](); out.reserveCapacity(side * side * c)
+        for y in 0..<side {
+            let start = ((y0 + y) * image.width + x0) * c
+            out += image.pixels[start..<(start + side * c)]
+        }
+        return Image8(width: side, height: side, channels: c, pixels: out)
+    }
+
+    /// A square image resized to `size`: area averaging when shrinking, bilinear when growing.
+    static func resized(_ image: Image8, to size: Int) -> Image8 {
+        let (n, c) = (image.width, image.channels)
+        if n == size { return image }
+        var out = [UInt8](repeating: 0, count: size * size * c)
+        let scale = Double(n) / Double(size)
+        for y in 0..<size {
+            for x in 0..<size {
+                for ch in 0..<c {
+                    var value = 0.0
+                    if scale >= 1 {
+                        // Average the source area [x·s, (x+1)·s) × [y·s, (y+1)·s), partial pixels weighted.
+                        let (x0, x1, y0, y1) = (Double(x) * scale, Double(x + 1) * scale, Double(y) * scale, Double(y + 1) * scale)
+                        var total = 0.0
+                        for sy in Int(y0)..<min(n, Int(y1.rounded(.up))) {
+                            let wy = min(Double(sy + 1), y1) - max(Double(sy), y0)
+                            for sx in Int(x0)..<min(n, Int(x1.rounded(.up))) {
+                                let wx = min(Double(sx + 1), x1) - max(Double(sx), x0)
+                                value += wx * wy * Double(image.pixels[(sy * n + sx) * c + ch])
+                                total += wx * wy
+                            }
+                        }
+                        value /= max(total, 1e-12)
+                    } else {
+                        let sx = max(0, (Double(x) + 0.5) * scale - 0.5), sy = max(0, (Double(y) + 0.5) * scale - 0.5)
+                        let ix = min(Int(sx), n - 1), iy = min(Int(sy), n - 1), jx = min(ix + 1, n - 1), jy = min(iy + 1, n - 1)
+                        let fx = sx - Double(ix), fy = sy - Double(iy)
+                        func p(_ yy: Int, _ xx: Int) -> Double { Double(image.pixels[(yy * n + xx) * c + ch]) }
+                        value = (p(iy, ix) * (1 - fx) + p(iy, jx) * fx) * (1 - fy) + (p(jy, ix) * (1 - fx) + p(jy, jx) * fx) * fy
+                    }
+                    out[(y * size + x) * c + ch] = UInt8(min(max(value.rounded(), 0), 255))
+                }
+            }
+        }
+        return Image8(width: size, height: size, channels: c, pixels: out)
+    }
+}

@@ -1,0 +1,72 @@
+// PNG through libpng (round trips, tEXt chunks), Fashion-MNIST IDX files from Debian's
+// dataset-fashion-mnist (values pinned against numpy's reading of the same files), PNG folders
+// (conversion, crop, resize) and bad files named, never crashing.
+
+import Foundation
+import Testing
+@testable import Imaging
+
+private let fashion = "/usr/share/datasets/fashion-mnist"
+
+private func temporaryFolder() throws -> String {
+    let path = NSTemporaryDirectory() + "denoise-img-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+@Suite struct ImagingTests {
+    @Test func pngRoundTripsWithText() throws {
+        for channels in [1, 3] {
+            let pixels = (0..<(5 * 7 * channels)).map { UInt8(($0 * 37) % 256) }
+            let image = Image8(width: 5, height: 7, channels: channels, pixels: pixels)
+            let data = try PNG.encode(image, text: [("parameters", "seed=3 steps=50"), ("Software", "denoise")])
+            #expect(try PNG.decode(data, path: "mem") == image)  // libpng verifies every chunk's CRC on the way
+            #expect(PNG.text(of: data).map { "\($0.0)=\($0.1)" } == ["parameters=seed=3 steps=50", "Software=denoise"])
+        }
+        #expect(PNG.crc32(Array("IEND".utf8)) == 0xAE42_6082)
+        #expect(throws: PNGError.self) { try PNG.decode(Data("not a png".utf8), path: "x.png") }
+    }
+
+    @Test func fashionMNISTMatchesNumpy() throws {
+        let images = try IDX.images(fashion + "/train-images-idx3-ubyte.gz")
+        #expect(images.count == 60000 && images.width == 28 && images.height == 28 && images.channels == 1)
+        #expect(images.image(0).pixels.reduce(0) { $0 + Int($1) } == 76247)
+        #expect(images.image(59999).pixels.reduce(0) { $0 + Int($1) } == 16684)
+        #expect(Array(images.image(0).pixels[(14 * 28)..<(14 * 28 + 8)]) == [0, 0, 1, 4, 6, 7, 2, 0])
+        #expect(Array(try IDX.labels(fashion + "/train-labels-idx1-ubyte.gz").prefix(10)) == [9, 0, 0, 3, 0, 2, 7, 2, 5, 5])
+    }
+
+    @Test func badIDXFilesAreNamed() throws {
+        let dir = try temporaryFolder()
+        let gz = try Data(contentsOf: URL(fileURLWithPath: fashion + "/t10k-labels-idx1-ubyte.gz"))
+        try gz.prefix(gz.count / 2).write(to: URL(fileURLWithPath: dir + "/half.gz"))
+        try Data([0, 0, 8, 3, 0, 0, 0, 9, 0, 0, 0, 28, 0, 0, 0, 28, 1, 2]).write(to: URL(fileURLWithPath: dir + "/short.idx"))
+        try Data([0, 0, 9, 9, 0, 0, 0, 0]).write(to: URL(fileURLWithPath: dir + "/magic.idx"))
+        for (file, words) in [("half.gz", "truncated"), ("short.idx", "header says 9 images"), ("magic.idx", "not an IDX")] {
+            do { _ = file == "half.gz" ? try IDX.labels(dir + "/" + file).count : try IDX.images(dir + "/" + file).count; Issue.record("\(file): no error") } catch {
+                #expect("\(error)".contains(file) && "\(error)".contains(words), "\(error)")
+            }
+        }
+    }
+
+    @Test func foldersConvertCropResizeAndSkipBadFiles() throws {
+        let dir = try temporaryFolder()
+        let red = Image8(width: 40, height: 30, channels: 3, pixels: (0..<(40 * 30)).flatMap { _ in [UInt8(255), 0, 0] })
+        let gray = Image8(width: 20, height: 20, channels: 1, pixels: [UInt8](repeating: 200, count: 400))
+        var checker = [UInt8](repeating: 0, count: 32 * 32)
+        for y in 0..<32 { for x in 0..<32 where (x + y) % 2 == 0 { checker[y * 32 + x] = 255 } }
+        try PNG.write(red, to: dir + "/a.png")
+        try PNG.write(gray, to: dir + "/b.png")
+        try PNG.write(Image8(width: 32, height: 32, channels: 1, pixels: checker), to: dir + "/c.png")
+        try Data("broken".utf8).write(to: URL(fileURLWithPath: dir + "/d.png"))
+        let (stack, skipped) = try ImageFolder.load(dir, channels: 1, size: 16)
+        #expect(stack.count == 3 && stack.width == 16 && stack.channels == 1)
+        #expect(stack.image(0).pixels.allSatisfy { $0 == 76 })   // pure red → 0.299 · 255
+        #expect(stack.image(1).pixels.allSatisfy { $0 == 200 })  // upscaled constant stays constant
+        #expect(stack.image(2).pixels.allSatisfy { $0 == 128 })  // 2x2 averages of a checkerboard
+        #expect(skipped.count == 1 && "\(skipped[0])".contains("d.png"))
+        let rgb = try ImageFolder.load(dir, channels: 3, size: 8).images
+        #expect(Array(rgb.image(1).pixels.prefix(3)) == [200, 200, 200])
+        #expect(throws: DatasetError.self) { try ImageFolder.load(dir + "/missing", channels: 1, size: 8) }
+    }
+}
