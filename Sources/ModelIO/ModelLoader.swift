@@ -8,7 +8,8 @@ import Tensors
 
 /// Opens models of every supported format.
 public enum ModelLoader {
-    /// The model at `path`: an ONNX file or a native model folder (`model.json` + `weights.safetensors`).
+    /// The model at `path`: an ONNX file, a native model folder (`model.json` + `weights.safetensors`)
+    /// or a diffusers UNet2DModel / pipeline folder.
     /// `schedule` comes from the native folder, else from `scheduleConfig` (a diffusers
     /// scheduler_config.json), else from the ONNX metadata keys, else the defaults.
     public static func open(_ path: String, scheduleConfig: String? = nil) throws -> NativeModel {
@@ -17,8 +18,9 @@ public enum ModelLoader {
             throw ModelFileError(path: path, problem: "no such file or folder")
         }
         if isFolder.boolValue {
+            if DiffusersFolder.isDiffusers(path) { return try DiffusersFolder.load(path, scheduleConfig: scheduleConfig) }
             guard FileManager.default.fileExists(atPath: path + "/model.json") else {
-                throw ModelFileError(path: path, problem: "a folder without model.json (not a native model; diffusers folders are not supported yet)")
+                throw ModelFileError(path: path, problem: "a folder with neither model.json (native) nor diffusion_pytorch_model.safetensors / unet/ (diffusers)")
             }
             var model = try NativeModel.read(path)
             if let scheduleConfig { model.schedule = try ScheduleConfig.read(scheduleConfig) }
