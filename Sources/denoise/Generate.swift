@@ -40,6 +40,15 @@ struct Generate: ParsableCommand {
     @Option(help: "A diffusers scheduler_config.json overriding the model's schedule.")
     var schedulerConfig: String?
 
+    @Option(help: "Override the beta schedule (linear, scaled_linear, squaredcos_cap_v2, sigmoid, lucidrains_linear, lucidrains_cosine, lucidrains_sigmoid).")
+    var betaSchedule: String?
+
+    @Option(help: "Override the number of training timesteps.")
+    var numTrainTimesteps: Int?
+
+    @Option(help: "Override the prediction type (epsilon, sample, v_prediction).")
+    var predictionType: String?
+
     @Option(help: "Start from this x_T (.npy, float32 [N, C, H, W]).")
     var noise: String?
 
@@ -67,7 +76,11 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        let native = try ModelLoader.open(model, scheduleConfig: schedulerConfig)
+        var native = try ModelLoader.open(model, scheduleConfig: schedulerConfig)
+        if let betaSchedule { native.schedule.betaSchedule = betaSchedule }
+        if let numTrainTimesteps { native.schedule.numTrainTimesteps = numTrainTimesteps }
+        if let predictionType { native.schedule.predictionType = predictionType }
+        native.schedule = try native.schedule.validated(source: "command-line flags")
         let generator = try ImageGenerator(model: native, cpu: CPU(threads: threads))
         let t = generator.schedule.trainingTimesteps
         let stepCount = steps ?? t

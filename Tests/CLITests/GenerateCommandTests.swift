@@ -30,6 +30,15 @@ private let unet = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(x.shape == [3, 3, 16, 16] && x.scalars.allSatisfy { $0.isFinite })
     }
 
+    /// A lucidrains-trained model's schedule and v-prediction from flags, sampled with its own DDIM spacing.
+    @Test func scheduleFromFlags() throws {
+        let dir = NSTemporaryDirectory() + "denoise-gen-\(UUID().uuidString)"
+        let r = try runDenoise(["generate", unet, "--n", "1", "--steps", "10", "--beta-schedule", "lucidrains_sigmoid",
+                                "--num-train-timesteps", "100", "--prediction-type", "v_prediction", "--timestep-spacing", "lucidrains",
+                                "--npy", dir + ".npy"])
+        #expect(r.status == 0 && r.stdout.contains("ddim, 10 steps"), "\(r.stdout)\(r.stderr)")
+    }
+
     @Test func sameSettingsGiveTheSameBytes() throws {
         let dir = NSTemporaryDirectory() + "denoise-gen-\(UUID().uuidString)"
         for run in ["a", "b"] {
@@ -52,6 +61,8 @@ private let unet = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             (["--n", "0", "--out", dir], "--n"), (["--sampler", "euler", "--out", dir], "--sampler"),
             (["--eta", "2", "--out", dir], "--eta"), (["--timestep-spacing", "odd", "--out", dir], "--timestep-spacing"),
             ([], "nothing to write"), (["--steps", "5000", "--out", dir], "exceeds"),
+            (["--beta-schedule", "wavy", "--out", dir], "beta_schedule 'wavy'"),
+            (["--prediction-type", "noise", "--out", dir], "prediction_type 'noise'"),
         ]
         for (flags, expected) in cases {
             let r = try runDenoise(["generate", unet] + flags)

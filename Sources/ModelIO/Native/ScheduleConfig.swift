@@ -11,7 +11,9 @@ import Foundation
 public struct ScheduleConfig: Codable, Sendable, Equatable {
     /// Training timesteps T: the network is trained on t ∈ 0..<T.
     public var numTrainTimesteps: Int = 1000
-    /// `linear`, `scaled_linear`, `squaredcos_cap_v2` (cosine) or `sigmoid`.
+    /// diffusers' `linear`, `scaled_linear`, `squaredcos_cap_v2` (cosine), `sigmoid`, or
+    /// denoising-diffusion-pytorch's `lucidrains_linear` (rescaled by 1000/T), `lucidrains_cosine`,
+    /// `lucidrains_sigmoid`.
     public var betaSchedule: String = "linear"
     public var betaStart: Double = 0.0001
     public var betaEnd: Double = 0.02
@@ -21,7 +23,8 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
     public var clipSample: Bool = true
     public var clipSampleRange: Double = 1
 
-    public static let betaSchedules: Set<String> = ["linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid"]
+    public static let betaSchedules: Set<String> = ["linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid",
+                                                    "lucidrains_linear", "lucidrains_cosine", "lucidrains_sigmoid"]
     public static let predictionTypes: Set<String> = ["epsilon", "sample", "v_prediction"]
 
     public init() {}
