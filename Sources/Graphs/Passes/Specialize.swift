@@ -20,7 +20,8 @@ public struct SpecializedGraph: Sendable {
 
 extension Graph {
     /// Specializes the graph to `inputShapes` (every input's shape; int64 inputs get zeros).
-    public func specialized(inputShapes: [ValueID: Shape], cpu: CPU) throws -> SpecializedGraph {
+    /// `trainable` constants are treated as inputs: nothing computed from them is folded (training).
+    public func specialized(inputShapes: [ValueID: Shape], cpu: CPU, trainable: Set<ValueID> = []) throws -> SpecializedGraph {
         let interpreter = Interpreter(cpu: cpu)
         var env = constants
         var shapes: [ValueID: Shape] = [:]
@@ -36,7 +37,7 @@ extension Graph {
         }
         var lastUse: [ValueID: Int] = [:]
         for (i, n) in nodes.enumerated() { for case let v? in n.inputs { lastUse[v] = i } }
-        var isStatic = Set(constants.keys)
+        var isStatic = Set(constants.keys).subtracting(trainable)
         var result = self
         result.nodes = []
         for (i, node) in nodes.enumerated() {

@@ -1,0 +1,157 @@
+// TapeExecutor: runs a graph on the autograd tape — the training counterpart of the inference plan,
+// so a fine-tuned or trained model is new weights for the same graph. Give it a graph specialized
+// with its trainable constants kept dynamic (`specialized(inputShapes:cpu:trainable:)`), the input
+// values, and which constants are parameters. Each node whose inputs carry no gradient (timestep
+// math, shape arithmetic, anything computed from data alone) is evaluated by the interpreter and
+// enters the tape as a constant; every other node maps to its tape op, whose backward rule is
+// checked by finite differences in the tensor core. Ops without a differentiable form (comparisons,
+// casts, gathers of parameters, Winograd convs) are refused by name.
+
+import Tensors
+
+/// Interprets graphs on a ``Tape``.
+public struct TapeExecutor {
+    public let tape: Tape
+    let interpreter: Interpreter
+
+    public init(tape: Tape) {
+        self.tape = tape
+        interpreter = Interpreter(cpu: tape.cpu)
+    }
+
+    /// Records `graph` on the tape. `inputs` feed the graph's inputs (as data); `parameters` are the
+    /// tape variables of trainable constants (by value id). Returns the outputs' variables.
+    public func run(_ graph: Graph, inputs: [ValueID: Value], parameters: [ValueID: Var]) throws -> [Var] {
+        var vars: [ValueID: Var] = parameters
+        var host: [ValueID: Value] = graph.constants.filter { parameters[$0.key] == nil }
+        for (id, v) in inputs { host[id] = v }
+        /// A host value as a tape constant (float only).
+        func variable(_ id: ValueID) throws -> Var {
+            if let v = vars[id] { return v }
+            guard case .float(let t)? = host[id] else { throw GraphError.invalid("\(graph[id].name) is not a float value available to the tape") }
+            let v = tape.constant(t)
+            vars[id] = v
+            return v
+        }
+        for node in graph.nodes {
+            let needsGrad = node.inputs.contains { $0.map { vars[$0].map { tape.requiresGrad($0) } ?? false } ?? false }
+            if !needsGrad {
+                // Data-only: evaluate on the host (also int64 arithmetic), keep as a constant.
+                let args = try node.inputs.map { id -> Value? in
+                    guard let id else { return nil }
+                    if let h = host[id] { return h }
+                    if let v = vars[id] { return .float(tape[v]) }
+                    throw GraphError.invalid("node '\(node.name)' reads \(graph[id].name), which was not computed")
+                }
+                for (id, v) in zip(node.outputs, try interpreter.evaluate(node, args)) { host[id] = v }
+                continue
+            }
+            do {
+                let outs = try record(node, graph: graph, variable: variable, host: host)
+                for (id, v) in zip(node.outputs, outs) { vars[id] = v }
+            } catch let e as GraphError {
+                if case .node = e { throw e }
+                throw GraphError.node(name: node.name, op: node.op.name, underlying: "\(e)")
+            } catch {
+                throw GraphError.node(name: node.name, op: node.op.name, underlying: "\(error)")
+            }
+        }
+        return try graph.outputs.map { try variable($0) }
+    }
+
+    /// The tape op(s) of one node whose inputs carry gradients.
+    private func record(_ node: Node, graph: Graph, variable: (ValueID) throws -> Var, host: [ValueID: Value]) throws -> [Var] {
+        let t = tape
+        func v(_ i: Int) throws -> Var {
+            guard i < node.inputs.count, let id = node.inputs[i] else { throw GraphError.badInput("required input \(i) is missing") }
+            return try variable(id)
+        }
+        func optional(_ i: Int) throws -> Var? { i < node.inputs.count && node.inputs[i] != nil ? try v(i) : nil }
+        func ints(_ i: Int) throws -> [Int] {
+            guard i < node.inputs.count, let id = node.inputs[i], let value = host[id] else {
+                throw GraphError.badInput("input \(i) must be a constant or data value for training")
+            }
+            return value.intValues.map { Int(clamping: $0) }
+        }
+        func shape(_ id: ValueID) throws -> Shape { t[try variable(id)].shape }
+        switch node.op {
+        case let .conv(o, activation):
+            var y = try t.conv2d(v(0), weight: v(1), bias: optional(2), o)
+            if let r = try optional(3) { y = try t.add(y, r) }
+            return [activation.map { t.unary($0, y) } ?? y]
+        case let .convTranspose(o, ph, pw):
+            return [try t.convTranspose2d(v(0), weight: v(1), bias: optional(2), o, outputPadding: (ph, pw))]
+        case let .gemm(ta, tb, alpha, beta):
+            if !ta, tb, alpha == 1, beta == 1 { return [try t.linear(v(0), weight: v(1), bias: optional(2))] }
+            var y = try t.matmul(v(0), v(1), transposeA: ta, transposeB: tb)
+            if alpha != 1 { y = t.affine(y, scale: alpha) }
+            if let c = try optional(2), beta != 0 { y = try t.add(y, beta == 1 ? c : t.affine(c, scale: beta)) }
+            return [y]
+        case .matMul: return [try t.matmul(v(0), v(1))]
+        case let .attention(scale, keyTransposed):
+            var k = try v(1)
+            if keyTransposed { let r = t[k].rank; k = try t.permute(k, Array(0..<(r - 2)) + [r - 1, r - 2]) }
+            return [try t.scaledDotProductAttention(v(0), k, v(2), scale: scale)]
+        case .binary(let op): return [try t.binary(op, v(0), v(1))]
+        case .unary(let op): return [t.unary(op, try v(0))]
+        case .clip:
+            let low = try optional(1).map { t[$0].scalars.first ?? -.infinity } ?? -.infinity
+            let high = try optional(2).map { t[$0].scalars.first ?? .infinity } ?? .infinity
+            return [t.clamp(try v(0), min: low, max: high)]
+        case .softmax(let axis): return [try t.softmax(v(0), axis: axis)]
+        case let .groupNorm(groups, eps, silu):
+            let c = try shape(node.inputs[0]!)[1]
+            if let w = try optional(1), t[w].count != c { throw GraphError.badInput("per-group scale (GroupNormalization-18) cannot be trained") }
+            return [silu ? try t.groupNormSiLU(v(0), groups: groups, weight: optional(1), bias: optional(2), eps: eps)
+                         : try t.groupNorm(v(0), groups: groups, weight: optional(1), bias: optional(2), eps: eps)]
+        case .instanceNorm(let eps): return [try t.instanceNorm(v(0), weight: optional(1), bias: optional(2), eps: eps)]
+        case let .layerNorm(axis, eps):
+            let r = try shape(node.inputs[0]!).rank
+            return [try t.layerNorm(v(0), normalizedRank: r - (axis < 0 ? axis + r : axis), weight: optional(1), bias: optional(2), eps: eps)]
+        case let .l2Norm(axis, eps): return [try t.rmsNorm(v(0), axis: axis, weight: optional(1), eps: eps, kind: .l2Scaled)]
+        case let .reduce(kind, axes, keepDims, _):
+            let list = try axes ?? ints(1)
+            switch kind {
+            case .sum: return [try t.sum(v(0), axes: list, keepDims: keepDims)]
+            case .mean: return [try t.mean(v(0), axes: list, keepDims: keepDims)]
+            default: throw GraphError.badInput("reduce \(kind.rawValue) has no backward rule")
+            }
+        case .reshape(let allowZero):
+            let x = try v(0)
+            return [try t.reshape(x, interpreter.reshapeTarget(t[x].shape, ints(1), allowZero: allowZero))]
+        case .unsqueeze(let axes):
+            let x = try v(0)
+            return [try t.reshape(x, interpreter.unsqueezed(t[x].shape, axes: axes ?? ints(1)))]
+        case .squeeze(let axes):
+            let x = try v(0)
+            return [try t.reshape(x, interpreter.squeezed(t[x].shape, axes: axes ?? (node.inputs.count > 1 ? ints(1) : nil)))]
+        case .flatten(let axis):
+            let x = try v(0), s = t[x].shape, a = axis < 0 ? axis + s.rank : axis
+            return [try t.reshape(x, [s.product(0..<a), s.product(a..<s.rank)])]
+        case .identity: return [try v(0)]
+        case .transpose(let perm):
+            let x = try v(0)
+            return [try t.permute(x, perm ?? Array((0..<t[x].rank).reversed()))]
+        case .concat(let axis): return [try t.concat(node.inputs.indices.map { try v($0) }, axis: axis)]
+        case let .split(axis, sizes, count):
+            let x = try v(0), a = try t[x].shape.axis(axis, op: "split")
+            return try t.split(x, axis: a, sizes: sizes ?? (node.inputs.count > 1 && node.inputs[1] != nil ? ints(1) : interpreter.evenSplit(t[x].shape[a], count)))
+        case .expand:
+            let x = try v(0)
+            return [try t.expand(x, to: broadcastShapes(t[x].shape, Shape(ints(1)), op: "expand"))]
+        case .resize(let mode):
+            let x = try v(0), s = t[x].shape
+            let scales = node.inputs.count > 2 ? node.inputs[2].flatMap { host[$0]?.floatValues } : nil
+            let sizes = node.inputs.count > 3 ? try node.inputs[3].map { _ in try ints(3) } : nil
+            let size = sizes.map { ($0[2], $0[3]) } ?? (Int(Float(s[2]) * (scales?[2] ?? 1)), Int(Float(s[3]) * (scales?[3] ?? 1)))
+            let factor = sizes == nil ? scales.map { (Double($0[2]), Double($0[3])) } : nil
+            switch mode {
+            case .nearest: return [try t.upsampleNearest(x, outputSize: size, scaleFactor: factor)]
+            case .linear(let alignCorners): return [try t.upsampleBilinear(x, outputSize: size, alignCorners: alignCorners, scaleFactor: factor)]
+            }
+        case .depthToSpace(let b, true): return [try t.pixelShuffle(v(0), factor: b)]
+        default:
+            throw GraphError.badInput("\(node.op.name) cannot be trained (no backward rule); supported: conv, gemm, matMul, attention, elementwise, norms, layout, resize")
+        }
+    }
+}
