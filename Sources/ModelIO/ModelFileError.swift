@@ -6,4 +6,9 @@ public struct ModelFileError: Error, CustomStringConvertible, Sendable {
     public let path: String
     public let problem: String
     public var description: String { "\(path): \(problem)" }
+
+    public init(path: String, problem: String) {
+        self.path = path
+        self.problem = problem
+    }
 }

@@ -29,18 +29,41 @@ public enum DiffusersFolder {
         let weightsPath = unet + "/diffusion_pytorch_model.safetensors"
         let file = try SafeTensors.read(contentsOf: URL(fileURLWithPath: weightsPath))
         let legacy = [".to_q.": ".query.", ".to_k.": ".key.", ".to_v.": ".value.", ".to_out.0.": ".proj_attn."]
-        let graph = try UNet2DBuilder.build(config) { name in
+        let graph: Graph
+        do { graph = try UNet2DBuilder.build(config) { name, _ in
             if file.entry(name) != nil { return try file.tensor(name) }
             for (new, old) in legacy where name.contains(new) {
                 let oldName = name.replacingOccurrences(of: new, with: old)
                 if file.entry(oldName) != nil { return try file.tensor(oldName) }
             }
             throw ModelFileError(path: weightsPath, problem: "parameter '\(name)' that config.json implies is missing")
-        }
+        } } catch let e as GraphError { throw ModelFileError(path: weightsPath, problem: "\(e)") }
         var schedule = ScheduleConfig()
         let pipelineScheduler = folder + "/scheduler/scheduler_config.json"
         if let scheduleConfig { schedule = try ScheduleConfig.read(scheduleConfig) }
         else if FileManager.default.fileExists(atPath: pipelineScheduler) { schedule = try ScheduleConfig.read(pipelineScheduler) }
         return NativeModel(graph: graph, schedule: schedule, imageShape: [config.inChannels, config.sampleSize, config.sampleSize])
+    }
+}
+
+extension UNet2DBuilder {
+    /// A freshly initialized U-Net (PyTorch's defaults: conv and linear weights and biases uniform in
+    /// ±1/√fan_in, norms 1 and 0; the Fourier projection N(0, 16²)), from Philox under `seed`.
+    public static func initialized(_ config: UNet2DConfig, seed: UInt64, cpu: CPU) throws -> Graph {
+        var stream: UInt64 = 0
+        var fanIns: [String: Int] = [:]  // fan_in per layer; weights come before their biases
+        return try build(config) { name, shape in
+            defer { stream += 1 }
+            let t = Tensor(zeros: shape)
+            if name.hasSuffix(".weight") && shape.rank == 1 && !name.hasPrefix("time_proj") { return Tensor(shape: shape, repeating: 1) }  // norms
+            if name.hasPrefix("time_proj") { try cpu.fillNormal(t, seed: seed, stream: stream, std: 16); return t }
+            if name.hasSuffix(".bias") && (name.contains("norm")) { return t }
+            // fan_in of the layer: weight [out, in, k, k] or [out, in]; a bias uses its weight's fan_in.
+            let fanIn = name.hasSuffix(".bias") ? (fanIns[String(name.dropLast(5))] ?? 1) : shape.product(1..<shape.rank)
+            if name.hasSuffix(".weight") { fanIns[String(name.dropLast(7))] = fanIn }
+            let bound = 1 / Float(max(fanIn, 1)).squareRoot()
+            try cpu.fillUniform(t, seed: seed, stream: stream, low: -bound, high: bound)
+            return t
+        }
     }
 }

@@ -1,0 +1,171 @@
+// Trainer: teaches a model's graph to denoise — the noise-prediction objective of DDPM on the same
+// graph IR that generation runs. Each step draws a batch (images, timesteps, noise) from Philox
+// keyed by (seed, step), so a run is reproducible and resumes exactly; noises it
+// (x_t = √ᾱ x0 + √(1−ᾱ) ε), runs the graph on the autograd tape (TapeExecutor), regresses the
+// model's prediction type (ε, x0 or v = √ᾱ ε − √(1−ᾱ) x0) with MSE or L1, clips the gradient norm
+// and steps AdamW with warmup; an EMA of the weights is what sampling and saving use. Parameters
+// are the graph's float constants named `*.weight` / `*.bias`, updated in place.
+
+import Foundation
+import Graphs
+import Imaging
+import ModelIO
+import Tensors
+
+/// Training hyper-parameters.
+public struct TrainingOptions: Sendable {
+    public var batchSize = 32
+    public var learningRate: Float = 2e-4
+    public var warmupSteps = 100
+    public var emaDecay: Float = 0.999
+    public var weightDecay: Float = 0
+    public var clipNorm: Float? = 1
+    public var l1Loss = false
+    public var horizontalFlip = true
+    public var seed: UInt64 = 0
+
+    public init() {}
+}
+
+/// Trains a diffusion model's graph on a stack of images.
+public final class Trainer {
+    public private(set) var model: NativeModel
+    public let options: TrainingOptions
+    public let schedule: NoiseSchedule
+    let data: ImageStack
+    let cpu: CPU
+    let compiled: Graph
+    let image: ValueID, time: ValueID?
+    let parameterIDs: [ValueID]
+    public let parameters: ParameterSet
+    let optimizer: AdamW
+    public let ema: ExponentialMovingAverage
+    let rate: LearningRateSchedule
+    /// Optimization steps taken.
+    public private(set) var step = 0
+
+    public init(model: NativeModel, data: ImageStack, options: TrainingOptions, cpu: CPU) throws {
+        guard data.channels == model.imageShape[0], data.height == model.imageShape[1], data.width == model.imageShape[2] else {
+            throw GraphError.badInput("training images are \(data.channels)x\(data.height)x\(data.width); the model takes \(model.imageShape)")
+        }
+        self.model = model
+        self.options = options
+        self.data = data
+        self.cpu = cpu
+        let config = model.schedule
+        guard let kind = BetaSchedule(rawValue: config.betaSchedule) else { throw GraphError.invalid("unknown beta schedule '\(config.betaSchedule)'") }
+        schedule = NoiseSchedule(kind, timesteps: config.numTrainTimesteps, betaStart: config.betaStart, betaEnd: config.betaEnd)
+        (image, time) = try ModelLoader.imageAndTimeInputs(model.graph)
+        let g = model.graph
+        parameterIDs = g.constants.keys.filter { id in
+            let n = g[id].name
+            if case .float = g.constants[id]! { return n.hasSuffix(".weight") || n.hasSuffix(".bias") }
+            return false
+        }.sorted()
+        parameters = ParameterSet()
+        for id in parameterIDs { if case .float(let t)? = g.constants[id] { try parameters.add(g[id].name, t) } }
+        guard parameters.count > 0 else { throw GraphError.invalid("the model has no parameters named *.weight / *.bias to train") }
+        var shapes = try ModelLoader.inputShapes(g, batch: options.batchSize)
+        shapes[image] = Shape([options.batchSize] + model.imageShape)
+        compiled = try g.specialized(inputShapes: shapes, cpu: cpu, trainable: Set(parameterIDs)).graph
+        optimizer = AdamW(parameters, weightDecay: options.weightDecay, cpu: cpu)
+        ema = try ExponentialMovingAverage(parameters, decay: options.emaDecay)
+        rate = LearningRateSchedule(base: options.learningRate, warmupSteps: options.warmupSteps)
+    }
+
+    /// One optimization step; returns the batch's loss.
+    @discardableResult
+    public func trainStep() throws -> Float {
+        let b = options.batchSize, count = model.imageShape.reduce(1, *)
+        let (c, h, w) = (data.channels, data.height, data.width)
+        // Batch from Philox stream (seed, step): image index, flip, timestep per sample; then noise.
+        let picks = Tensor(uninitialized: [b, 3])
+        try cpu.fillUniform(picks, seed: options.seed, stream: UInt64(step), offset: 0)
+        let x0 = Tensor(uninitialized: Shape([b] + model.imageShape)), noise = Tensor(uninitialized: x0.shape)
+        try cpu.fillNormal(noise, seed: options.seed ^ 0x5eed_0000_0000, stream: UInt64(step))
+        var timesteps = [Int64](repeating: 0, count: b)
+        let t = schedule.trainingTimesteps
+        for j in 0..<b {
+            let index = min(Int(picks.pointer[3 * j] * Float(data.count)), data.count - 1)
+            let flip = options.horizontalFlip && picks.pointer[3 * j + 1] < 0.5
+            timesteps[j] = Int64(min(Int(picks.pointer[3 * j + 2] * Float(t)), t - 1))
+            let src = index * c * h * w, dst = x0.pointer + j * count
+            for y in 0..<h {
+                for x in 0..<w {
+                    let sx = flip ? w - 1 - x : x
+                    for ch in 0..<c { dst[(ch * h + y) * w + x] = Float(data.pixels[src + (y * w + sx) * c + ch]) / 127.5 - 1 }
+                }
+            }
+        }
+        let xt = Tensor(uninitialized: x0.shape), target = Tensor(uninitialized: x0.shape)
+        let prediction = PredictionType(rawValue: model.schedule.predictionType) ?? .epsilon
+        for j in 0..<b {
+            let a = schedule.alphasCumprod[Int(timesteps[j])]
+            let (sa, sb) = (Float(a.squareRoot()), Float((1 - a).squareRoot()))
+            for k in (j * count)..<((j + 1) * count) {
+                let (x, e) = (x0.pointer[k], noise.pointer[k])
+                xt.pointer[k] = sa * x + sb * e
+                switch prediction {
+                case .epsilon: target.pointer[k] = e
+                case .sample: target.pointer[k] = x
+                case .vPrediction: target.pointer[k] = sa * e - sb * x
+                }
+            }
+        }
+        let tape = Tape(cpu: cpu)
+        var vars: [ValueID: Var] = [:]
+        for (k, id) in parameterIDs.enumerated() { vars[id] = tape.parameter(parameters.tensors[k]) }
+        var inputs: [ValueID: Value] = [image: .float(xt)]
+        if let time { inputs[time] = model.graph[time].type == .int64 ? .int(IntTensor(timesteps)) : .float(Tensor(shape: [b], scalars: timesteps.map(Float.init))) }
+        let y = try TapeExecutor(tape: tape).run(compiled, inputs: inputs, parameters: vars)[0]
+        let targetVar = tape.constant(target)
+        let loss = options.l1Loss ? try tape.l1Loss(y, targetVar) : try tape.mseLoss(y, targetVar)
+        let grads = try tape.backward(from: loss)
+        let gradients = parameterIDs.map { grads[vars[$0]!] }
+        if let clip = options.clipNorm { _ = clipGradientNorm(gradients, maxNorm: clip) }
+        optimizer.step(gradients, lr: rate.rate(at: step))
+        ema.update(from: parameters)
+        step += 1
+        return tape[loss].scalar
+    }
+
+    /// The model with the EMA weights (what sampling and checkpoints use).
+    public func emaModel() -> NativeModel {
+        var m = model
+        for id in parameterIDs { if let t = ema.shadow[m.graph[id].name] { m.graph.constants[id] = .float(t) } }
+        return m
+    }
+
+    /// Writes the EMA model as a native folder (`model.json` + `weights.safetensors`), plus the raw
+    /// weights, optimizer state and step in `training.safetensors` for `resume`.
+    public func save(to folder: String) throws {
+        try emaModel().write(to: folder)
+        var state = optimizer.stateTensors()
+        for (name, t) in zip(parameters.names, parameters.tensors) { state["raw." + name] = t }
+        try SafeTensors.write(state, metadata: ["step": "\(step)", "seed": "\(options.seed)"],
+                              to: URL(fileURLWithPath: folder + "/training.safetensors"))
+    }
+
+    /// Continues from a folder written by ``save(to:)``: raw weights, EMA weights, optimizer, step.
+    public func resume(from folder: String) throws {
+        let path = folder + "/training.safetensors"
+        let file = try SafeTensors.read(contentsOf: URL(fileURLWithPath: path))
+        guard let text = file.metadata["step"], let saved = Int(text) else { throw ModelFileError(path: path, problem: "no step in the metadata") }
+        for (name, t) in zip(parameters.names, parameters.tensors) {
+            let raw = try file.tensor("raw." + name)
+            guard raw.shape == t.shape else { throw ModelFileError(path: path, problem: "'\(name)' is \(raw.shape), the model has \(t.shape)") }
+            t.assign(raw)
+        }
+        var optimizerState: [String: Tensor] = [:]
+        for name in file.names where !name.hasPrefix("raw.") { optimizerState[name] = try file.tensor(name) }
+        try optimizer.loadState(optimizerState)
+        let savedEMA = try NativeModel.read(folder)
+        for id in parameterIDs {
+            let name = model.graph[id].name
+            if let target = ema.shadow[name], case .float(let t)? = savedEMA.graph.constants.first(where: { savedEMA.graph[$0.key].name == name })?.value {
+                target.assign(t)
+            }
+        }
+        step = saved
+    }
+}
