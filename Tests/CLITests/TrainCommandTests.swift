@@ -1,0 +1,38 @@
+// End-to-end tests of `denoise train`: a tiny U-Net config on a folder of PNGs (one corrupt, named
+// and skipped), a loss log, a checkpoint that generates, --resume, and bad flags.
+
+import Foundation
+import Imaging
+import Testing
+
+@Suite struct TrainCommandTests {
+    @Test func trainsResumesAndGenerates() throws {
+        let dir = NSTemporaryDirectory() + "denoise-traincli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir + "/images", withIntermediateDirectories: true)
+        for k in 0..<6 {
+            let pixels = (0..<64).map { UInt8(($0 + k) % 2 == 0 ? 255 : 0) }
+            try PNG.write(Image8(width: 8, height: 8, channels: 1, pixels: pixels), to: dir + "/images/\(k).png")
+        }
+        try Data("not a png".utf8).write(to: URL(fileURLWithPath: dir + "/images/bad.png"))
+        let config = #"{"sample_size": 8, "in_channels": 1, "out_channels": 1, "block_out_channels": [8, 16], "layers_per_block": 1, "norm_num_groups": 4, "attention_head_dim": 8, "down_block_types": ["DownBlock2D", "AttnDownBlock2D"], "up_block_types": ["AttnUpBlock2D", "UpBlock2D"]}"#
+        try Data(config.utf8).write(to: URL(fileURLWithPath: dir + "/config.json"))
+        let common = ["train", "--config", dir + "/config.json", "--data", dir + "/images", "--batch-size", "4", "--out", dir + "/model", "--log", dir + "/loss.csv"]
+        let first = try runDenoise(common + ["--steps", "3"])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stderr.contains("bad.png"), "the corrupt image was not named: \(first.stderr)")
+        let resumed = try runDenoise(common + ["--steps", "5", "--resume"])
+        #expect(resumed.status == 0 && resumed.stdout.contains("from step 3"), "\(resumed.stdout)\(resumed.stderr)")
+        let log = try String(contentsOfFile: dir + "/loss.csv", encoding: .utf8).split(separator: "\n")
+        #expect(log.first == "step,loss" && log.count == 6 && log.last?.hasPrefix("5,") == true, "\(log)")
+        let generated = try runDenoise(["generate", dir + "/model", "--n", "2", "--steps", "3", "--grid", dir + "/grid.png"])
+        #expect(generated.status == 0, "\(generated.stderr)")
+    }
+
+    @Test func badFlagsAreNamed() throws {
+        for (flags, expected) in [(["--steps", "0"], "--steps"), (["--lr", "2"], "--lr"), (["--ema", "1"], "--ema"),
+                                  (["--config", "a.json", "--model", "b"], "not both"), (["--data", "/nonexistent"], "/nonexistent")] {
+            let r = try runDenoise(["train", "--out", NSTemporaryDirectory() + "x"] + flags)
+            #expect(r.status != 0 && r.stderr.contains(expected), "\(flags): \(r.stderr)")
+        }
+    }
+}
