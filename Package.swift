@@ -41,11 +41,13 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        // Helpers shared by the test targets (seeded test data, closeness, temporary folders).
+        .target(name: "TestSupport", dependencies: ["Tensors"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Tensors"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "GraphTests", dependencies: ["Graphs", "ModelIO", "Tensors"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "ModelIO", "Graphs", "Tensors"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
-        .testTarget(name: "CLITests", dependencies: ["denoise", "ModelIO", "Graphs", "Tensors", "Imaging"]),
+        .testTarget(name: "GraphTests", dependencies: ["TestSupport", "Graphs", "ModelIO", "Tensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DiffusionTests", dependencies: ["TestSupport", "Diffusion", "ModelIO", "Graphs", "Tensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ImagingTests", dependencies: ["TestSupport", "Imaging"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "denoise", "ModelIO", "Graphs", "Tensors", "Imaging"]),
     ]
 )

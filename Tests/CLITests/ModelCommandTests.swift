@@ -5,6 +5,7 @@ import Foundation
 import Graphs
 import ModelIO
 import Testing
+import TestSupport
 import Tensors
 
 private let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -13,11 +14,6 @@ private let diffusers = fixtures.appendingPathComponent("diffusers_unet_small")
 private let model = diffusers.appendingPathComponent("diffusers_unet_small.ts.onnx").path
 
 /// A fresh temporary folder.
-private func temporaryFolder() throws -> String {
-    let path = NSTemporaryDirectory() + "denoise-cli-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
 
 /// max|a − b| / max|b| of two float .npy files.
 private func relativeError(_ a: String, _ b: String) throws -> Float {

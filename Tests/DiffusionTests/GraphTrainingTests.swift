@@ -8,6 +8,7 @@ import Testing
 import Graphs
 import ModelIO
 import Tensors
+import TestSupport
 
 @Suite struct GraphTrainingTests {
     @Test(arguments: ["small_attention", "small_plain"]) func gradientsMatchFiniteDifferences(_ name: String) throws {
@@ -28,7 +29,7 @@ import Tensors
         for i in 0..<forward.count { worst = max(worst, abs(forward.pointer[i] - reference.pointer[i])) }
         #expect(worst <= 1e-5, "\(name): tape forward differs from the interpreter by \(worst)")
 
-        var rng = SplitMix(state: 5)
+        var rng = TestRNG(seed: 5)
         let projection = Tensor(shape: forward.shape, scalars: (0..<forward.count).map { _ in Float(Int(rng.next() % 2001) - 1000) / 1000 })
         let grads = try tape.backward(from: y, seed: projection)
         func loss(_ g: Graph) throws -> Double {
@@ -56,17 +57,5 @@ import Tensors
             }
         }
         #expect(failures.isEmpty, "\(name): \(failures.count) of \(checked) gradient checks failed: \(failures.prefix(4))")
-    }
-}
-
-/// SplitMix64 for test data.
-struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -7,21 +7,10 @@ import Testing
 @testable import Graphs
 @testable import ModelIO
 import Tensors
+import TestSupport
 
 private let fixtures = Bundle.module.resourceURL!.appendingPathComponent("Fixtures")
 private let instanceNorm = fixtures.appendingPathComponent("onnx/groupnorm_forms/instancenorm.onnx").path
-
-/// A seeded generator (SplitMix64), so every run tries the same variants.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// The error's text, or nil when `body` succeeded.
 private func errorText(_ body: () throws -> Void) -> String? {
@@ -42,7 +31,7 @@ private func importAndRun(_ data: Data) throws {
     /// Every truncation of a valid file is an error naming the file.
     @Test func truncatedFilesAreErrors() throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: instanceNorm))
-        var rng = SplitMix(state: 1)
+        var rng = TestRNG(seed: 1)
         var lengths = Array(0..<min(64, data.count))
         lengths += (0..<200).map { _ in Int.random(in: 0..<data.count, using: &rng) }
         for n in lengths {
@@ -57,7 +46,7 @@ private func importAndRun(_ data: Data) throws {
     /// data change numbers, not structure). Most variants must be errors.
     @Test func corruptedFilesNeverCrash() throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: instanceNorm))
-        var rng = SplitMix(state: 2)
+        var rng = TestRNG(seed: 2)
         var errors = 0
         let variants = 300
         for _ in 0..<variants {

@@ -8,6 +8,7 @@ import Testing
 @testable import Graphs
 import ModelIO
 import Tensors
+import TestSupport
 
 /// One ONNX fixture file with its folder and the variant name of its expected output.
 struct ONNXFixture: CustomStringConvertible, Sendable {
@@ -46,16 +47,6 @@ struct ONNXFixture: CustomStringConvertible, Sendable {
         }
         return t
     }
-}
-
-/// max|a − b| / max|b|.
-func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
-    var worst: Float = 0, scale: Float = 1e-30
-    for i in 0..<b.count {
-        worst = max(worst, abs(a.pointer[i] - b.pointer[i]))
-        scale = max(scale, abs(b.pointer[i]))
-    }
-    return worst / scale
 }
 
 @Suite struct ONNXParityTests {

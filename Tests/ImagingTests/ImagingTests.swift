@@ -4,15 +4,11 @@
 
 import Foundation
 import Testing
+import TestSupport
 @testable import Imaging
 
 private let fashion = "/usr/share/datasets/fashion-mnist"
 
-private func temporaryFolder() throws -> String {
-    let path = NSTemporaryDirectory() + "denoise-img-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
 
 @Suite struct ImagingTests {
     @Test func pngRoundTripsWithText() throws {

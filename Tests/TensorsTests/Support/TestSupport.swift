@@ -3,43 +3,13 @@
 
 import Foundation
 import Testing
+@_exported import TestSupport
 @testable import Tensors
-
-/// A small deterministic generator (SplitMix64) for test data; independent of the product's RNG.
-struct TestRNG {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [low, high).
-    mutating func uniform(_ low: Float = -1, _ high: Float = 1) -> Float {
-        low + (high - low) * Float(next() >> 40) / Float(1 << 24)
-    }
-    mutating func int(_ range: ClosedRange<Int>) -> Int {
-        range.lowerBound + Int(next() % UInt64(range.count))
-    }
-}
 
 /// A tensor of uniform values in [low, high), reproducible from `seed`.
 func randomTensor(_ shape: Shape, seed: UInt64, _ low: Float = -1, _ high: Float = 1) -> Tensor {
     var rng = TestRNG(seed: seed)
     return Tensor(shape: shape, scalars: (0..<shape.elementCount).map { _ in rng.uniform(low, high) })
-}
-
-/// Largest |a-b| relative to the larger of 1e-30 and max|b| (the reference's scale).
-func maxRelativeError(_ a: Tensor, _ b: Tensor) -> Float {
-    precondition(a.shape == b.shape, "maxRelativeError: \(a.shape) vs \(b.shape)")
-    var worst: Float = 0, scale: Float = 1e-30
-    for i in 0..<a.count {
-        worst = max(worst, abs(a.pointer[i] - b.pointer[i]))
-        scale = max(scale, abs(b.pointer[i]))
-    }
-    return worst / scale
 }
 
 /// Expects `actual` and `expected` to have the same shape and agree elementwise within
