@@ -53,6 +53,9 @@ struct Train: ParsableCommand {
     @Option(help: "Append step,loss to this CSV file.")
     var log: String?
 
+    @Option(help: "Every this many steps, write a grid of 16 EMA samples (DDIM, 50 steps, seed 0) to OUT/samples/.")
+    var sampleEvery: Int?
+
     @Flag(help: "Continue from the checkpoint in --out.")
     var resume = false
 
@@ -65,7 +68,21 @@ struct Train: ParsableCommand {
         if !(lr > 0 && lr < 1) { throw ValidationError("--lr must be in (0, 1), got \(lr)") }
         if !(ema >= 0 && ema < 1) { throw ValidationError("--ema must be in [0, 1), got \(ema)") }
         if checkpointEvery < 1 { throw ValidationError("--checkpoint-every must be at least 1") }
+        if let sampleEvery, sampleEvery < 1 { throw ValidationError("--sample-every must be at least 1") }
         if config != nil && model != nil { throw ValidationError("pass --config (new model) or --model (fine-tune), not both") }
+    }
+
+    /// A grid of 16 samples of the EMA model (the same noise every time, so grids compare across steps).
+    func writeSampleGrid(_ trainer: Trainer, cpu: CPU) throws {
+        let generator = try ImageGenerator(model: trainer.emaModel(), cpu: cpu)
+        var options = GenerationOptions()
+        (options.count, options.batchSize, options.seed) = (16, 16, 0)
+        options.sampler = generator.defaultSamplerOptions(steps: min(50, generator.schedule.trainingTimesteps))
+        let samples = try generator.generate(options)
+        try FileManager.default.createDirectory(atPath: out + "/samples", withIntermediateDirectories: true)
+        let images = try (0..<16).map { try SampleImages.image(samples, index: $0) }
+        try PNG.write(Image8.grid(images, columns: 4), to: out + String(format: "/samples/step_%06d.png", trainer.step),
+                      text: [("parameters", "step=\(trainer.step) sampler=ddim steps=50 seed=0"), ("Software", "denoise")])
     }
 
     /// The small default U-Net for 28x28 gray images (Fashion-MNIST).
@@ -118,6 +135,7 @@ struct Train: ParsableCommand {
                 recent = []
             }
             if trainer.step % checkpointEvery == 0 || trainer.step == steps { try trainer.save(to: out) }
+            if let sampleEvery, trainer.step % sampleEvery == 0 { try writeSampleGrid(trainer, cpu: cpu) }
         }
         FileHandle.standardError.write(Data("\n".utf8))
         print("wrote \(out)")

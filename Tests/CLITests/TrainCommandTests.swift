@@ -20,10 +20,12 @@ import Testing
         let first = try runDenoise(common + ["--steps", "3"])
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stderr.contains("bad.png"), "the corrupt image was not named: \(first.stderr)")
-        let resumed = try runDenoise(common + ["--steps", "5", "--resume"])
+        let resumed = try runDenoise(common + ["--steps", "5", "--resume", "--sample-every", "5"])
         #expect(resumed.status == 0 && resumed.stdout.contains("from step 3"), "\(resumed.stdout)\(resumed.stderr)")
         let log = try String(contentsOfFile: dir + "/loss.csv", encoding: .utf8).split(separator: "\n")
         #expect(log.first == "step,loss" && log.count == 6 && log.last?.hasPrefix("5,") == true, "\(log)")
+        let grid = try PNG.decode(try Data(contentsOf: URL(fileURLWithPath: dir + "/model/samples/step_000005.png")), path: "grid")
+        #expect(grid.width == 4 * 10 + 2 && grid.height == 4 * 10 + 2)
         let generated = try runDenoise(["generate", dir + "/model", "--n", "2", "--steps", "3", "--grid", dir + "/grid.png"])
         #expect(generated.status == 0, "\(generated.stderr)")
     }
