@@ -94,4 +94,15 @@ import Testing
         }
         #expect(losses.last! < losses.first! / 100, "loss \(losses.first!) -> \(losses.last!)")
     }
+
+    /// With a step, the decay warms up as min(decay, (1 + step) / (10 + step)).
+    @Test func emaDecayWarmsUp() throws {
+        let p = try ParameterSet([("w", Tensor(shape: [1], scalars: [0]))])
+        let ema = try ExponentialMovingAverage(p, decay: 0.999)
+        p.tensors[0].pointer[0] = 1
+        ema.update(from: p, step: 0)  // decay 0.1: 0.9 of the new value
+        #expect(abs(ema.shadow.tensors[0].pointer[0] - 0.9) < 1e-6)
+        ema.update(from: p, step: 10_000)  // decay capped at 0.999
+        #expect(abs(ema.shadow.tensors[0].pointer[0] - (0.999 * 0.9 + 0.001)) < 1e-6)
+    }
 }

@@ -124,7 +124,7 @@ public final class Trainer {
         let gradients = parameterIDs.map { grads[vars[$0]!] }
         if let clip = options.clipNorm { _ = clipGradientNorm(gradients, maxNorm: clip) }
         optimizer.step(gradients, lr: rate.rate(at: step))
-        ema.update(from: parameters)
+        ema.update(from: parameters, step: step)
         step += 1
         return tape[loss].scalar
     }

@@ -202,9 +202,11 @@ public final class ExponentialMovingAverage {
     }
 
     /// Moves the average toward the current `parameters` (same names and shapes as at init).
-    public func update(from parameters: ParameterSet) {
+    /// `step` (0-based update count), when given, warms the decay up as diffusers' EMAModel does:
+    /// min(decay, (1 + step) / (10 + step)), so early averages are not dominated by the initial weights.
+    public func update(from parameters: ParameterSet, step: Int? = nil) {
         precondition(parameters.count == shadow.count, "EMA.update: parameter count changed")
-        let d = decay
+        let d = step.map { min(decay, Float(1 + $0) / Float(10 + $0)) } ?? decay
         for (s, p) in zip(shadow.tensors, parameters.tensors) {
             let ps = s.pointer, pp = p.pointer
             for j in 0..<s.count { ps[j] = d * ps[j] + (1 - d) * pp[j] }
