@@ -47,8 +47,6 @@ non-trivial running statistics from a few training-mode passes on shifted random
 """
 
 import argparse
-import contextlib
-import importlib.metadata
 import json
 import math
 import os
@@ -56,7 +54,6 @@ import platform
 import re
 import sys
 import time
-import types
 from collections import Counter
 from pathlib import Path
 
@@ -65,6 +62,9 @@ os.environ.setdefault("DIFFUSERS_NO_ADVISORY_WARNINGS", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_support import package_version, stub_torchvision  # noqa: E402
 import onnx
 import onnx.helper as oh
 import onnx.numpy_helper as onh
@@ -85,30 +85,6 @@ BATCH = 2
 # Imports that need care
 # ---------------------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def stub_torchvision():
-    """An empty `torchvision` (with `transforms` and `utils`) in sys.modules for the duration.
-
-    denoising_diffusion_pytorch does `from torchvision import transforms as T, utils` at import
-    time and uses them only inside its Trainer / Dataset, which this script never builds.
-    The stand-ins are removed afterwards so that nothing else mistakes them for the real package
-    (importlib.util.find_spec raises on a module without __spec__).
-    """
-    names = ["torchvision", "torchvision.transforms", "torchvision.utils"]
-    saved = {n: sys.modules.get(n) for n in names}
-    tv = types.ModuleType("torchvision")
-    tv.transforms = types.ModuleType("torchvision.transforms")
-    tv.utils = types.ModuleType("torchvision.utils")
-    sys.modules.update({"torchvision": tv, "torchvision.transforms": tv.transforms,
-                        "torchvision.utils": tv.utils})
-    try:
-        yield
-    finally:
-        for n, m in saved.items():
-            if m is None:
-                sys.modules.pop(n, None)
-            else:
-                sys.modules[n] = m
 
 
 def ddp_unet_class():
@@ -122,11 +98,6 @@ def diffusers_unet2d_class():
     return UNet2DModel
 
 
-def package_version(name):
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def versions():

@@ -55,13 +55,11 @@ step(); for lucidrains torch.randn / torch.randn_like are swapped during ddim_sa
 
 import argparse
 import contextlib
-import importlib.metadata
 import json
 import os
 import platform
 import re
 import sys
-import types
 import zlib
 from pathlib import Path
 
@@ -70,6 +68,9 @@ os.environ.setdefault("DIFFUSERS_NO_ADVISORY_WARNINGS", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_support import package_version, stub_torchvision  # noqa: E402
 import torch
 from torch import nn
 
@@ -89,35 +90,12 @@ REF_TOL = 1e-4  # max |library - float64 reference| / max(1, max |reference|), p
 # helpers
 # ---------------------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def stub_torchvision():
-    """Empty `torchvision` (+ transforms, utils) in sys.modules for the duration of an import."""
-    names = ["torchvision", "torchvision.transforms", "torchvision.utils"]
-    saved = {n: sys.modules.get(n) for n in names}
-    tv = types.ModuleType("torchvision")
-    tv.transforms = types.ModuleType("torchvision.transforms")
-    tv.utils = types.ModuleType("torchvision.utils")
-    sys.modules.update({"torchvision": tv, "torchvision.transforms": tv.transforms,
-                        "torchvision.utils": tv.utils})
-    try:
-        yield
-    finally:
-        for n, m in saved.items():
-            if m is None:
-                sys.modules.pop(n, None)
-            else:
-                sys.modules[n] = m
 
 
 with stub_torchvision():
     import denoising_diffusion_pytorch.denoising_diffusion_pytorch as ddp  # noqa: E402
 
 
-def package_version(name):
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def versions():
