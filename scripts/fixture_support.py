@@ -4,6 +4,8 @@ import importlib.metadata
 import sys
 import types
 
+import numpy as np
+
 
 @contextlib.contextmanager
 def stub_torchvision():
@@ -38,3 +40,11 @@ def package_version(name):
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def save_npy(path, array):
+    """`array` as a little-endian, C-order .npy file (what denoise's reader takes)."""
+    array = np.ascontiguousarray(array)
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    np.save(str(path), array, allow_pickle=False)

@@ -64,7 +64,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fixture_support import package_version, stub_torchvision  # noqa: E402
+from fixture_support import package_version, save_npy, stub_torchvision  # noqa: E402
 import onnx
 import onnx.helper as oh
 import onnx.numpy_helper as onh
@@ -570,13 +570,6 @@ def value_info(v):
     dims = [d.dim_param if d.HasField("dim_param") else d.dim_value for d in t.shape.dim]
     return {"name": v.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name,
             "shape": dims}
-
-
-def save_npy(path, array):
-    array = np.ascontiguousarray(array)
-    if array.dtype.byteorder == ">":
-        array = array.astype(array.dtype.newbyteorder("<"))
-    np.save(str(path), array, allow_pickle=False)
 
 
 def write_json(path, obj):

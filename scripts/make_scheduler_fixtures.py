@@ -70,7 +70,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fixture_support import package_version, stub_torchvision  # noqa: E402
+from fixture_support import package_version, save_npy, stub_torchvision  # noqa: E402
 import torch
 from torch import nn
 
@@ -107,13 +107,6 @@ def versions():
         "denoising-diffusion-pytorch": package_version("denoising-diffusion-pytorch"),
         "einops": package_version("einops"),
     }
-
-
-def save_npy(path, array):
-    array = np.ascontiguousarray(array)
-    if array.dtype.byteorder == ">":
-        array = array.astype(array.dtype.newbyteorder("<"))
-    np.save(str(path), array, allow_pickle=False)
 
 
 def write_json(path, obj):
