@@ -20,6 +20,48 @@ import Testing
         #expect(throws: TensorError.self) { try cpu.matmul(Tensor(zeros: [2, 2, 3]), Tensor(zeros: [3, 3, 5])) }
     }
 
+    /// Every element of `sgemm` is one fused multiply-add chain over k, in order, so it equals
+    /// that chain computed here bit for bit — whatever the sizes, transposes, the element's
+    /// position (ragged edges included), the K blocking (K > 256) or the thread split.
+    @Test func sgemmIsOneFMAChainPerElement() throws {
+        for (m, n, k, ta, tb) in [(37, 201, 300, false, false), (7, 9, 5, true, false), (130, 17, 513, false, true), (6, 16, 1, true, true)] {
+            let a = randomTensor(ta ? [k, m] : [m, k], seed: 1), b = randomTensor(tb ? [n, k] : [k, n], seed: 2)
+            let c0 = randomTensor([m, n], seed: 3)
+            for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (2, 0.25)] {
+                var expected = [Float](repeating: 0, count: m * n)
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var acc: Float = beta == 0 ? 0 : beta * c0.pointer[i * n + j]
+                        for p in 0..<k {
+                            let av = ta ? a.pointer[p * m + i] : a.pointer[i * k + p]
+                            let bv = tb ? b.pointer[j * k + p] : b.pointer[p * n + j]
+                            acc = acc.addingProduct(alpha == 1 ? av : alpha * av, bv)
+                        }
+                        expected[i * n + j] = acc
+                    }
+                }
+                for threads in [1, 2] {
+                    let c = c0.copy()
+                    sgemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: alpha, a: a.pointer, lda: ta ? m : k,
+                          b: b.pointer, ldb: tb ? k : n, beta: beta, c: c.pointer, ldc: n, threads: threads)
+                    #expect(c.scalars == expected, "m\(m) n\(n) k\(k) ta \(ta) tb \(tb) alpha \(alpha) beta \(beta) threads \(threads)")
+                }
+                // One column alone (n = 1) and one row alone (m = 1) give the same bits as in the full product.
+                let j = n / 2, i = m / 2
+                let column = Tensor(uninitialized: [m, 1]), row = Tensor(uninitialized: [1, n])
+                for r in 0..<m { column.pointer[r] = c0.pointer[r * n + j] }
+                row.pointer.update(from: c0.pointer + i * n, count: n)
+                sgemm(transposeA: ta, transposeB: tb, m: m, n: 1, k: k, alpha: alpha, a: a.pointer, lda: ta ? m : k,
+                      b: b.pointer + (tb ? j * k : j), ldb: tb ? k : n, beta: beta, c: column.pointer, ldc: 1)
+                sgemm(transposeA: ta, transposeB: tb, m: 1, n: n, k: k, alpha: alpha, a: a.pointer + (ta ? i : i * k), lda: ta ? m : k,
+                      b: b.pointer, ldb: tb ? k : n, beta: beta, c: row.pointer, ldc: n)
+                #expect(column.scalars == (0..<m).map { expected[$0 * n + j] }, "column \(j) of m\(m) n\(n) k\(k)")
+                #expect(row.scalars == Array(expected[(i * n)..<(i * n + n)]), "row \(i) of m\(m) n\(n) k\(k)")
+                withExtendedLifetime((a, b)) {}
+            }
+        }
+    }
+
     @Test func linearMatchesMatmulPlusBias() throws {
         let cpu = CPU(threads: 2)
         let x = randomTensor([2, 3, 17], seed: 1), w = randomTensor([9, 17], seed: 2), b = randomTensor([9], seed: 3)

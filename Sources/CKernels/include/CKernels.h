@@ -28,6 +28,11 @@ double dn_sum(const float *p, size_t n);
 double dn_sum_squared_deviation(const float *p, size_t n, float shift);
 /// Keeps freed blocks up to 1 GiB in the heap instead of returning them to the kernel (glibc mallopt).
 void dn_keep_freed_memory(void);
+/// Row-major C[m,n] = alpha·op(A)·op(B) + beta·C where each element is one fused multiply-add
+/// chain over k in order, so its bits do not depend on the matrix sizes, its position or any
+/// split of the product (see gemm.c). Single-threaded; callers split the work.
+void dn_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+              const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc);
 /// The widest ISA level this CPU supports, which is the clone the loader picks.
 const char *dn_isa(void);
 

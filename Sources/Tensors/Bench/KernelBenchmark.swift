@@ -1,9 +1,12 @@
 // KernelBenchmark: the table behind `denoise bench --kernels`. Times conv2d 3x3 (stride 1,
 // padding 1) forward and forward+backward on the U-Net's typical shapes, the plain GEMM of the
-// same FLOP count (the ceiling a lowered convolution is measured against), and GroupNorm+SiLU
-// in GB/s. Each entry reports the median of repeated runs after a warm-up. The same shapes are
+// same FLOP count (the ceiling a lowered convolution is measured against) in our own GEMM and in
+// OpenBLAS (split over the threads the same way), and GroupNorm+SiLU in GB/s. Each entry reports the median of repeated runs after a warm-up. The same shapes are
 // run through PyTorch by `benchmarks/kernels.py`, which reads our `--json` output.
 // Measures only: nothing here is asserted in tests.
+
+import CBLAS
+import Dispatch
 
 /// One measured kernel: median time and the rate it implies.
 public struct KernelMeasurement: Sendable, Codable {
@@ -57,6 +60,9 @@ public struct KernelBenchmark {
                 }
                 add(KernelMeasurement(kernel: "gemm (same FLOPs)", shape: "M=\(gm) K=\(gk) N=\(gn)", milliseconds: gemm * 1e3,
                                       rate: flops / gemm / 1e9, unit: "GFLOP/s"))
+                let blas = try time { openBLASProduct(m: gm, n: gn, k: gk, a: a.pointer, b: bm.pointer, c: out.pointer) }
+                add(KernelMeasurement(kernel: "openblas gemm (same FLOPs)", shape: "M=\(gm) K=\(gk) N=\(gn)", milliseconds: blas * 1e3,
+                                      rate: flops / blas / 1e9, unit: "GFLOP/s"))
                 withExtendedLifetime((a, bm, out)) {}
             }
         }
@@ -68,6 +74,19 @@ public struct KernelBenchmark {
                                   rate: bytes / seconds / 1e9, unit: "GB/s"))
         }
         return results
+    }
+
+    /// OpenBLAS's single-threaded sgemm over column panels, one per thread, as `sgemm` splits
+    /// ours: the baseline our GEMM is measured against.
+    func openBLASProduct(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+        let t = cpu.threads, panel = ((n + t - 1) / t + 15) / 16 * 16
+        let work = UncheckedSendable((a, b, c))
+        DispatchQueue.concurrentPerform(iterations: (n + panel - 1) / panel) { i in
+            let (a, b, c) = work.value
+            let start = i * panel, len = min(panel, n - start)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(len), Int32(k), 1, a, Int32(k),
+                        b + start, Int32(n), 0, c + start, Int32(n))
+        }
     }
 
     /// Median seconds per call of `body`, over at least `minimumSeconds` and 5 calls, after one warm-up.

@@ -1,15 +1,17 @@
-// GEMM: row-major float32 matrix products through OpenBLAS's cblas_sgemm, plus matmul /
-// batched matmul / linear on tensors. OpenBLAS itself runs single-threaded (its idle workers
-// spin-wait and would steal the cores from our loops); `sgemm` splits a large product into
-// column (or row) panels over the threads of the last-created ``CPU``, one single-threaded
-// OpenBLAS call per panel. Inside a parallel loop, call `sgemm(..., threads: 1)`.
+// GEMM: row-major float32 matrix products through our own kernel (`dn_sgemm`, CKernels/gemm.c),
+// plus matmul / batched matmul / linear on tensors. Each result element is one fused
+// multiply-add chain over k, so its bits do not depend on the product's size, the element's
+// position or the thread split: a sample's outputs are the same alone or in any batch, on any
+// thread count (OpenBLAS, 5–10% faster on large products, changes rounding with tile position;
+// it stays the baseline of `denoise bench --kernels` and the reference in tests). `sgemm` splits
+// a large product into column (or row) panels over the threads of the last-created ``CPU``, one
+// single-threaded kernel call per panel. Inside a parallel loop, call `sgemm(..., threads: 1)`.
 
-import CBLAS
+import CKernels
 import Dispatch
 import Synchronization
 
-/// Threads `sgemm` uses by default; set by ``CPU/init(threads:)`` (OpenBLAS's own setting is
-/// process-wide in the same way).
+/// Threads `sgemm` uses by default; set by ``CPU/init(threads:)``.
 let gemmThreads = Atomic<Int>(1)
 
 /// Raw row-major SGEMM: C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C.
@@ -47,8 +49,7 @@ public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, al
         else if beta != 1 { for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } } }
         return
     }
-    cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    dn_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 extension CPU {

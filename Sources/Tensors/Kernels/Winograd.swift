@@ -16,13 +16,13 @@ extension CPU {
             && o.dilationH == 1 && o.dilationW == 1 && o.groups == 1
     }
 
-    /// Whether Winograd beats the direct conv for an output `[N, M, OH, OW]` on this CPU: its 16
-    /// GEMMs need enough tile columns per unit (≥ 64) to amortize packing the weights 16 times.
+    /// Whether Winograd beats the direct conv for an output `[N, M, OH, OW]`: its 16 GEMMs need
+    /// enough tile columns (≥ 64, an output of about 16x16) to amortize packing the weights 16
+    /// times. Decided from one image's geometry alone, never the batch or thread count, so a
+    /// sample takes the same arithmetic whatever batch it runs in.
     public func winogradPays(output: Shape) -> Bool {
         guard output.rank == 4 else { return false }
-        let tiles = ((output[2] + 1) / 2) * ((output[3] + 1) / 2)
-        let perThread = (output[0] + threads - 1) / threads
-        return min(perThread, max(1, 256 / max(tiles, 1))) * tiles >= 64
+        return ((output[2] + 1) / 2) * ((output[3] + 1) / 2) >= 64
     }
 
     /// The transformed weights U = G·g·Gᵀ of a `[M, C, 3, 3]` weight, as `[16, M, C]`.

@@ -1,0 +1,163 @@
+// SGEMM whose every result element is one fixed chain of fused multiply-adds over k, in order:
+//   acc = (beta == 0 ? 0 : beta·C[i,j]);  for k in 0..<K: acc = fma(alpha·A[i,k], B[k,j], acc)
+// so an element's bits do not depend on M, N, where its row or column sits in the matrix, the
+// blocking, or the caller's split over threads. OpenBLAS gives no such promise (its edge kernels
+// and tile shapes change the rounding), which made a sample's output depend on the batch it
+// shared. Goto-style blocking: B packed in KC×16 column panels, A in 6×KC row panels, a 6×16
+// AVX2/FMA register tile; K blocks continue the chain through C. Ragged edges run the same
+// micro-kernel on zero-padded panels into a scratch tile. The portable path computes the same
+// chain with fmaf, so every build gives the same bits.
+#include "CKernels.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+enum { MR = 6, NR = 16, KC = 256, MC = 120, NC = 1536 };
+
+/// Per-thread packing buffers, grown on demand and kept.
+static _Thread_local float *packed_a, *packed_b;
+
+static float *buffer(float **slot, size_t floats) {
+    if (!*slot) *slot = aligned_alloc(64, floats * sizeof(float));
+    return *slot;
+}
+
+/// Packs op(A)[i0..<i0+mc, p0..<p0+kc] (times alpha) into MR-row panels, zero-padded to MR.
+static void pack_a(int trans, const float *a, size_t lda, size_t i0, size_t p0, size_t mc, size_t kc, float alpha, float *out) {
+    for (size_t i = 0; i < mc; i += MR) {
+        size_t rows = mc - i < MR ? mc - i : MR;
+        for (size_t p = 0; p < kc; p++) {
+            for (size_t r = 0; r < MR; r++) {
+                float v = 0;
+                if (r < rows) v = trans ? a[(p0 + p) * lda + i0 + i + r] : a[(i0 + i + r) * lda + p0 + p];
+                out[r] = alpha == 1 ? v : alpha * v;
+            }
+            out += MR;
+        }
+    }
+}
+
+/// Packs op(B)[p0..<p0+kc, j0..<j0+nc] into NR-column panels, zero-padded to NR.
+static void pack_b(int trans, const float *b, size_t ldb, size_t p0, size_t j0, size_t kc, size_t nc, float *out) {
+    for (size_t j = 0; j < nc; j += NR) {
+        size_t cols = nc - j < NR ? nc - j : NR;
+        if (!trans && cols == NR) {
+            for (size_t p = 0; p < kc; p++) { memcpy(out, b + (p0 + p) * ldb + j0 + j, NR * sizeof(float)); out += NR; }
+            continue;
+        }
+        for (size_t p = 0; p < kc; p++) {
+            for (size_t q = 0; q < NR; q++) {
+                out[q] = q < cols ? (trans ? b[(j0 + j + q) * ldb + p0 + p] : b[(p0 + p) * ldb + j0 + j + q]) : 0;
+            }
+            out += NR;
+        }
+    }
+}
+
+/// c[MR×NR] (row stride ldc) = chain continued over kc packed steps; starts from 0 unless load.
+static void micro_portable(size_t kc, const float *pa, const float *pb, float *c, size_t ldc, int load) {
+    float acc[MR][NR];
+    for (size_t r = 0; r < MR; r++) for (size_t q = 0; q < NR; q++) acc[r][q] = load ? c[r * ldc + q] : 0;
+    for (size_t p = 0; p < kc; p++, pa += MR, pb += NR) {
+        for (size_t r = 0; r < MR; r++) for (size_t q = 0; q < NR; q++) acc[r][q] = fmaf(pa[r], pb[q], acc[r][q]);
+    }
+    for (size_t r = 0; r < MR; r++) for (size_t q = 0; q < NR; q++) c[r * ldc + q] = acc[r][q];
+}
+
+#if defined(__x86_64__)
+/// The AVX2 register tile: `rows` (≤ MR) rows by 8·`halves` columns of the packed panels, the
+/// same chain per element as `micro_portable`. Instantiated per shape below so the accumulators
+/// stay in registers; the narrow shapes serve ragged edges without wasted lanes.
+__attribute__((always_inline, target("avx2,fma")))
+static inline void micro_avx2_tile(size_t kc, const float *pa, const float *pb, float *c, size_t ldc, int load,
+                                   const int rows, const int halves) {
+    __m256 acc[MR][2];
+    for (int r = 0; r < rows; r++) for (int h = 0; h < halves; h++) {
+        acc[r][h] = load ? _mm256_loadu_ps(c + r * ldc + 8 * h) : _mm256_setzero_ps();
+    }
+    for (size_t p = 0; p < kc; p++, pa += MR, pb += NR) {
+        __m256 b[2];
+        for (int h = 0; h < halves; h++) b[h] = _mm256_load_ps(pb + 8 * h);
+        for (int r = 0; r < rows; r++) {
+            __m256 a = _mm256_broadcast_ss(pa + r);
+            for (int h = 0; h < halves; h++) acc[r][h] = _mm256_fmadd_ps(a, b[h], acc[r][h]);
+        }
+    }
+    for (int r = 0; r < rows; r++) for (int h = 0; h < halves; h++) _mm256_storeu_ps(c + r * ldc + 8 * h, acc[r][h]);
+}
+
+#define TILE(R, H) \
+    __attribute__((target("avx2,fma"))) static void micro_avx2_##R##x##H(size_t kc, const float *pa, const float *pb, \
+                                                                       float *c, size_t ldc, int load) { \
+        micro_avx2_tile(kc, pa, pb, c, ldc, load, R, H); \
+    }
+TILE(1, 1) TILE(2, 1) TILE(3, 1) TILE(4, 1) TILE(5, 1) TILE(6, 1)
+TILE(1, 2) TILE(2, 2) TILE(3, 2) TILE(4, 2) TILE(5, 2) TILE(6, 2)
+#undef TILE
+#endif
+
+typedef void (*micro_kernel)(size_t, const float *, const float *, float *, size_t, int);
+
+/// Register tiles by [rows − 1][halves − 1] (8 or 16 columns); all the portable kernel when the
+/// CPU lacks AVX2/FMA (it computes a full MR×NR tile, so the caller routes edges through scratch).
+static micro_kernel tiles[MR][2];
+static int have_avx2;
+
+__attribute__((constructor)) static void pick_kernels(void) {
+    for (int r = 0; r < MR; r++) tiles[r][0] = tiles[r][1] = micro_portable;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        micro_kernel t[MR][2] = {{micro_avx2_1x1, micro_avx2_1x2}, {micro_avx2_2x1, micro_avx2_2x2},
+                                 {micro_avx2_3x1, micro_avx2_3x2}, {micro_avx2_4x1, micro_avx2_4x2},
+                                 {micro_avx2_5x1, micro_avx2_5x2}, {micro_avx2_6x1, micro_avx2_6x2}};
+        memcpy(tiles, t, sizeof t);
+        have_avx2 = 1;
+    }
+#endif
+}
+
+void dn_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+              const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
+    if (m == 0 || n == 0) return;
+    if (beta != 0 && beta != 1) for (size_t i = 0; i < m; i++) for (size_t j = 0; j < n; j++) c[i * ldc + j] *= beta;
+    if (k == 0) {
+        if (beta == 0) for (size_t i = 0; i < m; i++) memset(c + i * ldc, 0, n * sizeof(float));
+        return;
+    }
+    float *pb = buffer(&packed_b, (size_t)KC * NC), *pa = buffer(&packed_a, (size_t)MC * KC);
+    float tile[MR * NR] = {0};
+    for (size_t j0 = 0; j0 < n; j0 += NC) {
+        size_t nc = n - j0 < NC ? n - j0 : NC;
+        for (size_t p0 = 0; p0 < k; p0 += KC) {
+            size_t kc = k - p0 < KC ? k - p0 : KC;
+            int load = p0 > 0 || beta != 0;
+            pack_b(trans_b, b, ldb, p0, j0, kc, nc, pb);
+            for (size_t i0 = 0; i0 < m; i0 += MC) {
+                size_t mc = m - i0 < MC ? m - i0 : MC;
+                pack_a(trans_a, a, lda, i0, p0, mc, kc, alpha, pa);
+                for (size_t j = 0; j < nc; j += NR) {
+                    size_t cols = nc - j < NR ? nc - j : NR;
+                    const float *panel_b = pb + j * kc;
+                    for (size_t i = 0; i < mc; i += MR) {
+                        size_t rows = mc - i < MR ? mc - i : MR;
+                        float *cij = c + (i0 + i) * ldc + j0 + j;
+                        const float *panel_a = pa + i * kc;
+                        size_t halves = cols > 8 ? 2 : 1;
+                        if ((rows == MR && cols == NR) || (have_avx2 && cols == 8 * halves)) {
+                            tiles[rows - 1][halves - 1](kc, panel_a, panel_b, cij, ldc, load);
+                            continue;
+                        }
+                        if (load) for (size_t r = 0; r < rows; r++) memcpy(tile + r * NR, cij + r * ldc, cols * sizeof(float));
+                        (have_avx2 ? tiles[rows - 1][halves - 1] : micro_portable)(kc, panel_a, panel_b, tile, NR, load);
+                        for (size_t r = 0; r < rows; r++) memcpy(cij + r * ldc, tile + r * NR, cols * sizeof(float));
+                    }
+                }
+            }
+        }
+    }
+}
