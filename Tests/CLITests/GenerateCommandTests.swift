@@ -41,12 +41,18 @@ private let unet = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
     @Test func sameSettingsGiveTheSameBytes() throws {
         let dir = NSTemporaryDirectory() + "denoise-gen-\(UUID().uuidString)"
-        for run in ["a", "b"] {
-            let r = try runDenoise(["generate", unet, "--n", "2", "--steps", "4", "--sampler", "ddpm", "--seed", "3",
-                                    "--threads", "2", "--out", dir + "/" + run])
+        // The same seed gives the same bytes whatever the batch size and thread count.
+        for (run, batch, threads) in [("a", 3, 2), ("b", 1, 1), ("d", 2, 2)] {
+            let r = try runDenoise(["generate", unet, "--n", "3", "--steps", "4", "--sampler", "ddpm", "--seed", "3",
+                                    "--batch-size", "\(batch)", "--threads", "\(threads)", "--out", dir + "/" + run])
             #expect(r.status == 0, "\(r.stderr)")
         }
-        for k in 0..<2 {
+        for k in 0..<3 {
+            let name = String(format: "/%06d.png", k)
+            let a = FileManager.default.contents(atPath: dir + "/a" + name)
+            #expect(a != nil && a == FileManager.default.contents(atPath: dir + "/d" + name), "sample \(k)")
+        }
+        for k in 0..<3 {
             let name = String(format: "/%06d.png", k)
             #expect(FileManager.default.contents(atPath: dir + "/a" + name) == FileManager.default.contents(atPath: dir + "/b" + name))
         }
