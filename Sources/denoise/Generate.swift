@@ -13,8 +13,8 @@ struct Generate: ParsableCommand {
         abstract: "Generate images with a diffusion model (ONNX file or native folder).",
         discussion: "The same --seed gives the same samples whatever --batch-size. Every PNG carries its generation parameters in a tEXt chunk.")
 
-    @Argument(help: "The model: an ONNX file or a native model folder.")
-    var model: String
+    @Argument(help: "The model: an ONNX file, a native or a diffusers folder (default: the shipped \(DefaultModel.name) model).")
+    var model: String?
 
     @Option(name: .customLong("n"), help: "Number of images.")
     var count = 16
@@ -37,17 +37,8 @@ struct Generate: ParsableCommand {
     @Option(help: "Timestep spacing: leading, trailing, linspace or lucidrains.")
     var timestepSpacing = "leading"
 
-    @Option(help: "A diffusers scheduler_config.json overriding the model's schedule.")
-    var schedulerConfig: String?
-
-    @Option(help: "Override the beta schedule (linear, scaled_linear, squaredcos_cap_v2, sigmoid, lucidrains_linear, lucidrains_cosine, lucidrains_sigmoid).")
-    var betaSchedule: String?
-
-    @Option(help: "Override the number of training timesteps.")
-    var numTrainTimesteps: Int?
-
-    @Option(help: "Override the prediction type (epsilon, sample, v_prediction).")
-    var predictionType: String?
+    @OptionGroup(title: "Noise schedule (overrides the model's)")
+    var schedule: ScheduleFlags
 
     @Option(help: "Start from this x_T (.npy, float32 [N, C, H, W]).")
     var noise: String?
@@ -76,11 +67,9 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        var native = try ModelLoader.open(model, scheduleConfig: schedulerConfig)
-        if let betaSchedule { native.schedule.betaSchedule = betaSchedule }
-        if let numTrainTimesteps { native.schedule.numTrainTimesteps = numTrainTimesteps }
-        if let predictionType { native.schedule.predictionType = predictionType }
-        native.schedule = try native.schedule.validated(source: "command-line flags")
+        let model = try self.model ?? DefaultModel.path()
+        var native = try ModelLoader.open(model)
+        native.schedule = try schedule.applied(to: native.schedule)
         let generator = try ImageGenerator(model: native, cpu: CPU(threads: threads))
         let t = generator.schedule.trainingTimesteps
         let stepCount = steps ?? t

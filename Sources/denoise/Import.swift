@@ -9,7 +9,7 @@ struct Import: ParsableCommand {
         commandName: "import",
         abstract: "Convert an ONNX model into a native model folder (model.json + weights.safetensors).",
         discussion: """
-            The schedule comes from --scheduler-config (a diffusers scheduler_config.json), else from the ONNX \
+            The schedule comes from --scheduler-config (a diffusers scheduler_config.json) and the schedule flags, else from the ONNX \
             metadata_props keys \(ScheduleConfig.metadataKeys.joined(separator: ", ")), else the defaults \
             (linear betas 1e-4…0.02, 1000 timesteps, epsilon prediction).
             """)
@@ -20,11 +20,12 @@ struct Import: ParsableCommand {
     @Option(help: "Output folder (created; its model.json and weights.safetensors are replaced).")
     var out: String
 
-    @Option(help: "A diffusers scheduler_config.json giving the noise schedule.")
-    var schedulerConfig: String?
+    @OptionGroup(title: "Noise schedule")
+    var schedule: ScheduleFlags
 
     func run() throws {
-        let native = try ModelLoader.open(model, scheduleConfig: schedulerConfig)
+        var native = try ModelLoader.open(model)
+        native.schedule = try schedule.applied(to: native.schedule)
         try native.write(to: out)
         let s = native.schedule
         print("wrote \(out): \(native.graph.nodes.count) nodes, \(native.graph.parameterCount) parameters, image \(native.imageShape), "

@@ -20,6 +20,9 @@ struct Train: ParsableCommand {
     @Option(help: "Fine-tune this model (ONNX, native or diffusers folder) instead of training a new one.")
     var model: String?
 
+    @OptionGroup(title: "Noise schedule (default: linear 1e-4…0.02, T = 1000, epsilon; or the fine-tuned model's)")
+    var schedule: ScheduleFlags
+
     @Option(help: "Training data: 'fashion-mnist' (Debian's dataset-fashion-mnist) or a folder of PNG images.")
     var data = "fashion-mnist"
 
@@ -107,6 +110,7 @@ struct Train: ParsableCommand {
             native = NativeModel(graph: try UNet2DBuilder.initialized(c, seed: seed, cpu: cpu), schedule: ScheduleConfig(),
                                  imageShape: [c.inChannels, c.sampleSize, c.sampleSize])
         }
+        native.schedule = try schedule.applied(to: native.schedule)
         let images: ImageStack
         if data == "fashion-mnist" { images = try IDX.images("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") } else {
             let (stack, skipped) = try ImageFolder.load(data, channels: native.imageShape[0], size: native.imageShape[1])
@@ -118,7 +122,7 @@ struct Train: ParsableCommand {
         let trainer = try Trainer(model: native, data: images, options: options, cpu: cpu)
         if resume { try trainer.resume(from: out) }
         print("training \(trainer.parameters.scalarCount) parameters on \(images.count) images, batch \(batchSize), from step \(trainer.step)")
-        let start = Date()
+        let start = Date(), firstStep = trainer.step
         var recent: [Float] = []
         while trainer.step < steps {
             let loss = try trainer.trainStep()
@@ -129,7 +133,7 @@ struct Train: ParsableCommand {
                 else { try Data(("step,loss\n" + line).utf8).write(to: URL(fileURLWithPath: log)) }
             }
             if trainer.step % 10 == 0 || trainer.step == steps {
-                let rate = Double(trainer.step) / Date().timeIntervalSince(start)
+                let rate = Double(trainer.step - firstStep) / Date().timeIntervalSince(start)
                 let mean = recent.reduce(0, +) / Float(recent.count)
                 FileHandle.standardError.write(Data(String(format: "\rstep %d/%d  loss %.4f  %.2f it/s", trainer.step, steps, mean, rate).utf8))
                 recent = []

@@ -87,5 +87,17 @@ private func relativeError(_ a: String, _ b: String) throws -> Float {
         let wrongShape = try runDenoise(["eval", model, "--x", dir + "/small.npy", "--t", t, "--out", dir + "/y.npy"])
         #expect(wrongShape.status != 0 && wrongShape.stderr.contains("[2, 3, 8, 8]"), "\(wrongShape.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/y.npy"), "a failed eval left an output file")
+        // A native folder whose weights file holds a tensor of the wrong shape (same write id).
+        #expect(try runDenoise(["import", model, "--out", dir + "/native"]).status == 0)
+        let weights = URL(fileURLWithPath: dir + "/native/weights.safetensors")
+        let file = try SafeTensors.read(contentsOf: weights)
+        var tensors = try Dictionary(uniqueKeysWithValues: file.names.map { ($0, try file.tensor($0)) })
+        let victim = file.names.sorted()[0], expected = tensors[victim]!.shape
+        tensors[victim] = Tensor(zeros: [7, 7])
+        try SafeTensors.write(tensors, metadata: file.metadata, to: weights)
+        let mismatched = try runDenoise(["generate", dir + "/native", "--steps", "2", "--grid", dir + "/g.png"])
+        #expect(mismatched.status != 0 && mismatched.stderr.contains(victim) && mismatched.stderr.contains("[7, 7]")
+                && mismatched.stderr.contains("\(expected.map { $0 })"), "\(mismatched.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/g.png"))
     }
 }

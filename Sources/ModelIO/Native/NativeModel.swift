@@ -50,7 +50,7 @@ public struct NativeModel: Sendable {
     public func write(to folder: String) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var tensors: [String: Tensor] = [:], weights: [String: String] = [:], ints: [String: Value] = [:]
-        var used = Set<String>()
+        var used = Set<String>(), values = graph.values
         for (id, value) in graph.constants.sorted(by: { $0.key < $1.key }) {
             switch value {
             case .float(let t):
@@ -59,12 +59,13 @@ public struct NativeModel: Sendable {
                 used.insert(name)
                 tensors[name] = t
                 weights["\(id.index)"] = name
+                values[id.index].dims = t.shape.map { .fixed($0) }  // checked against the file on read
             case .int:
                 ints["\(id.index)"] = value
             }
         }
         let doc = Document(format: Self.formatName, version: Self.formatVersion, image: imageShape, schedule: schedule,
-                           metadata: graph.metadata, values: graph.values, inputs: graph.inputs, outputs: graph.outputs,
+                           metadata: graph.metadata, values: values, inputs: graph.inputs, outputs: graph.outputs,
                            nodes: graph.nodes, weights: weights, intConstants: ints, writeID: UUID().uuidString)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -105,7 +106,11 @@ public struct NativeModel: Sendable {
         }
         for (key, name) in doc.weights {
             guard file.entry(name) != nil else { throw ModelFileError(path: weightsPath, problem: "tensor '\(name)' named by model.json is missing") }
-            graph.constants[try id(key)] = .float(try file.tensor(name))
+            let v = try id(key), t = try file.tensor(name)
+            if let dims = graph.values[v.index].dims, dims != t.shape.map({ .fixed($0) }) {
+                throw ModelFileError(path: weightsPath, problem: "tensor '\(name)' has shape \(t.shape); model.json expects \(dims)")
+            }
+            graph.constants[v] = .float(t)
         }
         // Every reference must name a value, and every node input must be computed before it is read.
         var known = Set(graph.constants.keys).union(graph.inputs)

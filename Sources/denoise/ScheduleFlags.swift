@@ -1,0 +1,28 @@
+// The noise-schedule flags shared by generate, train and import: a diffusers
+// scheduler_config.json and single-key overrides on top of it.
+
+import ArgumentParser
+import ModelIO
+
+struct ScheduleFlags: ParsableArguments {
+    @Option(help: "A diffusers scheduler_config.json giving the noise schedule.")
+    var schedulerConfig: String?
+
+    @Option(help: "Beta schedule (\(ScheduleConfig.betaSchedules.sorted().joined(separator: ", "))).")
+    var betaSchedule: String?
+
+    @Option(help: "Number of training timesteps T.")
+    var numTrainTimesteps: Int?
+
+    @Option(help: "Prediction type (epsilon, sample, v_prediction).")
+    var predictionType: String?
+
+    /// `base` with the scheduler config file (if any) replacing it, then each flag given.
+    func applied(to base: ScheduleConfig) throws -> ScheduleConfig {
+        var s = try schedulerConfig.map(ScheduleConfig.read) ?? base
+        if let betaSchedule { s.betaSchedule = betaSchedule }
+        if let numTrainTimesteps { s.numTrainTimesteps = numTrainTimesteps }
+        if let predictionType { s.predictionType = predictionType }
+        return try s.validated(source: "the schedule flags")
+    }
+}
