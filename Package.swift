@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "Graphs", dependencies: ["Tensors"]),
         .target(name: "ModelIO", dependencies: ["Tensors", "Graphs", "CProtobufC", "CONNX"]),
         .target(name: "Diffusion", dependencies: ["Tensors", "Graphs", "ModelIO", "Imaging"]),
-        .target(name: "DenoiseServer", dependencies: ["Tensors", "CMicroHTTPD"]),
+        .target(name: "DenoiseServer", dependencies: ["Tensors", "Graphs", "ModelIO", "Diffusion", "Imaging", "CMicroHTTPD"]),
 
         // The command-line front end: parsing and progress only.
         .executableTarget(name: "denoise", dependencies: [

@@ -89,21 +89,15 @@ struct Generate: ParsableCommand {
         let progress = ProgressBar(label: "generating")
         let samples = try generator.generate(options) { done, total in progress.update(done, total) }
         progress.finish()
-        let parameters = { (k: Int) -> String in
-            "model=\((model as NSString).lastPathComponent) seed=\(seed) sample=\(k) steps=\(stepCount) sampler=\(options.sampler.kind.rawValue) "
-                + "eta=\(eta) spacing=\(timestepSpacing) prediction=\(options.sampler.prediction.rawValue)"
-        }
+        let record = GenerationRecord(model: GenerationRecord.modelName(path: model), seed: seed, sampler: options.sampler)
         let images = try (0..<count).map { try SampleImages.image(samples, index: $0) }
         if let out {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             for (k, image) in images.enumerated() {
-                try PNG.write(image, to: out + String(format: "/%06d.png", k), text: [("parameters", parameters(k)), ("Software", "denoise")])
+                try AtomicFile.write(try record.png(image, sample: k), to: URL(fileURLWithPath: out + String(format: "/%06d.png", k)))
             }
         }
-        if let grid {
-            let columns = Int(Double(count).squareRoot().rounded(.up))
-            try PNG.write(Image8.grid(images, columns: columns), to: grid, text: [("parameters", parameters(-1)), ("Software", "denoise")])
-        }
+        if let grid { try AtomicFile.write(try record.gridPNG(images), to: URL(fileURLWithPath: grid)) }
         if let npy { try NumPy.write(.float(samples), to: npy) }
         print("generated \(count) samples (\(options.sampler.kind.rawValue), \(stepCount) steps, seed \(seed))")
     }

@@ -1,9 +1,6 @@
-// ImageGenerator: sampling loops over a compiled model. For each chunk of `batchSize` samples it
-// runs the inference plan once per step and advances every sample with the sampler. Randomness is
-// per sample: sample k of a request draws x_T and each step's noise from Philox stream k under the
-// request's seed (x_T at element offset 0, step i's noise at (i+1)·count), so a sample's noise does
-// not depend on the chunk it lands in or the thread count. Plans are compiled once per batch size
-// and kept. Not the server's step-level scheduler (samples here move in lockstep per chunk).
+// ImageGenerator: `denoise generate`'s loop. Samples go in chunks of `batchSize`, each chunk moving
+// in lockstep through the BatchStepper; sample k of a request is Philox stream k under the
+// request's seed, so its bits do not depend on the chunk it lands in or the thread count.
 
 import Foundation
 import Graphs
@@ -26,21 +23,13 @@ public struct GenerationOptions: Sendable {
 
 /// Generates images from a diffusion model.
 public final class ImageGenerator {
-    public let model: NativeModel
-    public let schedule: NoiseSchedule
-    public let cpu: CPU
-    let image: ValueID, time: ValueID?
-    private var plans: [Int: InferencePlan] = [:]
+    public let stepper: BatchStepper
+    public var model: NativeModel { stepper.model }
+    public var schedule: NoiseSchedule { stepper.schedule }
+    public var cpu: CPU { stepper.cpu }
 
     public init(model: NativeModel, cpu: CPU) throws {
-        self.model = model
-        self.cpu = cpu
-        let config = model.schedule
-        guard let kind = BetaSchedule(rawValue: config.betaSchedule) else {
-            throw GraphError.invalid("beta schedule '\(config.betaSchedule)' is not one of \(BetaSchedule.allCases.map(\.rawValue))")
-        }
-        schedule = NoiseSchedule(kind, timesteps: config.numTrainTimesteps, betaStart: config.betaStart, betaEnd: config.betaEnd)
-        (image, time) = try ModelLoader.imageAndTimeInputs(model.graph)
+        stepper = try BatchStepper(model: model, cpu: cpu)
     }
 
     /// Sampler options for `steps` steps with the model's prediction type and clipping, and the
@@ -61,16 +50,6 @@ public final class ImageGenerator {
         for (j, k) in samples.enumerated() { try cpu.fillNormal(x.rows(j..<(j + 1)), seed: seed, stream: UInt64(k)) }
     }
 
-    func plan(batch: Int) throws -> InferencePlan {
-        if let p = plans[batch] { return p }
-        var shapes = try ModelLoader.inputShapes(model.graph, batch: batch)
-        shapes[image] = Shape([batch] + model.imageShape)
-        let p = try InferencePlan(model.graph, inputShapes: shapes, cpu: cpu,
-                                  options: PlanOptions(timeTable: schedule.trainingTimesteps))
-        plans[batch] = p
-        return p
-    }
-
     /// Generates `options.count` samples `[N, C, H, W]` in the model's space (nominally [-1, 1]).
     /// `progress(stepsDone, stepsTotal)` is called after every step of every chunk.
     public func generate(_ options: GenerationOptions, progress: (Int, Int) -> Void = { _, _ in }) throws -> Tensor {
@@ -85,38 +64,18 @@ public final class ImageGenerator {
         let chunks = stride(from: 0, to: options.count, by: options.batchSize).map { $0..<min(options.count, $0 + options.batchSize) }
         var done = 0
         for chunk in chunks {
-            let b = chunk.count, plan = try plan(batch: b)
-            let x = result.rows(chunk)
-            if let noise = options.initialNoise { x.assign(noise.rows(chunk)) }
-            else { try startingNoise(into: x, samples: chunk, seed: options.seed) }
-            let noise = Tensor(uninitialized: x.shape), predicted = Tensor(uninitialized: x.shape)
-            var histories = [SamplerHistory](repeating: SamplerHistory(), count: b)
-            let timeShape = time.flatMap { plan.compiled.shapes[$0] } ?? [b]
-            for i in 0..<steps {
-                var inputs: [ValueID: Value] = [image: .float(x)]
-                if let time {
-                    let t = sampler.timesteps[i]
-                    inputs[time] = model.graph[time].type == .int64
-                        ? .int(IntTensor(shape: timeShape, values: Array(repeating: Int64(t), count: timeShape.elementCount)))
-                        : .float(Tensor(shape: timeShape, repeating: Float(t)))
-                }
-                guard case .float(let output) = try plan.run(inputs)[0], output.count == x.count else {
-                    throw GraphError.invalid("the model's output does not have the image's shape \(x.shape)")
-                }
-                if sampler.addsNoise {
-                    for (j, k) in chunk.enumerated() {
-                        try cpu.fillNormal(noise.rows(j..<(j + 1)), seed: options.seed, stream: UInt64(k), offset: UInt64((i + 1) * count))
-                    }
-                }
-                for j in 0..<b {
-                    sampler.step(i, modelOutput: output.pointer + j * count, sample: x.pointer + j * count,
-                                 noise: sampler.addsNoise ? UnsafePointer(noise.pointer + j * count) : nil,
-                                 predictedX0: predicted.pointer + j * count, count: count, history: &histories[j])
-                }
+            let jobs = try chunk.map { k in
+                try SampleJob(sampler: sampler, imageShape: model.imageShape, seed: options.seed, stream: UInt64(k),
+                              initialNoise: options.initialNoise.map { UnsafePointer($0.pointer + k * count) }, cpu: cpu)
+            }
+            for _ in 0..<steps {
+                try stepper.step(jobs)
                 done += 1
                 progress(done, steps * chunks.count)
             }
+            for (j, job) in jobs.enumerated() { (result.pointer + (chunk.lowerBound + j) * count).update(from: job.x.pointer, count: count) }
         }
+        withExtendedLifetime(options.initialNoise) {}
         return result
     }
 }

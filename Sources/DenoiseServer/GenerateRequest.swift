@@ -1,0 +1,84 @@
+// GenerateRequest: the query parameters of GET /generate, validated. Every problem is one
+// message naming the parameter and what was wrong (the server answers it as a 400).
+
+import Diffusion
+import Foundation
+
+struct RequestError: Error, CustomStringConvertible {
+    let description: String
+    /// The HTTP status it is answered with: 400, or 404 for an unknown model.
+    let status: Int
+    init(_ message: String, status: Int = 400) {
+        description = message
+        self.status = status
+    }
+}
+
+struct GenerateRequest {
+    static let known = ["steps", "n", "seed", "sampler", "eta", "timestep_spacing", "model"]
+
+    let model: ServedModel
+    let n: Int
+    let seed: UInt64
+    let sampler: SamplerOptions
+
+    init(query: [(String, String?)], models: [ServedModel], options: ServerOptions) throws {
+        var values: [String: String] = [:]
+        for (key, value) in query {
+            guard Self.known.contains(key) else {
+                throw RequestError("unknown parameter '\(key)' (known: \(Self.known.joined(separator: ", ")))")
+            }
+            guard values[key] == nil else { throw RequestError("parameter '\(key)' given more than once") }
+            guard let value, !value.isEmpty else { throw RequestError("parameter '\(key)' has no value") }
+            values[key] = value
+        }
+        func integer(_ key: String, _ range: ClosedRange<Int>) throws -> Int? {
+            guard let text = values[key] else { return nil }
+            guard let v = Int(text) else { throw RequestError("\(key) must be an integer, got '\(text)'") }
+            guard range.contains(v) else { throw RequestError("\(key) must be \(range.lowerBound)…\(range.upperBound), got \(v)") }
+            return v
+        }
+
+        if let name = values["model"] {
+            guard let m = models.first(where: { $0.name == name }) else {
+                throw RequestError("unknown model '\(name)' (served: \(models.map(\.name).joined(separator: ", ")))", status: 404)
+            }
+            model = m
+        } else {
+            model = models[0]
+        }
+        let timesteps = model.stepper.schedule.trainingTimesteps
+        let steps = try integer("steps", 1...min(options.maxSteps, timesteps)) ?? min(options.defaultSteps, timesteps, options.maxSteps)
+        n = try integer("n", 1...options.maxN) ?? 1
+        if let text = values["seed"] {
+            guard let s = UInt64(text) else { throw RequestError("seed must be an integer 0…\(UInt64.max), got '\(text)'") }
+            seed = s
+        } else {
+            seed = UInt64.random(in: 0...UInt64.max)
+        }
+        var o = SamplerOptions()
+        o.kind = steps == timesteps ? .ddpm : .ddim
+        o.steps = steps
+        let schedule = model.native.schedule
+        o.prediction = PredictionType(rawValue: schedule.predictionType) ?? .epsilon
+        o.clipSample = schedule.clipSample
+        o.clipRange = schedule.clipSampleRange
+        if let name = values["sampler"] {
+            guard let kind = SamplerKind(rawValue: name) else {
+                throw RequestError("unknown sampler '\(name)' (use \(SamplerKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            o.kind = kind
+        }
+        if let text = values["eta"] {
+            guard let eta = Double(text), eta >= 0, eta <= 1 else { throw RequestError("eta must be a number in [0, 1], got '\(text)'") }
+            o.eta = eta
+        }
+        if let name = values["timestep_spacing"] {
+            guard let spacing = TimestepSpacing(rawValue: name) else {
+                throw RequestError("unknown timestep_spacing '\(name)' (use \(TimestepSpacing.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            o.spacing = spacing
+        }
+        sampler = o
+    }
+}

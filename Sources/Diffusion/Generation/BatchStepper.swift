@@ -1,0 +1,125 @@
+// BatchStepper: advances any set of samples by one denoising step in one U-Net forward, each at
+// its own timestep, with its own sampler and its own noise. The one sampling mechanism behind
+// `denoise generate` (chunks moving in lockstep) and the server (requests joining and leaving
+// the batch at every step). A sample's result depends only on its own settings: noise comes from
+// Philox stream `stream` under `seed` (x_T at element offset 0, step i's noise at (i+1)·count),
+// and the compiled plan's outputs do not depend on the batch (see Tensors' GEMM), so a sample
+// gives the same bits alone, in any batch, at any position, on any thread count.
+
+import Foundation
+import Graphs
+import ModelIO
+import Tensors
+
+/// One sample being denoised and its state between steps.
+public final class SampleJob: @unchecked Sendable {
+    public let sampler: Sampler
+    public let seed: UInt64
+    /// The Philox stream of this sample's noise (its index within its request).
+    public let stream: UInt64
+    /// The current sample x_t, `[C, H, W]`; x_0 once `isDone`.
+    public let x: Tensor
+    public private(set) var step = 0
+    var history = SamplerHistory()
+
+    /// Starts from `initialNoise` (`[C, H, W]` elements) or from Philox noise of `seed`/`stream`.
+    public init(sampler: Sampler, imageShape: [Int], seed: UInt64, stream: UInt64, initialNoise: UnsafePointer<Float>? = nil,
+                cpu: CPU) throws {
+        self.sampler = sampler
+        self.seed = seed
+        self.stream = stream
+        x = Tensor(uninitialized: Shape([1] + imageShape))
+        if let initialNoise { x.pointer.update(from: initialNoise, count: x.count) }
+        else { try cpu.fillNormal(x, seed: seed, stream: stream) }
+    }
+
+    private init(copying j: SampleJob) {
+        sampler = j.sampler
+        seed = j.seed
+        stream = j.stream
+        x = j.x.copy()
+        step = j.step
+        history = j.history
+    }
+
+    /// A throwaway copy at the same step, to pad a batch to a compiled size (its results are
+    /// discarded; it cannot change the real samples' bits).
+    public func spare() -> SampleJob { SampleJob(copying: self) }
+
+    public var stepCount: Int { sampler.timesteps.count }
+    public var isDone: Bool { step >= stepCount }
+    /// The timestep the next step denoises.
+    public var timestep: Int { sampler.timesteps[step] }
+
+    func advance(modelOutput: UnsafePointer<Float>, noise: Tensor, predicted: Tensor, cpu: CPU) throws {
+        let count = x.count
+        if sampler.addsNoise { try cpu.fillNormal(noise, seed: seed, stream: stream, offset: UInt64((step + 1) * count)) }
+        sampler.step(step, modelOutput: modelOutput, sample: x.pointer, noise: sampler.addsNoise ? UnsafePointer(noise.pointer) : nil,
+                     predictedX0: predicted.pointer, count: count, history: &history)
+        step += 1
+    }
+}
+
+/// Runs one forward over a batch of jobs and steps each; plans are compiled per batch size and kept.
+public final class BatchStepper: @unchecked Sendable {
+    public let model: NativeModel
+    public let schedule: NoiseSchedule
+    public let cpu: CPU
+    let image: ValueID, time: ValueID?
+    private var plans: [Int: InferencePlan] = [:]
+
+    public init(model: NativeModel, cpu: CPU) throws {
+        self.model = model
+        self.cpu = cpu
+        let config = model.schedule
+        guard let kind = BetaSchedule(rawValue: config.betaSchedule) else {
+            throw GraphError.invalid("beta schedule '\(config.betaSchedule)' is not one of \(BetaSchedule.allCases.map(\.rawValue))")
+        }
+        schedule = NoiseSchedule(kind, timesteps: config.numTrainTimesteps, betaStart: config.betaStart, betaEnd: config.betaEnd)
+        (image, time) = try ModelLoader.imageAndTimeInputs(model.graph)
+    }
+
+    /// The plan for `batch` samples per forward (compiled on first use).
+    public func plan(batch: Int) throws -> InferencePlan {
+        if let p = plans[batch] { return p }
+        var shapes = try ModelLoader.inputShapes(model.graph, batch: batch)
+        shapes[image] = Shape([batch] + model.imageShape)
+        let p = try InferencePlan(model.graph, inputShapes: shapes, cpu: cpu, options: PlanOptions(timeTable: schedule.trainingTimesteps))
+        plans[batch] = p
+        return p
+    }
+
+    /// Denoises every job (none done) by one step, in one forward of batch `jobs.count`.
+    public func step(_ jobs: [SampleJob]) throws {
+        let b = jobs.count
+        guard b > 0 else { return }
+        let plan = try plan(batch: b)
+        let count = model.imageShape.reduce(1, *)
+        let x = Tensor(uninitialized: Shape([b] + model.imageShape))
+        for (j, job) in jobs.enumerated() {
+            precondition(!job.isDone, "BatchStepper.step: job already done")
+            (x.pointer + j * count).update(from: job.x.pointer, count: count)
+        }
+        var inputs: [ValueID: Value] = [image: .float(x)]
+        if let time {
+            let shape = plan.compiled.shapes[time] ?? [b]
+            var steps = jobs.map(\.timestep)
+            // A model with one timestep for the whole batch can only step samples in lockstep.
+            if shape.elementCount == 1, Set(steps).count == 1 { steps = [steps[0]] }
+            guard shape.elementCount == steps.count else {
+                throw GraphError.invalid("the model's timestep input has shape \(shape); samples at different timesteps need one per sample [\(b)]")
+            }
+            inputs[time] = model.graph[time].type == .int64
+                ? .int(IntTensor(shape: shape, values: steps.map(Int64.init)))
+                : .float(Tensor(shape: shape, scalars: steps.map(Float.init)))
+        }
+        guard case .float(let output) = try plan.run(inputs)[0], output.count == x.count else {
+            throw GraphError.invalid("the model's output does not have the image's shape \(x.shape)")
+        }
+        let noise = Tensor(uninitialized: Shape([1] + model.imageShape)), predicted = Tensor(uninitialized: noise.shape)
+        for (j, job) in jobs.enumerated() {
+            try job.advance(modelOutput: output.pointer + j * count, noise: noise, predicted: predicted, cpu: cpu)
+        }
+        withExtendedLifetime(output) {}
+    }
+}

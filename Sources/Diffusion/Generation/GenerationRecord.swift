@@ -1,0 +1,43 @@
+// GenerationRecord: how a set of samples was made, and the PNG bytes that carry it (a "parameters"
+// tEXt chunk). `denoise generate` and the server both encode through here, so the same settings
+// and seed give the same bytes from either.
+
+import Foundation
+import Imaging
+import Tensors
+
+public struct GenerationRecord: Sendable, Equatable {
+    /// The model's name (see `modelName(path:)`).
+    public var model: String
+    public var seed: UInt64
+    public var sampler: SamplerOptions
+
+    public init(model: String, seed: UInt64, sampler: SamplerOptions) {
+        self.model = model
+        self.seed = seed
+        self.sampler = sampler
+    }
+
+    /// A model's name from its path: the last path component without an `.onnx` extension.
+    public static func modelName(path: String) -> String {
+        let last = (path as NSString).lastPathComponent
+        return last.hasSuffix(".onnx") ? String(last.dropLast(5)) : last
+    }
+
+    /// The tEXt "parameters" value for sample `index` (nil: a grid of all samples).
+    public func parameters(sample index: Int?) -> String {
+        "model=\(model) seed=\(seed) sample=\(index.map(String.init) ?? "grid") steps=\(sampler.steps) sampler=\(sampler.kind.rawValue) "
+            + "eta=\(sampler.eta) spacing=\(sampler.spacing.rawValue) prediction=\(sampler.prediction.rawValue)"
+    }
+
+    /// PNG of sample `index`.
+    public func png(_ image: Image8, sample index: Int) throws -> Data {
+        try PNG.encode(image, text: [("parameters", parameters(sample: index)), ("Software", "denoise")])
+    }
+
+    /// PNG of all samples in one grid, ⌈√n⌉ columns.
+    public func gridPNG(_ images: [Image8]) throws -> Data {
+        let columns = Int(Double(images.count).squareRoot().rounded(.up))
+        return try PNG.encode(Image8.grid(images, columns: columns), text: [("parameters", parameters(sample: nil)), ("Software", "denoise")])
+    }
+}

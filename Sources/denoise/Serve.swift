@@ -1,0 +1,115 @@
+// denoise serve: the HTTP server (DenoiseServer) over one or more models.
+
+import ArgumentParser
+import DenoiseServer
+import Diffusion
+import Dispatch
+import Foundation
+import ModelIO
+import Tensors
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve models over HTTP: GET /generate?steps=50 returns a PNG.",
+        discussion: """
+            Routes: /generate (steps, n, seed, sampler, eta, timestep_spacing, model), /healthz, /readyz, /metrics \
+            (Prometheus), /v1/models. Samples of all requests share each U-Net forward, whatever step each is at; \
+            the same parameters and seed give the same PNG bytes as `denoise generate`. SIGINT/SIGTERM stop \
+            accepting, let running requests finish (up to 30 s), then exit. See docs/openapi.yaml.
+            """)
+
+    @Argument(help: "Models to serve (ONNX files, native or diffusers folders); named by file or folder name. Default: the shipped \(DefaultModel.name) model.")
+    var models: [String] = []
+
+    @Option(help: "Address to listen on (IPv4 or IPv6 literal).")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port (0: any free port).")
+    var port = 8080
+
+    @Option(help: "Most samples in one U-Net forward.")
+    var maxBatch = 32
+
+    @Option(help: "Most requests waiting for a batch slot; more get 503.")
+    var maxQueue = 64
+
+    @Option(help: "Most denoising steps a request may ask for.")
+    var maxSteps = 1000
+
+    @Option(help: "Most images per request.")
+    var maxN = 16
+
+    @Option(help: "Seconds a /generate request may take before it is cancelled (504).")
+    var timeout = 300.0
+
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int?
+
+    @Option(help: "Require this key (Authorization: Bearer KEY, or X-API-Key) on every route but /healthz and /readyz. Also read from DENOISE_API_KEY.")
+    var apiKey: String?
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535, got \(port)") }
+        guard (1...1024).contains(maxBatch) else { throw ValidationError("--max-batch must be 1…1024, got \(maxBatch)") }
+        guard maxQueue >= 0 else { throw ValidationError("--max-queue must be at least 0, got \(maxQueue)") }
+        guard maxSteps >= 1 else { throw ValidationError("--max-steps must be at least 1, got \(maxSteps)") }
+        guard (1...1024).contains(maxN) else { throw ValidationError("--max-n must be 1…1024, got \(maxN)") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive, got \(timeout)") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    func run() throws {
+        let cpu = CPU(threads: threads)
+        let paths = models.isEmpty ? [try DefaultModel.path()] : models
+        var served: [ServedModel] = []
+        for path in paths {
+            let name = GenerationRecord.modelName(path: path)
+            guard !served.contains(where: { $0.name == name }) else { throw ValidationError("two models are named '\(name)'; serve them from differently named files or folders") }
+            served.append(try ServedModel(name: name, model: try ModelLoader.open(path), cpu: cpu))
+        }
+        var options = ServerOptions()
+        options.host = host
+        options.port = UInt16(port)
+        options.maxSteps = maxSteps
+        options.maxN = maxN
+        options.timeout = timeout
+        options.apiKey = apiKey ?? ProcessInfo.processInfo.environment["DENOISE_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        var limits = Engine.Limits()
+        limits.maxBatch = maxBatch
+        limits.maxQueue = maxQueue
+        let metrics = Metrics()
+        let engine = Engine(models: served, limits: limits, metrics: metrics)
+        let log: @Sendable (String) -> Void = { line in
+            let stamp = ISO8601DateFormatter().string(from: Date())
+            FileHandle.standardError.write(Data("\(stamp) \(line)\n".utf8))
+        }
+        log("denoise serve: ISA \(CPU.vectorISA), \(cpu.threads) threads")
+        for m in served {
+            let s = m.native.schedule
+            log("model \(m.name): image \(m.native.imageShape), \(m.native.graph.parameterCount) parameters, \(s.betaSchedule) schedule over \(s.numTrainTimesteps) steps, \(s.predictionType)")
+        }
+        let server = HTTPServer(engine: engine, metrics: metrics, options: options, log: log)
+        try server.start()
+        log("listening on http://\(host.contains(":") ? "[\(host)]" : host):\(server.port) (max batch \(maxBatch), max queue \(maxQueue)\(options.apiKey == nil ? "" : ", API key required"))")
+        engine.start(log: log)
+
+        // SIGINT/SIGTERM: stop accepting, let running requests finish, then exit.
+        let stop = DispatchSemaphore(value: 0)
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { stop.signal() }
+            source.resume()
+            sources.append(source)
+        }
+        stop.wait()
+        log("stopping: no new requests; finishing \(engine.load.active) active and \(engine.load.queued) waiting")
+        server.quiesce()
+        engine.drain(grace: 30)
+        engine.stop(reason: "server shutting down")
+        server.stop()
+        log("stopped")
+        withExtendedLifetime(sources) {}
+    }
+}
