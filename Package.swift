@@ -48,6 +48,7 @@ let package = Package(
         .testTarget(name: "GraphTests", dependencies: ["TestSupport", "Graphs", "ModelIO", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionTests", dependencies: ["TestSupport", "Diffusion", "ModelIO", "Graphs", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImagingTests", dependencies: ["TestSupport", "Imaging"]),
+        .testTarget(name: "ServerTests", dependencies: ["TestSupport", "DenoiseServer", "Diffusion", "ModelIO", "Imaging", "Tensors"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "denoise", "ModelIO", "Graphs", "Tensors", "Imaging"]),
     ]
 )

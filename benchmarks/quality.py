@@ -29,6 +29,7 @@ import json
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 import scipy.linalg
@@ -68,7 +69,7 @@ class Classifier(nn.Module):
         return self.head(self.features(x))
 
 
-def train_classifier(epochs=2, batch=64):
+def train_classifier(epochs=3, batch=64):
     torch.manual_seed(0)
     x, y = to_input(load_idx("train-images-idx3-ubyte.gz")), torch.from_numpy(load_idx("train-labels-idx1-ubyte.gz").astype(np.int64))
     model = Classifier()
@@ -111,10 +112,12 @@ def run(model, x, batch=500):
 def frechet_distance(a, b):
     mu1, mu2 = a.mean(0), b.mean(0)
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root, _ = scipy.linalg.sqrtm(s1 @ s2, disp=False)
-    if not np.isfinite(root).all():  # singular product: nudge the diagonals, as pytorch-fid does
-        eps = 1e-6 * np.eye(len(s1))
-        root = scipy.linalg.sqrtm((s1 + eps) @ (s2 + eps))
+    with warnings.catch_warnings():  # S1 S2 is singular (ReLU units never active); sqrtm is still accurate here
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        root = scipy.linalg.sqrtm(s1 @ s2)
+        if not np.isfinite(root).all():  # nudge the diagonals, as pytorch-fid does
+            eps = 1e-6 * np.eye(len(s1))
+            root = scipy.linalg.sqrtm((s1 + eps) @ (s2 + eps))
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * root.real))
 
 

@@ -131,13 +131,18 @@ public final class Engine: @unchecked Sendable {
         t.start()
     }
 
-    /// Stops admitting; cancels waiting and active requests with `reason`, and waits for the loop to exit.
+    /// Stops admitting; cancels waiting and active requests with `reason`, and waits for the loop
+    /// to exit. Safe to call more than once.
     public func stop(reason: String) {
         condition.withLock {
             stopping = true
             condition.signal()
         }
-        if thread != nil { finished.wait() }
+        let running = condition.withLock { () -> Bool in
+            defer { thread = nil }
+            return thread != nil
+        }
+        if running { finished.wait() }
         for t in waiting { t.end(.cancelled(reason)) }
         for a in active { a.ticket.end(.cancelled(reason)) }
     }

@@ -1,0 +1,230 @@
+// The server over real sockets: started in-process on an ephemeral port, spoken to with a small
+// HTTP/1.1 client on POSIX sockets. PNGs are decoded and compared with `denoise generate`'s path;
+// every error status is provoked.
+
+import Foundation
+import Testing
+@testable import DenoiseServer
+import Diffusion
+import Imaging
+import ModelIO
+import Tensors
+import TestSupport
+
+/// An HTTP response as received.
+struct Reply {
+    let status: Int
+    let headers: [String: String]
+    let body: Data
+    var json: [String: Any]? { try? JSONSerialization.jsonObject(with: body) as? [String: Any] }
+    var error: String { json?["error"] as? String ?? "" }
+}
+
+/// Sends one request (Connection: close) and reads the whole reply.
+func request(_ port: UInt16, _ target: String, method: String = "GET", headers: [String: String] = [:]) throws -> Reply {
+    let fd = try connectSocket(port)
+    defer { close(fd) }
+    var text = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    for (k, v) in headers { text += "\(k): \(v)\r\n" }
+    text += "\r\n"
+    _ = text.withCString { send(fd, $0, strlen($0), 0) }
+    var data = Data(), buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = recv(fd, &buffer, buffer.count, 0)
+        if n <= 0 { break }
+        data.append(contentsOf: buffer[0..<n])
+    }
+    guard let split = data.range(of: Data("\r\n\r\n".utf8)) else { throw RequestError("no HTTP header in reply: \(data.count) bytes") }
+    let head = String(decoding: data[..<split.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
+    let status = Int(head[0].split(separator: " ")[1]) ?? 0
+    var fields: [String: String] = [:]
+    for line in head.dropFirst() {
+        if let colon = line.firstIndex(of: ":") {
+            fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+    }
+    return Reply(status: status, headers: fields, body: data[split.upperBound...])
+}
+
+func connectSocket(_ port: UInt16) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = port.bigEndian
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    guard ok == 0 else { close(fd); throw RequestError("cannot connect to port \(port)") }
+    return fd
+}
+
+/// A running server on a tiny random-initialized U-Net (8x8 gray, attention).
+final class TestServer: @unchecked Sendable {
+    let server: HTTPServer
+    let engine: Engine
+    let model: NativeModel
+    var port: UInt16 { server.port }
+
+    init(maxBatch: Int = 4, maxQueue: Int = 16, timeout: Double = 60, apiKey: String? = nil) throws {
+        var c = UNet2DConfig()
+        c.sampleSize = 8; c.inChannels = 1; c.outChannels = 1; c.blockOutChannels = [8, 16]; c.layersPerBlock = 1
+        c.normNumGroups = 4; c.attentionHeadDim = 8
+        c.downBlockTypes = ["DownBlock2D", "AttnDownBlock2D"]; c.upBlockTypes = ["AttnUpBlock2D", "UpBlock2D"]
+        let cpu = CPU(threads: 2)
+        model = NativeModel(graph: try UNet2DBuilder.initialized(c, seed: 7, cpu: cpu), schedule: ScheduleConfig(), imageShape: [1, 8, 8])
+        var limits = Engine.Limits()
+        (limits.maxBatch, limits.maxQueue) = (maxBatch, maxQueue)
+        let metrics = Metrics()
+        engine = Engine(models: [try ServedModel(name: "tiny", model: model, cpu: cpu)], limits: limits, metrics: metrics)
+        var o = ServerOptions()
+        (o.port, o.timeout, o.apiKey) = (0, timeout, apiKey)
+        server = HTTPServer(engine: engine, metrics: metrics, options: o, log: { _ in })
+        try server.start()
+        engine.start(log: { _ in })
+        let deadline = Date().addingTimeInterval(120)
+        while !engine.ready && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+    }
+
+    /// The PNG `denoise generate` writes for these settings (same code path as the CLI).
+    func expectedPNG(steps: Int, seed: UInt64, n: Int) throws -> Data {
+        let generator = try ImageGenerator(model: model, cpu: CPU(threads: 1))
+        var o = GenerationOptions()
+        (o.count, o.seed, o.batchSize) = (n, seed, 1)
+        o.sampler = generator.defaultSamplerOptions(steps: steps)
+        let samples = try generator.generate(o)
+        let record = GenerationRecord(model: "tiny", seed: seed, sampler: o.sampler)
+        let images = try (0..<n).map { try SampleImages.image(samples, index: $0) }
+        return n == 1 ? try record.png(images[0], sample: 0) : try record.gridPNG(images)
+    }
+
+    deinit {
+        server.quiesce()
+        engine.stop(reason: "test over")
+        server.stop()
+    }
+}
+
+@Suite(.serialized) struct ServerTests {
+    @Test func generateReturnsTheCLIsPNG() throws {
+        let s = try TestServer()
+        let r = try request(s.port, "/generate?steps=5&seed=11")
+        #expect(r.status == 200 && r.headers["content-type"] == "image/png" && r.headers["x-seed"] == "11")
+        let image = try PNG.decode(r.body, path: "reply")
+        #expect(image.width == 8 && image.height == 8 && image.channels == 1)
+        #expect(PNG.text(of: r.body).contains { $0.0 == "parameters" && $0.1.contains("seed=11") && $0.1.contains("steps=5") })
+        #expect(r.body == (try s.expectedPNG(steps: 5, seed: 11, n: 1)))
+        let grid = try request(s.port, "/generate?steps=4&seed=3&n=3")
+        let expectedGrid = try s.expectedPNG(steps: 4, seed: 3, n: 3)
+        #expect(grid.status == 200 && grid.body == expectedGrid)
+        let random = try request(s.port, "/generate?steps=2")
+        #expect(random.status == 200 && UInt64(random.headers["x-seed"] ?? "") != nil)
+    }
+
+    /// Concurrent requests share forwards (batch sizes > 1 in /metrics) yet each gets the bytes it gets alone.
+    @Test func concurrentRequestsShareBatchesWithoutChangingImages() throws {
+        let s = try TestServer(maxBatch: 4)
+        let seeds: [UInt64] = [1, 2, 3, 4, 5, 6]
+        let replies = UnsafeMutableBufferPointer<Reply?>.allocate(capacity: seeds.count)
+        defer { replies.deallocate() }
+        replies.initialize(repeating: nil)
+        let box = UncheckedBox(replies)
+        DispatchQueue.concurrentPerform(iterations: seeds.count) { i in
+            box.value[i] = try? request(s.port, "/generate?steps=\(10 + i)&seed=\(seeds[i])&n=\(1 + i % 2)")
+        }
+        for (i, seed) in seeds.enumerated() {
+            let r = try #require(replies[i])
+            #expect(r.status == 200, "\(r.error)")
+            #expect(r.body == (try s.expectedPNG(steps: 10 + i, seed: seed, n: 1 + i % 2)), "request \(i)")
+        }
+        let metrics = String(decoding: try request(s.port, "/metrics").body, as: UTF8.self)
+        let single = metrics.split(separator: "\n").first { $0.hasPrefix("denoise_batch_size_bucket{le=\"1.0\"}") }
+        let total = metrics.split(separator: "\n").first { $0.hasPrefix("denoise_batch_size_count") }
+        #expect(single != nil && total != nil && single!.split(separator: " ").last != total!.split(separator: " ").last,
+                "no forward had more than one sample:\n\(metrics)")
+        #expect(metrics.contains("denoise_images_generated_total 9"))
+    }
+
+    @Test func badRequestsGetTheirStatus() throws {
+        let s = try TestServer()
+        let cases: [(String, String, Int, String)] = [
+            ("GET", "/generate?steps=", 400, "steps"), ("GET", "/generate?steps=abc", 400, "integer"),
+            ("GET", "/generate?steps=0", 400, "steps"), ("GET", "/generate?steps=5000", 400, "1…1000"),
+            ("GET", "/generate?n=0", 400, "n must"), ("GET", "/generate?n=999", 400, "n must"),
+            ("GET", "/generate?seed=-1", 400, "seed"), ("GET", "/generate?eta=2", 400, "eta"),
+            ("GET", "/generate?sampler=euler", 400, "euler"), ("GET", "/generate?timestep_spacing=odd", 400, "odd"),
+            ("GET", "/generate?color=red", 400, "unknown parameter 'color'"), ("GET", "/generate?steps=2&steps=3", 400, "more than once"),
+            ("GET", "/generate?model=other", 404, "other"), ("GET", "/nothing", 404, "/nothing"),
+            ("POST", "/generate", 405, "POST"), ("DELETE", "/metrics", 405, "DELETE"),
+        ]
+        for (method, target, status, fragment) in cases {
+            let r = try request(s.port, target, method: method)
+            #expect(r.status == status && r.headers["content-type"] == "application/json" && r.error.contains(fragment),
+                    "\(method) \(target): \(r.status) \(r.error)")
+        }
+        #expect(try request(s.port, "/generate", method: "POST").headers["allow"] == "GET, HEAD")
+    }
+
+    @Test func apiKeyIsRequiredWhenSet() throws {
+        let s = try TestServer(apiKey: "sesame")
+        #expect(try request(s.port, "/generate?steps=2").status == 401)
+        #expect(try request(s.port, "/v1/models", headers: ["Authorization": "Bearer wrong"]).status == 401)
+        #expect(try request(s.port, "/v1/models", headers: ["Authorization": "Bearer sesame"]).status == 200)
+        #expect(try request(s.port, "/generate?steps=2", headers: ["X-API-Key": "sesame"]).status == 200)
+        #expect(try request(s.port, "/healthz").status == 200)
+    }
+
+    @Test func fullQueueAndTimeout() throws {
+        let full = try TestServer(maxQueue: 0)
+        let r = try request(full.port, "/generate?steps=2")
+        #expect(r.status == 503 && r.headers["retry-after"] != nil && r.error.contains("queue full"), "\(r.status) \(r.error)")
+        let slow = try TestServer(timeout: 0.05)
+        let t = try request(slow.port, "/generate?steps=1000")
+        #expect(t.status == 504 && t.error.contains("timeout"), "\(t.status) \(t.error)")
+        // The timed-out request left the batch.
+        let deadline = Date().addingTimeInterval(5)
+        while slow.engine.load.active > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        #expect(slow.engine.load.active == 0)
+    }
+
+    @Test func disconnectedClientFreesItsSlots() throws {
+        let s = try TestServer()
+        let fd = try connectSocket(s.port)
+        _ = "GET /generate?steps=1000&n=4 HTTP/1.1\r\nHost: x\r\n\r\n".withCString { send(fd, $0, strlen($0), 0) }
+        var deadline = Date().addingTimeInterval(10)
+        while s.engine.load.active == 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(s.engine.load.active == 4)
+        close(fd)
+        deadline = Date().addingTimeInterval(5)
+        while s.engine.load.active > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(s.engine.load.active == 0, "the disconnected request still holds batch slots")
+        let metrics = String(decoding: try request(s.port, "/metrics").body, as: UTF8.self)
+        let steps = metrics.split(separator: "\n").first { $0.hasPrefix("denoise_denoising_steps_total ") }.flatMap { Int($0.split(separator: " ")[1]) }
+        #expect(steps != nil && steps! < 4000, "the request ran to the end instead of being dropped")
+        #expect(metrics.contains("denoise_images_generated_total 0"))
+        #expect(try request(s.port, "/generate?steps=2").status == 200)
+    }
+
+    @Test func operationsEndpoints() throws {
+        let s = try TestServer()
+        #expect(try request(s.port, "/healthz").json?["status"] as? String == "ok")
+        #expect(try request(s.port, "/readyz").status == 200)
+        let models = try request(s.port, "/v1/models").json?["models"] as? [[String: Any]]
+        let m = try #require(models?.first)
+        #expect(m["name"] as? String == "tiny" && m["image_shape"] as? [Int] == [1, 8, 8] && m["num_train_timesteps"] as? Int == 1000
+                && m["prediction_type"] as? String == "epsilon" && (m["parameters"] as? Int ?? 0) == s.model.graph.parameterCount)
+        _ = try request(s.port, "/generate?steps=3&seed=1")
+        let metrics = String(decoding: try request(s.port, "/metrics").body, as: UTF8.self)
+        for name in ["denoise_requests_total{route=\"/generate\",status=\"200\"} 1", "denoise_request_duration_seconds_bucket",
+                     "denoise_queue_depth", "denoise_batch_size_count", "denoise_denoising_steps_total 3",
+                     "denoise_denoising_steps_per_second", "denoise_images_generated_total 1"] {
+            #expect(metrics.contains(name), "missing \(name)")
+        }
+        // Shutting down: new work is refused and readiness drops.
+        s.server.quiesce()
+        s.engine.stop(reason: "test")
+    }
+}
+
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
