@@ -1,5 +1,6 @@
-// denoise train: train a U-Net from scratch (a diffusers UNet2DModel config, or the built-in small
-// default) or fine-tune an existing model, on Fashion-MNIST or a folder of PNGs.
+// denoise train / denoise finetune: train a U-Net from scratch (a diffusers UNet2DModel config, or
+// the built-in small default) or continue training any model (ONNX, native, diffusers), on
+// Fashion-MNIST or a folder of PNGs. Both share TrainingFlags and one training loop.
 
 import ArgumentParser
 import Diffusion
@@ -9,28 +10,22 @@ import Imaging
 import ModelIO
 import Tensors
 
-struct Train: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Train a diffusion U-Net (from a config, or fine-tune a model) with the noise-prediction loss.",
-        discussion: "Writes the EMA model to --out as a native folder (model.json + weights.safetensors) every --checkpoint-every steps and at the end, with the optimizer state for --resume.")
-
-    @Option(help: "A diffusers UNet2DModel config.json for a new model (default: a small 28x28 gray U-Net).")
-    var config: String?
-
-    @Option(help: "Fine-tune this model (ONNX, native or diffusers folder) instead of training a new one.")
-    var model: String?
-
-    @OptionGroup(title: "Noise schedule (default: linear 1e-4…0.02, T = 1000, epsilon; or the fine-tuned model's)")
-    var schedule: ScheduleFlags
-
+/// The flags of every training command.
+struct TrainingFlags: ParsableArguments {
     @Option(help: "Training data: 'fashion-mnist' (Debian's dataset-fashion-mnist) or a folder of PNG images.")
     var data = "fashion-mnist"
 
-    @Option(help: "Optimization steps.")
+    @Option(help: "Output folder: the EMA model (model.json + weights.safetensors) and training state.")
+    var out: String
+
+    @Option(help: "Optimization steps (in total, counting steps before --resume).")
     var steps = 1000
 
-    @Option(help: "Images per step.")
+    @Option(help: "Images per micro-batch.")
     var batchSize = 32
+
+    @Option(help: "Micro-batches averaged into one optimizer step.")
+    var gradAccum = 1
 
     @Option(help: "Peak learning rate (AdamW).")
     var lr: Float = 2e-4
@@ -38,26 +33,35 @@ struct Train: ParsableCommand {
     @Option(help: "Linear warmup steps.")
     var warmup = 100
 
-    @Option(help: "EMA decay of the weights that are saved.")
-    var ema: Float = 0.999
+    @Option(help: "AdamW decoupled weight decay.")
+    var weightDecay: Float = 0
 
-    @Flag(help: "L1 loss instead of MSE.")
-    var l1 = false
+    @Option(name: [.customLong("ema-decay"), .customLong("ema")], help: "EMA decay of the weights that are saved.")
+    var emaDecay: Float = 0.999
+
+    @Option(help: "Clip the gradient's global L2 norm to this (0: no clipping).")
+    var gradClip: Float = 1
+
+    @Option(help: "Loss: mse or l1.")
+    var loss = "mse"
 
     @Option(help: "Random seed (initialization, batches, noise).")
     var seed: UInt64 = 0
 
-    @Option(help: "Output folder.")
-    var out: String
-
-    @Option(help: "Write the EMA model every this many steps.")
-    var checkpointEvery = 500
+    @Option(name: [.customLong("save-every"), .customLong("checkpoint-every")], help: "Write a checkpoint every this many steps (and at the end).")
+    var saveEvery = 500
 
     @Option(help: "Append step,loss to this CSV file.")
     var log: String?
 
     @Option(help: "Every this many steps, write a grid of 16 EMA samples (DDIM, 50 steps, seed 0) to OUT/samples/.")
     var sampleEvery: Int?
+
+    @Option(help: "Keep parameters whose names match this glob fixed (* and ?; comma-separated for several).")
+    var freeze: String?
+
+    @Option(help: "Train only parameters whose names match this glob (* and ?; comma-separated for several).")
+    var trainOnly: String?
 
     @Flag(help: "Continue from the checkpoint in --out.")
     var resume = false
@@ -68,11 +72,68 @@ struct Train: ParsableCommand {
     func validate() throws {
         if steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
         if batchSize < 1 || batchSize > 1024 { throw ValidationError("--batch-size must be 1…1024, got \(batchSize)") }
+        if gradAccum < 1 || gradAccum > 1024 { throw ValidationError("--grad-accum must be 1…1024, got \(gradAccum)") }
         if !(lr > 0 && lr < 1) { throw ValidationError("--lr must be in (0, 1), got \(lr)") }
-        if !(ema >= 0 && ema < 1) { throw ValidationError("--ema must be in [0, 1), got \(ema)") }
-        if checkpointEvery < 1 { throw ValidationError("--checkpoint-every must be at least 1") }
-        if let sampleEvery, sampleEvery < 1 { throw ValidationError("--sample-every must be at least 1") }
-        if config != nil && model != nil { throw ValidationError("pass --config (new model) or --model (fine-tune), not both") }
+        if warmup < 0 { throw ValidationError("--warmup must be at least 0, got \(warmup)") }
+        if !(weightDecay >= 0 && weightDecay < 1) { throw ValidationError("--weight-decay must be in [0, 1), got \(weightDecay)") }
+        if !(emaDecay >= 0 && emaDecay < 1) { throw ValidationError("--ema-decay must be in [0, 1), got \(emaDecay)") }
+        if !(gradClip >= 0) { throw ValidationError("--grad-clip must be at least 0, got \(gradClip)") }
+        if loss != "mse" && loss != "l1" { throw ValidationError("--loss must be mse or l1, got '\(loss)'") }
+        if saveEvery < 1 { throw ValidationError("--save-every must be at least 1, got \(saveEvery)") }
+        if let sampleEvery, sampleEvery < 1 { throw ValidationError("--sample-every must be at least 1, got \(sampleEvery)") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    var options: TrainingOptions {
+        var o = TrainingOptions()
+        (o.batchSize, o.gradientAccumulation, o.learningRate, o.warmupSteps) = (batchSize, gradAccum, lr, warmup)
+        (o.weightDecay, o.emaDecay, o.clipNorm, o.l1Loss, o.seed) = (weightDecay, emaDecay, gradClip > 0 ? gradClip : nil, loss == "l1", seed)
+        o.freeze = freeze.map { $0.split(separator: ",").map(String.init) } ?? []
+        o.trainOnly = trainOnly.map { $0.split(separator: ",").map(String.init) } ?? []
+        return o
+    }
+
+    /// The training images, converted to the model's channels and size.
+    func images(for model: NativeModel) throws -> ImageStack {
+        if data == "fashion-mnist" { return try IDX.images("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") }
+        let (stack, skipped) = try ImageFolder.load(data, channels: model.imageShape[0], size: model.imageShape[1])
+        for s in skipped { FileHandle.standardError.write(Data("skipped \(s)\n".utf8)) }
+        return stack
+    }
+
+    /// Trains `model` to `steps`, checkpointing, logging and sampling along the way.
+    func run(_ model: NativeModel, cpu: CPU) throws {
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        guard FileManager.default.isWritableFile(atPath: out) else { throw ValidationError("--out \(out) is not writable") }
+        let images = try images(for: model)
+        guard images.count > 0 else { throw ValidationError("\(data): no training images") }
+        let trainer = try Trainer(model: model, data: images, options: options, cpu: cpu)
+        if resume { try trainer.resume(from: out) }
+        print("training \(trainer.parameters.scalarCount) parameters (\(trainer.parameters.count) tensors) on \(images.count) images, "
+              + "batch \(batchSize)\(gradAccum > 1 ? " x \(gradAccum)" : ""), from step \(trainer.step)")
+        let start = Date(), firstStep = trainer.step
+        var recent: [Float] = []
+        while trainer.step < steps {
+            let loss = try trainer.trainStep()
+            recent.append(loss)
+            if let log {
+                let line = "\(trainer.step),\(loss)\n"
+                if let handle = FileHandle(forWritingAtPath: log) { handle.seekToEndOfFile(); handle.write(Data(line.utf8)); try? handle.close() }
+                else { try Data(("step,loss\n" + line).utf8).write(to: URL(fileURLWithPath: log)) }
+            }
+            if trainer.step % 10 == 0 || trainer.step == steps {
+                let rate = Double(trainer.step - firstStep) / Date().timeIntervalSince(start)
+                let mean = recent.reduce(0, +) / Float(recent.count)
+                let eta = rate > 0 ? Double(steps - trainer.step) / rate : 0
+                FileHandle.standardError.write(Data(String(format: "\rstep %d/%d  loss %.4f  %.2f it/s  ETA %d:%02d ", trainer.step, steps, mean, rate,
+                                                           Int(eta) / 60, Int(eta) % 60).utf8))
+                recent = []
+            }
+            if trainer.step % saveEvery == 0 || trainer.step == steps { try trainer.save(to: out) }
+            if let sampleEvery, trainer.step % sampleEvery == 0 { try writeSampleGrid(trainer, cpu: cpu) }
+        }
+        FileHandle.standardError.write(Data("\n".utf8))
+        print("wrote \(out)")
     }
 
     /// A grid of 16 samples of the EMA model (the same noise every time, so grids compare across steps).
@@ -87,6 +148,27 @@ struct Train: ParsableCommand {
         try PNG.write(Image8.grid(images, columns: 4), to: out + String(format: "/samples/step_%06d.png", trainer.step),
                       text: [("parameters", "step=\(trainer.step) sampler=ddim steps=50 seed=0"), ("Software", "denoise")])
     }
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a new diffusion U-Net (a diffusers UNet2DModel config, or the small default) with the noise-prediction loss.",
+        discussion: "Writes the EMA model to --out as a native folder (model.json + weights.safetensors) every --save-every steps and at the end, with the optimizer state for --resume.")
+
+    @Option(help: "A diffusers UNet2DModel config.json (default: a small 28x28 gray U-Net).")
+    var config: String?
+
+    @Option(help: "Fine-tune this model instead (same as `denoise finetune MODEL`).")
+    var model: String?
+
+    @OptionGroup(title: "Noise schedule (default: linear 1e-4…0.02, T = 1000, epsilon; or the fine-tuned model's)")
+    var schedule: ScheduleFlags
+
+    @OptionGroup var training: TrainingFlags
+
+    func validate() throws {
+        if config != nil && model != nil { throw ValidationError("pass --config (new model) or --model (fine-tune), not both") }
+    }
 
     /// The small default U-Net for 28x28 gray images (Fashion-MNIST).
     static var defaultConfig: UNet2DConfig {
@@ -99,7 +181,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        let cpu = CPU(threads: threads)
+        let cpu = CPU(threads: training.threads)
         var native: NativeModel
         if let model { native = try ModelLoader.open(model) } else {
             var c = Self.defaultConfig
@@ -107,41 +189,31 @@ struct Train: ParsableCommand {
                 guard let data = FileManager.default.contents(atPath: config) else { throw ValidationError("\(config): cannot read") }
                 c = try JSONDecoder().decode(UNet2DConfig.self, from: data).validated(source: config)
             }
-            native = NativeModel(graph: try UNet2DBuilder.initialized(c, seed: seed, cpu: cpu), schedule: ScheduleConfig(),
+            native = NativeModel(graph: try UNet2DBuilder.initialized(c, seed: training.seed, cpu: cpu), schedule: ScheduleConfig(),
                                  imageShape: [c.inChannels, c.sampleSize, c.sampleSize])
         }
         native.schedule = try schedule.applied(to: native.schedule)
-        let images: ImageStack
-        if data == "fashion-mnist" { images = try IDX.images("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") } else {
-            let (stack, skipped) = try ImageFolder.load(data, channels: native.imageShape[0], size: native.imageShape[1])
-            for s in skipped { FileHandle.standardError.write(Data("skipped \(s)\n".utf8)) }
-            images = stack
-        }
-        var options = TrainingOptions()
-        (options.batchSize, options.learningRate, options.warmupSteps, options.emaDecay, options.l1Loss, options.seed) = (batchSize, lr, warmup, ema, l1, seed)
-        let trainer = try Trainer(model: native, data: images, options: options, cpu: cpu)
-        if resume { try trainer.resume(from: out) }
-        print("training \(trainer.parameters.scalarCount) parameters on \(images.count) images, batch \(batchSize), from step \(trainer.step)")
-        let start = Date(), firstStep = trainer.step
-        var recent: [Float] = []
-        while trainer.step < steps {
-            let loss = try trainer.trainStep()
-            recent.append(loss)
-            if let log {
-                let line = "\(trainer.step),\(loss)\n"
-                if let handle = FileHandle(forWritingAtPath: log) { handle.seekToEndOfFile(); handle.write(Data(line.utf8)); try? handle.close() }
-                else { try Data(("step,loss\n" + line).utf8).write(to: URL(fileURLWithPath: log)) }
-            }
-            if trainer.step % 10 == 0 || trainer.step == steps {
-                let rate = Double(trainer.step - firstStep) / Date().timeIntervalSince(start)
-                let mean = recent.reduce(0, +) / Float(recent.count)
-                FileHandle.standardError.write(Data(String(format: "\rstep %d/%d  loss %.4f  %.2f it/s", trainer.step, steps, mean, rate).utf8))
-                recent = []
-            }
-            if trainer.step % checkpointEvery == 0 || trainer.step == steps { try trainer.save(to: out) }
-            if let sampleEvery, trainer.step % sampleEvery == 0 { try writeSampleGrid(trainer, cpu: cpu) }
-        }
-        FileHandle.standardError.write(Data("\n".utf8))
-        print("wrote \(out)")
+        try training.run(native, cpu: cpu)
+    }
+}
+
+struct Finetune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Continue training a model (ONNX file, native or diffusers folder) on your images, through its imported graph.",
+        discussion: "Writes the EMA model to --out as a native folder that generate, eval and serve load, with the optimizer state for --resume.")
+
+    @Argument(help: "The model to fine-tune: an ONNX file, a native or a diffusers folder.")
+    var model: String
+
+    @OptionGroup(title: "Noise schedule (default: the model's)")
+    var schedule: ScheduleFlags
+
+    @OptionGroup var training: TrainingFlags
+
+    func run() throws {
+        let cpu = CPU(threads: training.threads)
+        var native = try ModelLoader.open(model)
+        native.schedule = try schedule.applied(to: native.schedule)
+        try training.run(native, cpu: cpu)
     }
 }

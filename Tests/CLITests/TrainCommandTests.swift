@@ -32,7 +32,9 @@ import Testing
 
     @Test func badFlagsAreNamed() throws {
         for (flags, expected) in [(["--steps", "0"], "--steps"), (["--lr", "2"], "--lr"), (["--ema", "1"], "--ema"),
-                                  (["--config", "a.json", "--model", "b"], "not both"), (["--data", "/nonexistent"], "/nonexistent")] {
+                                  (["--config", "a.json", "--model", "b"], "not both"), (["--data", "/nonexistent"], "/nonexistent"),
+                                  (["--loss", "huber"], "--loss"), (["--grad-accum", "0"], "--grad-accum"), (["--ema-decay", "1"], "--ema-decay"),
+                                  (["--weight-decay", "-1"], "--weight-decay"), (["--train-only", "nothing.*"], "no parameters to train")] {
             let r = try runDenoise(["train", "--out", NSTemporaryDirectory() + "x"] + flags)
             #expect(r.status != 0 && r.stderr.contains(expected), "\(flags): \(r.stderr)")
         }

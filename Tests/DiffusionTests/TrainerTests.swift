@@ -26,11 +26,12 @@ import Tensors
         return ImageStack(width: 8, height: 8, channels: 1, pixels: pixels)
     }
 
-    func trainer(seed: UInt64 = 1) throws -> Trainer {
+    func trainer(seed: UInt64 = 1, configure: (inout TrainingOptions) -> Void = { _ in }) throws -> Trainer {
         let cpu = CPU(threads: 2)
         let model = NativeModel(graph: try UNet2DBuilder.initialized(Self.config, seed: seed, cpu: cpu), schedule: ScheduleConfig(), imageShape: [1, 8, 8])
         var o = TrainingOptions()
         (o.batchSize, o.learningRate, o.warmupSteps, o.seed) = (16, 3e-3, 5, seed)
+        configure(&o)
         return try Trainer(model: model, data: Self.stripes, options: o, cpu: cpu)
     }
 
@@ -61,5 +62,33 @@ import Tensors
         for name in c.parameters.names {
             #expect(byName[name]?.scalars == c.ema.shadow[name]?.scalars, "\(name) is not the EMA weight")
         }
+    }
+
+    /// Frozen parameters keep their values; the others move. Globs match whole names.
+    @Test func freezeAndTrainOnlySelectParameters() throws {
+        #expect(globMatch("conv_in.*", "conv_in.weight") && globMatch("*.bias", "up_blocks.0.resnets.0.conv1.bias"))
+        #expect(!globMatch("conv_in.*", "xconv_in.weight") && globMatch("down_blocks.?.*", "down_blocks.1.attentions.0.to_q.weight"))
+        let all = try trainer()
+        let frozen = try trainer { $0.freeze = ["down_blocks.*", "*.bias"] }
+        let only = try trainer { $0.trainOnly = ["conv_out.*"] }
+        #expect(Set(only.parameters.names) == ["conv_out.bias", "conv_out.weight"])
+        #expect(!frozen.parameters.names.contains { $0.hasPrefix("down_blocks.") || $0.hasSuffix(".bias") })
+        #expect(frozen.parameters.count > 0 && frozen.parameters.count < all.parameters.count)
+        let before = frozen.model.graph.constants.filter { frozen.model.graph[$0.key].name.hasPrefix("down_blocks.") }
+        for _ in 0..<3 { try frozen.trainStep() }
+        let saved = frozen.emaModel()
+        for (id, value) in before {
+            if case .float(let t) = value, case .float(let u)? = saved.graph.constants[id] { #expect(t.scalars == u.scalars, "\(saved.graph[id].name) moved") }
+        }
+    }
+
+    /// Two accumulated micro-batches give the mean of their losses, and the run stays reproducible.
+    @Test func gradientAccumulation() throws {
+        let a = try trainer { $0.gradientAccumulation = 2 }, b = try trainer { $0.gradientAccumulation = 2 }
+        let la = try (0..<3).map { _ in try a.trainStep() }
+        #expect(la == (try (0..<3).map { _ in try b.trainStep() }))
+        let single = try trainer()
+        let (l0, _) = try single.microBatch(stream: 0), (l1, _) = try single.microBatch(stream: 1)
+        #expect(abs(la[0] - (l0 / 2 + l1 / 2)) <= 1e-6 * abs(la[0]), "\(la[0]) vs \(l0), \(l1)")
     }
 }

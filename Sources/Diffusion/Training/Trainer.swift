@@ -20,6 +20,12 @@ public struct TrainingOptions: Sendable {
     public var emaDecay: Float = 0.999
     public var weightDecay: Float = 0
     public var clipNorm: Float? = 1
+    /// Micro-batches of `batchSize` whose gradients are averaged into one optimizer step.
+    public var gradientAccumulation = 1
+    /// Parameters whose names match any of these globs (`*`, `?`) stay fixed.
+    public var freeze: [String] = []
+    /// When not empty, only parameters matching one of these globs are trained.
+    public var trainOnly: [String] = []
     public var l1Loss = false
     public var horizontalFlip = true
     public var seed: UInt64 = 0
@@ -59,12 +65,17 @@ public final class Trainer {
         let g = model.graph
         parameterIDs = g.constants.keys.filter { id in
             let n = g[id].name
-            if case .float = g.constants[id]! { return n.hasSuffix(".weight") || n.hasSuffix(".bias") }
-            return false
+            guard case .float = g.constants[id]!, n.hasSuffix(".weight") || n.hasSuffix(".bias") else { return false }
+            if options.freeze.contains(where: { globMatch($0, n) }) { return false }
+            return options.trainOnly.isEmpty || options.trainOnly.contains { globMatch($0, n) }
         }.sorted()
         parameters = ParameterSet()
         for id in parameterIDs { if case .float(let t)? = g.constants[id] { try parameters.add(g[id].name, t) } }
-        guard parameters.count > 0 else { throw GraphError.invalid("the model has no parameters named *.weight / *.bias to train") }
+        guard parameters.count > 0 else {
+            throw GraphError.invalid("no parameters to train: none named *.weight / *.bias"
+                                     + (options.freeze.isEmpty && options.trainOnly.isEmpty ? "" : " left after --freeze / --train-only"))
+        }
+        guard options.gradientAccumulation >= 1 else { throw GraphError.badInput("gradient accumulation must be at least 1") }
         var shapes = try ModelLoader.inputShapes(g, batch: options.batchSize)
         shapes[image] = Shape([options.batchSize] + model.imageShape)
         compiled = try g.specialized(inputShapes: shapes, cpu: cpu, trainable: Set(parameterIDs)).graph
@@ -73,16 +84,39 @@ public final class Trainer {
         rate = LearningRateSchedule(base: options.learningRate, warmupSteps: options.warmupSteps)
     }
 
-    /// One optimization step; returns the batch's loss.
+    /// One optimization step over `gradientAccumulation` micro-batches; returns their mean loss.
     @discardableResult
     public func trainStep() throws -> Float {
+        let k = options.gradientAccumulation
+        var total: [Tensor]? = nil, loss: Float = 0
+        for i in 0..<k {
+            let (l, gradients) = try microBatch(stream: UInt64(step * k + i))
+            loss += l / Float(k)
+            if let total {
+                for (t, g) in zip(total, gradients) { for e in 0..<t.count { t.pointer[e] += g.pointer[e] } }
+            } else {
+                total = gradients
+            }
+        }
+        let gradients = total!
+        if k > 1 { for g in gradients { for e in 0..<g.count { g.pointer[e] /= Float(k) } } }
+        if let clip = options.clipNorm { _ = clipGradientNorm(gradients, maxNorm: clip) }
+        optimizer.step(gradients, lr: rate.rate(at: step))
+        ema.update(from: parameters, step: step)
+        step += 1
+        return loss
+    }
+
+    /// Loss and parameter gradients of micro-batch `stream` (images, flips, timesteps and noise
+    /// all drawn from Philox under the seed and this stream).
+    func microBatch(stream: UInt64) throws -> (Float, [Tensor]) {
         let b = options.batchSize, count = model.imageShape.reduce(1, *)
         let (c, h, w) = (data.channels, data.height, data.width)
         // Batch from Philox stream (seed, step): image index, flip, timestep per sample; then noise.
         let picks = Tensor(uninitialized: [b, 3])
-        try cpu.fillUniform(picks, seed: options.seed, stream: UInt64(step), offset: 0)
+        try cpu.fillUniform(picks, seed: options.seed, stream: stream, offset: 0)
         let x0 = Tensor(uninitialized: Shape([b] + model.imageShape)), noise = Tensor(uninitialized: x0.shape)
-        try cpu.fillNormal(noise, seed: options.seed ^ 0x5eed_0000_0000, stream: UInt64(step))
+        try cpu.fillNormal(noise, seed: options.seed ^ 0x5eed_0000_0000, stream: stream)
         var timesteps = [Int64](repeating: 0, count: b)
         let t = schedule.trainingTimesteps
         for j in 0..<b {
@@ -121,12 +155,8 @@ public final class Trainer {
         let targetVar = tape.constant(target)
         let loss = options.l1Loss ? try tape.l1Loss(y, targetVar) : try tape.mseLoss(y, targetVar)
         let grads = try tape.backward(from: loss)
-        let gradients = parameterIDs.map { grads[vars[$0]!] }
-        if let clip = options.clipNorm { _ = clipGradientNorm(gradients, maxNorm: clip) }
-        optimizer.step(gradients, lr: rate.rate(at: step))
-        ema.update(from: parameters, step: step)
-        step += 1
-        return tape[loss].scalar
+        // A parameter the loss does not reach gets a zero gradient.
+        return (tape[loss].scalar, parameterIDs.enumerated().map { k, id in grads[vars[id]!] ?? Tensor(zeros: parameters.tensors[k].shape) })
     }
 
     /// The model with the EMA weights (what sampling and checkpoints use).
@@ -168,4 +198,18 @@ public final class Trainer {
         }
         step = saved
     }
+}
+
+/// Whether `name` matches the glob `pattern` (`*` any run of characters, `?` one character).
+func globMatch(_ pattern: String, _ name: String) -> Bool {
+    let p = Array(pattern), n = Array(name)
+    var (i, j, star, mark) = (0, 0, -1, 0)
+    while j < n.count {
+        if i < p.count && (p[i] == "?" || p[i] == n[j]) { i += 1; j += 1 }
+        else if i < p.count && p[i] == "*" { star = i; mark = j; i += 1 }
+        else if star >= 0 { i = star + 1; mark += 1; j = mark }
+        else { return false }
+    }
+    while i < p.count && p[i] == "*" { i += 1 }
+    return i == p.count
 }
