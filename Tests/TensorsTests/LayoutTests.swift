@@ -170,6 +170,10 @@ func expectTensorError(_ parts: [String], sourceLocation: SourceLocation = #_sou
             try t.permute(v[0], [0, 2, 3, 1])
         }
         try expectGradientsMatch("transpose", inputs: [randomTensor([3, 7], seed: 6)]) { t, v in try t.transpose(v[0], 0, 1) }
+        // take with repeated and skipped indices (a gather with duplicates, a reversed slice).
+        try expectGradientsMatch("take", inputs: [randomTensor([2, 5], seed: 8)]) { t, v in
+            try t.take(v[0], indices: [9, 0, 0, 4, 7, 7, 7, 1], shape: [2, 4])
+        }
         try expectGradientsMatch("reshape", inputs: [randomTensor([2, 6], seed: 7)]) { t, v in
             try t.mul(t.reshape(v[0], [3, 4]), t.reshape(v[0], [3, 4]))
         }

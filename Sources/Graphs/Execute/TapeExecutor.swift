@@ -4,8 +4,12 @@
 // values, and which constants are parameters. Each node whose inputs carry no gradient (timestep
 // math, shape arithmetic, anything computed from data alone) is evaluated by the interpreter and
 // enters the tape as a constant; every other node maps to its tape op, whose backward rule is
-// checked by finite differences in the tensor core. Ops without a differentiable form (comparisons,
-// casts, gathers of parameters, Winograd convs) are refused by name.
+// checked by finite differences in the tensor core. Pure data movement (slice with any step,
+// gather, tile, space-to-depth, reduce max/min) becomes one `take` whose index map the interpreter
+// computes by running the node on element indices. Nodes whose output carries no gradient
+// (comparisons, casts to int, shapes) are evaluated on the host from the tape's values.
+// BatchNormalization trains as PyTorch's train mode does: batch statistics, running statistics
+// updated in place (momentum 0.1). Winograd convs (inference-only) are refused by name.
 
 import Tensors
 
@@ -35,7 +39,7 @@ public struct TapeExecutor {
         }
         for node in graph.nodes {
             let needsGrad = node.inputs.contains { $0.map { vars[$0].map { tape.requiresGrad($0) } ?? false } ?? false }
-            if !needsGrad {
+            if !needsGrad || node.op.outputCarriesNoGradient {
                 // Data-only: evaluate on the host (also int64 arithmetic), keep as a constant.
                 let args = try node.inputs.map { id -> Value? in
                     guard let id else { return nil }
@@ -74,7 +78,49 @@ public struct TapeExecutor {
             return value.intValues.map { Int(clamping: $0) }
         }
         func shape(_ id: ValueID) throws -> Shape { t[try variable(id)].shape }
+        /// The node run on element indices in place of input `i`: output element k comes from input element map[k].
+        func indexMap(_ i: Int = 0) throws -> (Var, [Int], Shape) {
+            let x = try v(i), n = t[x].count
+            var args = try node.inputs.map { id -> Value? in try id.map { try host[$0] ?? .float(t[variable($0)]) } }
+            switch node.op {
+            case .spaceToDepth, .depthToSpace:  // float-only kernels: indices as floats, exact below 2^24
+                guard n <= 1 << 24 else { throw GraphError.badInput("\(node.op.name) of \(n) elements is too large to train") }
+                args[i] = .float(Tensor(shape: t[x].shape, scalars: (0..<n).map(Float.init)))
+            default:
+                args[i] = .int(IntTensor(shape: t[x].shape, values: (0..<n).map(Int64.init)))
+            }
+            let out = try interpreter.evaluate(node, args)[0]
+            switch out {
+            case .int(let m): return (x, m.values.map { Int($0) }, out.shape)
+            case .float(let m): return (x, m.scalars.map { Int($0) }, out.shape)
+            }
+        }
         switch node.op {
+        case .slice, .gather, .tile, .spaceToDepth, .depthToSpace(_, false):
+            let (x, map, shape) = try indexMap()
+            return [try t.take(x, indices: map, shape: shape)]
+        case .cast(.float32): return [try v(0)]
+        case let .batchNorm(eps):
+            guard case .float(let mean)? = node.inputs[3].flatMap({ host[$0] }), case .float(let variance)? = node.inputs[4].flatMap({ host[$0] }) else {
+                throw GraphError.badInput("batchNorm's running mean and variance must be constants to train")
+            }
+            return [try t.batchNorm(v(0), weight: optional(1), bias: optional(2), runningMean: mean, runningVar: variance,
+                                    training: true, momentum: 0.1, eps: eps)]
+        case .pad(let fill):
+            let x = try v(0), rank = t[x].rank, p = try ints(1)
+            let axes = try (node.inputs.count > 3 && node.inputs[3] != nil ? ints(3) : Array(0..<rank)).map { $0 < 0 ? $0 + rank : $0 }
+            guard p.count == 2 * axes.count else { throw GraphError.badInput("pads \(p) do not fit axes \(axes)") }
+            var widths = [PadWidth](repeating: PadWidth(0, 0), count: rank)
+            for (k, a) in axes.enumerated() { widths[a] = PadWidth(p[k], p[k + axes.count]) }
+            let value = node.inputs.count > 2 ? node.inputs[2].flatMap { host[$0]?.floatValues.first } ?? 0 : 0
+            let mode: PadMode = fill == .reflect ? .reflect : fill == .edge ? .edge : .constant(value)
+            return [try t.pad(x, pads: widths, mode: mode)]
+        case .select:
+            // where(c, a, b) = a·c + b·(1 − c) with the condition as data.
+            guard let cid = node.inputs[0], let c = host[cid] else { throw GraphError.badInput("where's condition must be data, not a trained value") }
+            let mask = Tensor(shape: c.shape, scalars: c.intValues.map { $0 != 0 ? 1 : 0 })
+            let inverse = Tensor(shape: c.shape, scalars: mask.scalars.map { 1 - $0 })
+            return [try t.add(t.mul(v(1), t.constant(mask)), t.mul(v(2), t.constant(inverse)))]
         case let .conv(o, activation):
             var y = try t.conv2d(v(0), weight: v(1), bias: optional(2), o)
             if let r = try optional(3) { y = try t.add(y, r) }
@@ -114,7 +160,24 @@ public struct TapeExecutor {
             switch kind {
             case .sum: return [try t.sum(v(0), axes: list, keepDims: keepDims)]
             case .mean: return [try t.mean(v(0), axes: list, keepDims: keepDims)]
-            default: throw GraphError.badInput("reduce \(kind.rawValue) has no backward rule")
+            case .sumSquare: let x = try v(0); return [try t.sum(t.mul(x, x), axes: list, keepDims: keepDims)]
+            case .l2: let x = try v(0); return [t.sqrt(try t.sum(t.mul(x, x), axes: list, keepDims: keepDims))]
+            case .max, .min:
+                // The gradient goes to the selected element: a take of each output's arg-extreme.
+                let x = try v(0), values = t[x], s = values.shape
+                let axesSet = Set(list.map { $0 < 0 ? $0 + s.rank : $0 })
+                let outShape = Shape((0..<s.rank).compactMap { axesSet.contains($0) ? (keepDims ? 1 : nil) : s[$0] })
+                var best = [Int](repeating: -1, count: outShape.elementCount)
+                var strides = [Int](repeating: 1, count: s.rank)
+                for a in stride(from: s.rank - 2, through: 0, by: -1) { strides[a] = strides[a + 1] * s[a + 1] }
+                for i in 0..<values.count {
+                    var o = 0
+                    for a in 0..<s.rank where !axesSet.contains(a) { o = o * s[a] + (i / strides[a]) % s[a] }
+                    let b = best[o]
+                    if b < 0 || (kind == .max ? values.pointer[i] > values.pointer[b] : values.pointer[i] < values.pointer[b]) { best[o] = i }
+                }
+                return [try t.take(x, indices: best, shape: outShape)]
+            case .prod: throw GraphError.badInput("reduce prod has no backward rule")
             }
         case .reshape(let allowZero):
             let x = try v(0)
@@ -151,7 +214,17 @@ public struct TapeExecutor {
             }
         case .depthToSpace(let b, true): return [try t.pixelShuffle(v(0), factor: b)]
         default:
-            throw GraphError.badInput("\(node.op.name) cannot be trained (no backward rule); supported: conv, gemm, matMul, attention, elementwise, norms, layout, resize")
+            throw GraphError.badInput("\(node.op.name) cannot be trained (no backward rule)")
+        }
+    }
+}
+
+extension Op {
+    /// Ops whose outputs carry no gradient whatever their inputs: evaluated on the host.
+    var outputCarriesNoGradient: Bool {
+        switch self {
+        case .compare, .not, .shape, .constantOfShape, .range, .cast(.int64): return true
+        default: return false
         }
     }
 }

@@ -1,5 +1,5 @@
 // Tape+Layout: the layout op family on the tape (concat, split, slice, pad, permute, reshape,
-// expand) and its backward rules. Every rule moves gradients without arithmetic except pad
+// expand, take) and its backward rules. Every rule moves gradients without arithmetic except pad
 // (reflect/edge add up mirrored positions) and expand (sums over broadcast axes).
 // `split` records one slice node per output, so gradients of several used outputs accumulate
 // in the tape like any fan-out. Kernels live in `Kernels/Layout.swift`.
@@ -16,6 +16,9 @@ enum LayoutOp {
     case reshape
     /// Broadcast to the output shape; the gradient is summed back.
     case expand
+    /// Output element i = input element `indices[i]` (any gather, tile, strided or reversed
+    /// slice); the gradient is scatter-added back.
+    case take([Int])
 }
 
 extension LayoutOp {
@@ -38,11 +41,29 @@ extension LayoutOp {
             return [try g.reshaped(x.shape)]
         case .expand:
             return [try cpu.sum(g, toShape: x.shape)]
+        case .take(let indices):
+            let dx = Tensor(zeros: x.shape)
+            for (i, j) in indices.enumerated() { dx.pointer[j] += g.pointer[i] }
+            withExtendedLifetime(g) {}
+            return [dx]
         }
     }
 }
 
 extension Tape {
+    /// A tensor of `shape` whose element i is `x`'s element `indices[i]` (flat, row-major): the
+    /// one differentiable form of every pure data-movement op (gather, tile, strided slices).
+    public func take(_ x: Var, indices: [Int], shape: Shape) throws -> Var {
+        let source = self[x]
+        guard indices.count == shape.elementCount, indices.allSatisfy({ $0 >= 0 && $0 < source.count }) else {
+            throw TensorError.invalidArgument(op: "take", "\(indices.count) indices into \(source.shape) for shape \(shape)")
+        }
+        let out = Tensor(uninitialized: shape)
+        for (i, j) in indices.enumerated() { out.pointer[i] = source.pointer[j] }
+        withExtendedLifetime(source) {}
+        return record(out, .layout(.take(indices)), [x])
+    }
+
     /// `xs` joined along `axis` (see ``CPU/concat(_:axis:into:)``).
     public func concat(_ xs: [Var], axis: Int) throws -> Var {
         let values = xs.map { self[$0] }

@@ -1,0 +1,97 @@
+// Training through single-op graphs: for each op the tape executor maps specially (index-map
+// takes, reductions, pad, where, casts, BatchNorm in training mode), the gradient of a trained
+// constant matches central finite differences of the executor's own forward, and the forward
+// matches the interpreter (except BatchNorm, which trains on batch statistics).
+
+import Foundation
+import Testing
+@testable import Graphs
+import Tensors
+import TestSupport
+
+@Suite struct TapeExecutorTests {
+    /// A graph `y = op(p, constants…)` with `p` (named `p.weight`) trained.
+    struct Case {
+        let name: String
+        let op: Op
+        let parameter: Tensor
+        /// Further node inputs after p (constants), or nil for an absent optional input.
+        var extra: [Value?] = []
+        var extraBefore: [Value?] = []
+        var matchesInterpreter = true
+    }
+
+    static func random(_ shape: Shape, seed: UInt64) -> Tensor {
+        var rng = TestRNG(seed: seed)
+        return Tensor(shape: shape, scalars: (0..<shape.elementCount).map { _ in rng.uniform() })
+    }
+
+    static var cases: [Case] {
+        let x = random([2, 3, 4, 4], seed: 1)
+        let ints = { (v: [Int64]) in Value.int(IntTensor(shape: [v.count], values: v)) }
+        // Distinct values 0.05 apart, so a ±0.01 step never changes which element is the extreme.
+        var rng = TestRNG(seed: 9)
+        let spaced = Tensor(shape: x.shape, scalars: (0..<x.count).map { Float($0) * 0.05 }.shuffled(using: &rng))
+        return [
+            Case(name: "slice with negative step", op: .slice, parameter: x, extra: [ints([3, 0]), ints([0, 100]), ints([3, 1]), ints([-1, 2])]),
+            Case(name: "gather with repeats", op: .gather(axis: 1), parameter: x, extra: [.int(IntTensor(shape: [4], values: [2, 0, 2, -1]))]),
+            Case(name: "tile", op: .tile, parameter: random([2, 3], seed: 2), extra: [ints([2, 3])]),
+            Case(name: "space to depth", op: .spaceToDepth(blockSize: 2), parameter: x),
+            Case(name: "depth to space (DCR)", op: .depthToSpace(blockSize: 2, crd: false), parameter: random([1, 8, 2, 3], seed: 3)),
+            Case(name: "reduce l2", op: .reduce(.l2, axes: [1, 3], keepDims: true, noopWithEmptyAxes: false), parameter: x),
+            Case(name: "reduce sum square", op: .reduce(.sumSquare, axes: [2], keepDims: false, noopWithEmptyAxes: false), parameter: x),
+            Case(name: "reduce max", op: .reduce(.max, axes: [1], keepDims: false, noopWithEmptyAxes: false), parameter: spaced),
+            Case(name: "reduce min", op: .reduce(.min, axes: [0, 2], keepDims: true, noopWithEmptyAxes: false), parameter: spaced),
+            Case(name: "pad constant", op: .pad(.constant), parameter: x, extra: [ints([0, 0, 1, 2, 0, 0, 2, 0]), .float(Tensor(shape: [], scalars: [0.5]))]),
+            Case(name: "pad reflect with axes", op: .pad(.reflect), parameter: x, extra: [ints([1, 2, 2, 1]), nil, ints([2, -1])]),
+            Case(name: "where", op: .select, parameter: random([3, 4], seed: 4),
+                 extra: [.float(random([3, 4], seed: 5))],
+                 extraBefore: [.int(IntTensor(shape: [3, 4], values: (0..<12).map { Int64($0 % 3 == 0 ? 1 : 0) }))]),
+            Case(name: "cast to float", op: .cast(.float32), parameter: x),
+            Case(name: "batch norm (training mode)", op: .batchNorm(eps: 1e-5), parameter: random([4, 3, 2, 2], seed: 6),
+                 extra: [.float(random([3], seed: 7)), .float(random([3], seed: 8)), .float(Tensor(zeros: [3])), .float(Tensor(shape: [3], repeating: 1))],
+                 matchesInterpreter: false),
+        ]
+    }
+
+    func graph(_ c: Case) -> (Graph, ValueID) {
+        var g = Graph()
+        let before = c.extraBefore.map { v in v.map { g.addConstant($0, name: "c") } }
+        let p = g.addConstant(.float(c.parameter.copy()), name: "p.weight")
+        let after = c.extra.map { v in v.map { g.addConstant($0, name: "c") } }
+        let y = g.addValue(ValueInfo(name: "y"))
+        g.nodes = [Node(c.op, inputs: before + [p] + after, outputs: [y], name: c.name)]
+        g.outputs = [y]
+        return (g, p)
+    }
+
+    @Test(arguments: cases.indices) func gradientMatchesFiniteDifferences(_ index: Int) throws {
+        let c = Self.cases[index], cpu = CPU(threads: 2)
+        let (g, p) = graph(c)
+        let specialized = try g.specialized(inputShapes: [:], cpu: cpu, trainable: [p]).graph
+        func forward(_ w: Tensor) throws -> (Tape, Var, Var) {
+            let tape = Tape(cpu: cpu), v = tape.parameter(w)
+            return (tape, v, try TapeExecutor(tape: tape).run(specialized, inputs: [:], parameters: [p: v])[0])
+        }
+        let w = c.parameter.copy()
+        let (tape, v, y) = try forward(w)
+        if c.matchesInterpreter, case .float(let reference) = try Interpreter(cpu: cpu).run(g, inputs: [:])[0] {
+            #expect(tape[y].shape == reference.shape && relativeError(tape[y], reference) <= 1e-6, "\(c.name): forward differs from the interpreter")
+        }
+        let projection = Self.random(tape[y].shape, seed: 99)
+        let grad = try #require(try tape.backward(from: y, seed: projection)[v], "\(c.name): no gradient")
+        func loss(_ w: Tensor) throws -> Double {
+            let (t, _, out) = try forward(w)
+            return (0..<projection.count).reduce(0.0) { $0 + Double(t[out].pointer[$1]) * Double(projection.pointer[$1]) }
+        }
+        var failures: [String] = []
+        for i in stride(from: 0, to: w.count, by: max(1, w.count / 24)) {
+            let eps: Float = 1e-2, plus = w.copy(), minus = w.copy()
+            plus.pointer[i] += eps
+            minus.pointer[i] -= eps
+            let numeric = Float((try loss(plus) - loss(minus)) / Double(2 * eps)), analytic = grad.pointer[i]
+            if !(abs(analytic - numeric) <= 2e-3 + 1e-2 * max(abs(analytic), abs(numeric))) { failures.append("[\(i)] \(analytic) vs \(numeric)") }
+        }
+        #expect(failures.isEmpty, "\(c.name): \(failures.prefix(4))")
+    }
+}
