@@ -4,7 +4,7 @@
 // (x_t = √ᾱ x0 + √(1−ᾱ) ε), runs the graph on the autograd tape (TapeExecutor), regresses the
 // model's prediction type (ε, x0 or v = √ᾱ ε − √(1−ᾱ) x0) with MSE or L1, clips the gradient norm
 // and steps AdamW with warmup; an EMA of the weights is what sampling and saving use. Parameters
-// are the graph's float constants named `*.weight` / `*.bias`, updated in place.
+// are the graph's trainable constants (`Graph.trainableConstants`), updated in place.
 
 import Foundation
 import Graphs
@@ -63,16 +63,15 @@ public final class Trainer {
         schedule = NoiseSchedule(kind, timesteps: config.numTrainTimesteps, betaStart: config.betaStart, betaEnd: config.betaEnd)
         (image, time) = try ModelLoader.imageAndTimeInputs(model.graph)
         let g = model.graph
-        parameterIDs = g.constants.keys.filter { id in
+        parameterIDs = g.trainableConstants(imageInputs: [image]).filter { id in
             let n = g[id].name
-            guard case .float = g.constants[id]!, n.hasSuffix(".weight") || n.hasSuffix(".bias") else { return false }
             if options.freeze.contains(where: { globMatch($0, n) }) { return false }
             return options.trainOnly.isEmpty || options.trainOnly.contains { globMatch($0, n) }
         }.sorted()
         parameters = ParameterSet()
         for id in parameterIDs { if case .float(let t)? = g.constants[id] { try parameters.add(g[id].name, t) } }
         guard parameters.count > 0 else {
-            throw GraphError.invalid("no parameters to train: none named *.weight / *.bias"
+            throw GraphError.invalid("no parameters to train"
                                      + (options.freeze.isEmpty && options.trainOnly.isEmpty ? "" : " left after --freeze / --train-only"))
         }
         guard options.gradientAccumulation >= 1 else { throw GraphError.badInput("gradient accumulation must be at least 1") }

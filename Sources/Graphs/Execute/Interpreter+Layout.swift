@@ -316,6 +316,25 @@ extension Interpreter {
     /// Einsum over one or two operands with an explicit output (`->`); spaces are ignored.
     /// Two operands lower to one batched matmul: [batch, left, contracted] · [batch, contracted, right].
     func einsum(_ equation: String, _ operands: [Tensor]) throws -> Tensor {
+        let c = cpu
+        return try EinsumPlan.run(equation, operands, EinsumPlan.Ops(
+            shape: { $0.shape }, sum: { try c.sum($0, axes: $1) }, permute: { try c.permute($0, $1) },
+            reshape: { try $0.reshaped($1) }, matmul: { try c.matmul($0, $1) }))
+    }
+}
+
+/// Einsum of one or two operands (no ellipsis) as sums, permutes, reshapes and one batched
+/// matmul — the same decomposition for tensors (interpreter) and tape variables (training).
+enum EinsumPlan {
+    struct Ops<T> {
+        let shape: (T) -> Shape
+        let sum: (T, [Int]) throws -> T
+        let permute: (T, [Int]) throws -> T
+        let reshape: (T, Shape) throws -> T
+        let matmul: (T, T) throws -> T
+    }
+
+    static func run<T>(_ equation: String, _ operands: [T], _ op: Ops<T>) throws -> T {
         let eq = equation.filter { !$0.isWhitespace }
         let sides = eq.components(separatedBy: "->")
         guard sides.count == 2 else { throw GraphError.badInput("einsum '\(equation)': needs an explicit '->'") }
@@ -325,24 +344,25 @@ extension Interpreter {
         }
         var size: [Character: Int] = [:]
         for (labels, t) in zip(ins, operands) {
-            guard labels.count == t.rank, Set(labels).count == labels.count else {
-                throw GraphError.badInput("einsum '\(equation)': subscripts \(String(labels)) do not fit shape \(t.shape)")
+            let shape = op.shape(t)
+            guard labels.count == shape.rank, Set(labels).count == labels.count else {
+                throw GraphError.badInput("einsum '\(equation)': subscripts \(String(labels)) do not fit shape \(shape)")
             }
-            for (l, d) in zip(labels, t.shape) {
+            for (l, d) in zip(labels, shape) {
                 if let e = size[l], e != d { throw GraphError.badInput("einsum '\(equation)': '\(l)' is \(e) and \(d)") }
                 size[l] = d
             }
         }
         /// Sums away labels of `t` not in `keep`, then permutes to `order`.
-        func arrange(_ t: Tensor, _ labels: [Character], keep: Set<Character>, order: [Character]) throws -> Tensor {
+        func arrange(_ t: T, _ labels: [Character], keep: Set<Character>, order: [Character]) throws -> T {
             var t = t, labels = labels
             let drop = labels.indices.filter { !keep.contains(labels[$0]) }
             if !drop.isEmpty {
-                t = try cpu.sum(t, axes: drop)
+                t = try op.sum(t, drop)
                 labels = labels.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
             }
             let perm = order.map { labels.firstIndex(of: $0)! }
-            return perm == Array(0..<perm.count) ? t : try cpu.permute(t, perm)
+            return perm == Array(0..<perm.count) ? t : try op.permute(t, perm)
         }
         if ins.count == 1 { return try arrange(operands[0], ins[0], keep: Set(out), order: out) }
         let (a, b) = (ins[0], ins[1]), outSet = Set(out)
@@ -352,11 +372,11 @@ extension Interpreter {
         let ta = try arrange(operands[0], a, keep: Set(batch + left + contracted), order: batch + left + contracted)
         let tb = try arrange(operands[1], b, keep: Set(batch + contracted + right), order: batch + contracted + right)
         let n = { (ls: [Character]) in ls.reduce(1) { $0 * size[$1]! } }
-        let product = try cpu.matmul(ta.reshaped([n(batch), n(left), n(contracted)]), tb.reshaped([n(batch), n(contracted), n(right)]))
+        let product = try op.matmul(op.reshape(ta, [n(batch), n(left), n(contracted)]), op.reshape(tb, [n(batch), n(contracted), n(right)]))
         let labels = batch + left + right
-        let shaped = try product.reshaped(Shape(labels.map { size[$0]! }))
+        let shaped = try op.reshape(product, Shape(labels.map { size[$0]! }))
         let perm = out.map { labels.firstIndex(of: $0)! }
-        return perm == Array(0..<perm.count) ? shaped : try cpu.permute(shaped, perm)
+        return perm == Array(0..<perm.count) ? shaped : try op.permute(shaped, perm)
     }
 }
 
