@@ -45,6 +45,8 @@ public final class Trainer {
     let parameterIDs: [ValueID]
     public let parameters: ParameterSet
     let optimizer: AdamW
+    /// Non-parameter state the forward updates (BatchNorm running statistics), by name.
+    let buffers: [String: Tensor]
     public let ema: ExponentialMovingAverage
     let rate: LearningRateSchedule
     /// Optimization steps taken.
@@ -78,6 +80,15 @@ public final class Trainer {
         var shapes = try ModelLoader.inputShapes(g, batch: options.batchSize)
         shapes[image] = Shape([options.batchSize] + model.imageShape)
         compiled = try g.specialized(inputShapes: shapes, cpu: cpu, trainable: Set(parameterIDs)).graph
+        // BatchNorm running statistics: updated in place by training-mode forwards, saved with the state.
+        var buffers: [String: Tensor] = [:]
+        for node in compiled.nodes {
+            guard case .batchNorm = node.op else { continue }
+            for p in [3, 4] where p < node.inputs.count {
+                if let id = node.inputs[p], case .float(let t)? = compiled.constants[id] { buffers[compiled[id].name] = t }
+            }
+        }
+        self.buffers = buffers
         optimizer = AdamW(parameters, weightDecay: options.weightDecay, cpu: cpu)
         ema = try ExponentialMovingAverage(parameters, decay: options.emaDecay)
         rate = LearningRateSchedule(base: options.learningRate, warmupSteps: options.warmupSteps)
@@ -162,39 +173,49 @@ public final class Trainer {
     public func emaModel() -> NativeModel {
         var m = model
         for id in parameterIDs { if let t = ema.shadow[m.graph[id].name] { m.graph.constants[id] = .float(t) } }
+        for (id, value) in m.graph.constants {
+            if case .float = value, let t = buffers[m.graph[id].name] { m.graph.constants[id] = .float(t.copy()) }
+        }
         return m
     }
 
-    /// Writes the EMA model as a native folder (`model.json` + `weights.safetensors`), plus the raw
-    /// weights, optimizer state and step in `training.safetensors` for `resume`.
+    /// Writes a checkpoint: first `training.safetensors` — raw and EMA weights, optimizer state,
+    /// buffers and step, everything `resume` needs, in one atomically replaced file — then the
+    /// EMA model as a native folder (`model.json` + `weights.safetensors`, each atomic, paired by a
+    /// write id) for generate and serve. A crash at any moment leaves the last complete state.
     public func save(to folder: String) throws {
-        try emaModel().write(to: folder)
         var state = optimizer.stateTensors()
-        for (name, t) in zip(parameters.names, parameters.tensors) { state["raw." + name] = t }
+        for (name, t) in zip(parameters.names, parameters.tensors) {
+            state["raw." + name] = t
+            if let e = ema.shadow[name] { state["ema." + name] = e }
+        }
+        for (name, t) in buffers { state["buffer." + name] = t }
         try SafeTensors.write(state, metadata: ["step": "\(step)", "seed": "\(options.seed)"],
                               to: URL(fileURLWithPath: folder + "/training.safetensors"))
+        try emaModel().write(to: folder)
     }
 
-    /// Continues from a folder written by ``save(to:)``: raw weights, EMA weights, optimizer, step.
+    /// Continues from a folder written by ``save(to:)``: raw and EMA weights, optimizer, buffers, step.
     public func resume(from folder: String) throws {
         let path = folder + "/training.safetensors"
         let file = try SafeTensors.read(contentsOf: URL(fileURLWithPath: path))
         guard let text = file.metadata["step"], let saved = Int(text) else { throw ModelFileError(path: path, problem: "no step in the metadata") }
+        func restore(_ key: String, into t: Tensor) throws {
+            guard file.entry(key) != nil else { throw ModelFileError(path: path, problem: "no tensor '\(key)' (was it written for another model or --freeze?)") }
+            let saved = try file.tensor(key)
+            guard saved.shape == t.shape else { throw ModelFileError(path: path, problem: "'\(key)' is \(saved.shape), the model has \(t.shape)") }
+            t.assign(saved)
+        }
         for (name, t) in zip(parameters.names, parameters.tensors) {
-            let raw = try file.tensor("raw." + name)
-            guard raw.shape == t.shape else { throw ModelFileError(path: path, problem: "'\(name)' is \(raw.shape), the model has \(t.shape)") }
-            t.assign(raw)
+            try restore("raw." + name, into: t)
+            if let e = ema.shadow[name] { try restore("ema." + name, into: e) }
         }
+        for (name, t) in buffers { try restore("buffer." + name, into: t) }
         var optimizerState: [String: Tensor] = [:]
-        for name in file.names where !name.hasPrefix("raw.") { optimizerState[name] = try file.tensor(name) }
-        try optimizer.loadState(optimizerState)
-        let savedEMA = try NativeModel.read(folder)
-        for id in parameterIDs {
-            let name = model.graph[id].name
-            if let target = ema.shadow[name], case .float(let t)? = savedEMA.graph.constants.first(where: { savedEMA.graph[$0.key].name == name })?.value {
-                target.assign(t)
-            }
+        for name in file.names where !name.hasPrefix("raw.") && !name.hasPrefix("ema.") && !name.hasPrefix("buffer.") {
+            optimizerState[name] = try file.tensor(name)
         }
+        try optimizer.loadState(optimizerState)
         step = saved
     }
 }
