@@ -184,6 +184,7 @@ public final class Trainer {
     /// EMA model as a native folder (`model.json` + `weights.safetensors`, each atomic, paired by a
     /// write id) for generate and serve. A crash at any moment leaves the last complete state.
     public func save(to folder: String) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var state = optimizer.stateTensors()
         for (name, t) in zip(parameters.names, parameters.tensors) {
             state["raw." + name] = t
