@@ -11,7 +11,7 @@ struct Denoise: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "denoise",
         abstract: "Diffusion models on the CPU: generate, serve, fine-tune.",
-        subcommands: [Version.self, Generate.self, Serve.self, Train.self, Finetune.self, Inspect.self, Eval.self, Import.self, Bench.self])
+        subcommands: [Version.self, Generate.self, Serve.self, Train.self, Finetune.self, Inspect.self, Eval.self, Import.self, Export.self, Bench.self])
 }
 
 struct Version: ParsableCommand {

@@ -75,6 +75,13 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
     public static let metadataKeys = ["denoise.num_train_timesteps", "denoise.beta_schedule", "denoise.beta_start",
                                       "denoise.beta_end", "denoise.prediction_type", "denoise.clip_sample"]
 
+    /// The config as ONNX metadata keys (the inverse of `from(metadata:source:)`).
+    public var metadata: [String: String] {
+        ["denoise.num_train_timesteps": "\(numTrainTimesteps)", "denoise.beta_schedule": betaSchedule,
+         "denoise.beta_start": "\(betaStart)", "denoise.beta_end": "\(betaEnd)", "denoise.prediction_type": predictionType,
+         "denoise.clip_sample": clipSample ? "true" : "false"]
+    }
+
     /// A config from ONNX metadata keys (`denoise.<diffusers key>`), defaults for absent keys.
     public static func from(metadata: [String: String], source: String) throws -> ScheduleConfig {
         var c = ScheduleConfig()
