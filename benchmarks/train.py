@@ -30,7 +30,7 @@ def main():
         json.dump(CONFIG, f)
     run = subprocess.run([a.denoise, "train", "--config", os.path.join(folder, "config.json"), "--steps", str(a.steps),
                           "--batch-size", str(a.batch), "--threads", str(a.threads), "--out", os.path.join(folder, "m"),
-                          "--checkpoint-every", "100000"], capture_output=True, text=True, check=True)
+                          "--save-every", "100000"], capture_output=True, text=True, check=True)
     ours = float(re.findall(r"([0-9.]+) it/s", run.stderr)[-1])
 
     from diffusers import UNet2DModel
