@@ -170,21 +170,11 @@ struct Train: ParsableCommand {
         if config != nil && model != nil { throw ValidationError("pass --config (new model) or --model (fine-tune), not both") }
     }
 
-    /// The small default U-Net for 28x28 gray images (Fashion-MNIST).
-    static var defaultConfig: UNet2DConfig {
-        var c = UNet2DConfig()
-        c.sampleSize = 28; c.inChannels = 1; c.outChannels = 1
-        c.blockOutChannels = [32, 64, 64]; c.layersPerBlock = 1; c.normNumGroups = 8; c.attentionHeadDim = 16
-        c.downBlockTypes = ["DownBlock2D", "AttnDownBlock2D", "DownBlock2D"]
-        c.upBlockTypes = ["UpBlock2D", "AttnUpBlock2D", "UpBlock2D"]
-        return c
-    }
-
     func run() throws {
         let cpu = CPU(threads: training.threads)
         var native: NativeModel
         if let model { native = try ModelLoader.open(model) } else {
-            var c = Self.defaultConfig
+            var c = UNet2DConfig.fashionMNIST
             if let config {
                 guard let data = FileManager.default.contents(atPath: config) else { throw ValidationError("\(config): cannot read") }
                 c = try JSONDecoder().decode(UNet2DConfig.self, from: data).validated(source: config)

@@ -12,16 +12,6 @@ import Tensors
 import TestSupport
 
 @Suite struct BatchInvarianceTests {
-    /// The shape of the shipped default model (28x28 gray, attention at 14x14).
-    static var config: UNet2DConfig {
-        var c = UNet2DConfig()
-        c.sampleSize = 28; c.inChannels = 1; c.outChannels = 1
-        c.blockOutChannels = [32, 64, 64]; c.layersPerBlock = 1; c.normNumGroups = 8; c.attentionHeadDim = 16
-        c.downBlockTypes = ["DownBlock2D", "AttnDownBlock2D", "DownBlock2D"]
-        c.upBlockTypes = ["UpBlock2D", "AttnUpBlock2D", "UpBlock2D"]
-        return c
-    }
-
     /// Runs `model` on samples `xs` with timesteps `ts` in one forward of batch xs.count.
     func forward(_ model: NativeModel, _ xs: [Tensor], _ ts: [Int], threads: Int) throws -> [Tensor] {
         let (image, time) = try ModelLoader.imageAndTimeInputs(model.graph)
@@ -54,7 +44,7 @@ import TestSupport
     }
 
     @Test func defaultShapedUNet() throws {
-        let model = NativeModel(graph: try UNet2DBuilder.initialized(Self.config, seed: 3, cpu: CPU(threads: 2)),
+        let model = NativeModel(graph: try UNet2DBuilder.initialized(.fashionMNIST, seed: 3, cpu: CPU(threads: 2)),
                                 schedule: ScheduleConfig(), imageShape: [1, 28, 28])
         try check(model)
     }

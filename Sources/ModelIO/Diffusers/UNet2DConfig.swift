@@ -95,3 +95,16 @@ public struct UNet2DConfig: Codable, Sendable, Equatable {
         return self
     }
 }
+
+extension UNet2DConfig {
+    /// The small U-Net of the shipped default model: 28x28 gray (Fashion-MNIST), channels
+    /// 32/64/64, one ResNet block per level, attention at 14x14 and in the middle.
+    public static var fashionMNIST: UNet2DConfig {
+        var c = UNet2DConfig()
+        c.sampleSize = 28; c.inChannels = 1; c.outChannels = 1
+        c.blockOutChannels = [32, 64, 64]; c.layersPerBlock = 1; c.normNumGroups = 8; c.attentionHeadDim = 16
+        c.downBlockTypes = ["DownBlock2D", "AttnDownBlock2D", "DownBlock2D"]
+        c.upBlockTypes = ["UpBlock2D", "AttnUpBlock2D", "UpBlock2D"]
+        return c
+    }
+}
