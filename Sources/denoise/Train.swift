@@ -103,8 +103,10 @@ struct TrainingFlags: ParsableArguments {
 
     /// Trains `model` to `steps`, checkpointing, logging and sampling along the way.
     func run(_ model: NativeModel, cpu: CPU) throws {
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        guard FileManager.default.isWritableFile(atPath: out) else { throw ValidationError("--out \(out) is not writable") }
+        do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
+            throw ValidationError("--out \(out): cannot create this folder (\((error as NSError).localizedDescription))")
+        }
+        guard FileManager.default.isWritableFile(atPath: out) else { throw ValidationError("--out \(out): the folder is not writable") }
         let images = try images(for: model)
         guard images.count > 0 else { throw ValidationError("\(data): no training images") }
         let trainer = try Trainer(model: model, data: images, options: options, cpu: cpu)

@@ -84,4 +84,23 @@ private func losses(_ path: String) throws -> [Int: String] {
         #expect(a.names == b.names)
         for n in a.names { #expect(try a.tensor(n).scalars == b.tensor(n).scalars, "\(n) differs") }
     }
+
+    @Test func badInputIsReportedBeforeTraining() throws {
+        let dir = try images()
+        try FileManager.default.createDirectory(atPath: dir + "/empty", withIntermediateDirectories: true)
+        try Data("not a png".utf8).write(to: URL(fileURLWithPath: dir + "/empty/broken.png"))
+        let cases: [([String], String)] = [
+            (["--data", dir + "/images", "--out", "/proc/denoise-finetune"], "/proc/denoise-finetune"),
+            (["--data", dir + "/empty", "--out", dir + "/o1"], "no readable PNG images"),
+            (["--data", dir + "/images", "--out", dir + "/o2", "--train-only", "nothing*"], "no parameters to train"),
+            (["--data", dir + "/images", "--out", dir + "/o3", "--loss", "huber"], "--loss"),
+        ]
+        for (flags, expected) in cases {
+            let r = try runDenoise(["finetune", simpleUNet, "--steps", "2"] + flags)
+            #expect(r.status != 0 && r.stderr.contains(expected), "\(flags): \(r.stderr)")
+        }
+        let missing = try runDenoise(["finetune", dir + "/nope.onnx", "--data", dir + "/images", "--out", dir + "/o4"])
+        #expect(missing.status != 0 && missing.stderr.contains("nope.onnx"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/o1/model.json") && !FileManager.default.fileExists(atPath: dir + "/o2/model.json"))
+    }
 }
