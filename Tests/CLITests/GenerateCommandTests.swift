@@ -61,6 +61,15 @@ private let unet = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(FileManager.default.contents(atPath: dir + "/a/000000.png") != FileManager.default.contents(atPath: dir + "/c/000000.png"))
     }
 
+    /// With no MODEL, generate uses the default model ($DENOISE_MODEL first).
+    @Test func defaultModelFromTheEnvironment() throws {
+        let dir = NSTemporaryDirectory() + "denoise-gen-\(UUID().uuidString)"
+        #expect(try runDenoise(["import", unet, "--out", dir + "/native"]).status == 0)
+        let r = try runDenoise(["generate", "--n", "1", "--steps", "2", "--seed", "1", "--grid", dir + "/g.png"], environment: ["DENOISE_MODEL": dir + "/native"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(PNG.text(of: try Data(contentsOf: URL(fileURLWithPath: dir + "/g.png"))).contains { $0.1.contains("model=native") })
+    }
+
     @Test func badFlagsAreNamed() throws {
         let dir = NSTemporaryDirectory() + "denoise-gen-\(UUID().uuidString)"
         let cases: [([String], String)] = [
