@@ -3,8 +3,9 @@
 // so an element's bits do not depend on M, N, where its row or column sits in the matrix, the
 // blocking, or the caller's split over threads. OpenBLAS gives no such promise (its edge kernels
 // and tile shapes change the rounding), which made a sample's output depend on the batch it
-// shared. Goto-style blocking: B packed in KC×16 column panels, A in 6×KC row panels, a 6×16
-// AVX2/FMA register tile; K blocks continue the chain through C. Ragged edges run the same
+// shared. Goto-style blocking: B packed in KC×16 column panels per (N block, K block), A in
+// 6×KC row panels per M block, a 6×16 AVX2/FMA register tile; K blocks continue the chain
+// through C. Packing reads along memory (rows of B or of Bᵀ), never down a column. Ragged edges run the same
 // micro-kernel on zero-padded panels into a scratch tile. The portable path computes the same
 // chain with fmaf, so every build gives the same bits.
 #include "CKernels.h"
@@ -18,7 +19,7 @@
 
 enum { MR = 6, NR = 16, KC = 256, MC = 120, NC = 1536 };
 
-/// Per-thread packing buffers, grown on demand and kept.
+/// Per-thread packing buffers, allocated once at their largest size.
 static _Thread_local float *packed_a, *packed_b;
 
 static float *buffer(float **slot, size_t floats) {
@@ -27,33 +28,44 @@ static float *buffer(float **slot, size_t floats) {
 }
 
 /// Packs op(A)[i0..<i0+mc, p0..<p0+kc] (times alpha) into MR-row panels, zero-padded to MR.
+/// Loops run along memory: p inner when A is stored row-major (non-transposed), r inner otherwise.
 static void pack_a(int trans, const float *a, size_t lda, size_t i0, size_t p0, size_t mc, size_t kc, float alpha, float *out) {
-    for (size_t i = 0; i < mc; i += MR) {
+    for (size_t i = 0; i < mc; i += MR, out += MR * kc) {
         size_t rows = mc - i < MR ? mc - i : MR;
-        for (size_t p = 0; p < kc; p++) {
-            for (size_t r = 0; r < MR; r++) {
-                float v = 0;
-                if (r < rows) v = trans ? a[(p0 + p) * lda + i0 + i + r] : a[(i0 + i + r) * lda + p0 + p];
-                out[r] = alpha == 1 ? v : alpha * v;
+        if (rows < MR) memset(out, 0, MR * kc * sizeof(float));
+        if (trans) {
+            for (size_t p = 0; p < kc; p++) {
+                const float *src = a + (p0 + p) * lda + i0 + i;
+                for (size_t r = 0; r < rows; r++) out[p * MR + r] = src[r];
             }
-            out += MR;
+        } else {
+            for (size_t r = 0; r < rows; r++) {
+                const float *src = a + (i0 + i + r) * lda + p0;
+                for (size_t p = 0; p < kc; p++) out[p * MR + r] = src[p];
+            }
         }
+        if (alpha != 1) for (size_t e = 0; e < MR * kc; e++) out[e] *= alpha;
     }
 }
 
-/// Packs op(B)[p0..<p0+kc, j0..<j0+nc] into NR-column panels, zero-padded to NR.
+/// Packs op(B)[p0..<p0+kc, j0..<j0+nc] into NR-column panels (panel q holds columns
+/// j0+16q…, row p at offset p·NR), zero-padded to NR. Reads run along memory: whole rows of B
+/// when it is stored row-major, whole rows of Bᵀ (B's columns) otherwise.
 static void pack_b(int trans, const float *b, size_t ldb, size_t p0, size_t j0, size_t kc, size_t nc, float *out) {
-    for (size_t j = 0; j < nc; j += NR) {
-        size_t cols = nc - j < NR ? nc - j : NR;
-        if (!trans && cols == NR) {
-            for (size_t p = 0; p < kc; p++) { memcpy(out, b + (p0 + p) * ldb + j0 + j, NR * sizeof(float)); out += NR; }
-            continue;
+    size_t full = nc / NR, rest = nc - full * NR;
+    if (rest) memset(out + full * NR * kc, 0, NR * kc * sizeof(float));
+    if (trans) {
+        for (size_t j = 0; j < nc; j++) {
+            const float *src = b + (j0 + j) * ldb + p0;
+            float *panel = out + (j / NR) * NR * kc + j % NR;
+            for (size_t p = 0; p < kc; p++) panel[p * NR] = src[p];
         }
+    } else {
         for (size_t p = 0; p < kc; p++) {
-            for (size_t q = 0; q < NR; q++) {
-                out[q] = q < cols ? (trans ? b[(j0 + j + q) * ldb + p0 + p] : b[(p0 + p) * ldb + j0 + j + q]) : 0;
-            }
-            out += NR;
+            const float *src = b + (p0 + p) * ldb + j0;
+            float *row = out + p * NR;
+            for (size_t q = 0; q < full; q++) memcpy(row + q * NR * kc, src + q * NR, NR * sizeof(float));
+            if (rest) memcpy(row + full * NR * kc, src + full * NR, rest * sizeof(float));
         }
     }
 }
@@ -129,6 +141,8 @@ void dn_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alph
         if (beta == 0) for (size_t i = 0; i < m; i++) memset(c + i * ldc, 0, n * sizeof(float));
         return;
     }
+    // Loop order: N blocks and K blocks (B packed once per block), then M blocks (A packed per
+    // block, L2-resident), then B panels (L1-resident) against every A row panel.
     float *pb = buffer(&packed_b, (size_t)KC * NC), *pa = buffer(&packed_a, (size_t)MC * KC);
     float tile[MR * NR] = {0};
     for (size_t j0 = 0; j0 < n; j0 += NC) {

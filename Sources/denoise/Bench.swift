@@ -65,9 +65,9 @@ struct Bench: ParsableCommand {
             return
         }
         say(header)
-        say(pad("kernel", 20) + pad("shape", 26) + pad("ms", 10, right: true) + pad("rate", 18, right: true))
+        say(pad("kernel", 28) + pad("shape", 26) + pad("ms", 10, right: true) + pad("rate", 18, right: true))
         _ = try bench.run { m in
-            let line = pad(m.kernel, 20) + pad(m.shape, 26) + pad(String(format: "%.3f", m.milliseconds), 10, right: true)
+            let line = pad(m.kernel, 28) + pad(m.shape, 26) + pad(String(format: "%.3f", m.milliseconds), 10, right: true)
                 + pad(String(format: "%.1f %@", m.rate, m.unit), 18, right: true)
             say(line)
         }
