@@ -71,11 +71,11 @@ static void pack_b(int trans, const float *b, size_t ldb, size_t p0, size_t j0, 
 }
 
 /// c[MR×NR] (row stride ldc) = chain continued over kc packed steps; starts from 0 unless load.
-static void micro_portable(size_t kc, const float *pa, const float *pb, float *c, size_t ldc, int load) {
+static void micro_portable(size_t kc, const float *pa, size_t step, size_t stride, const float *pb, float *c, size_t ldc, int load) {
     float acc[MR][NR];
     for (size_t r = 0; r < MR; r++) for (size_t q = 0; q < NR; q++) acc[r][q] = load ? c[r * ldc + q] : 0;
-    for (size_t p = 0; p < kc; p++, pa += MR, pb += NR) {
-        for (size_t r = 0; r < MR; r++) for (size_t q = 0; q < NR; q++) acc[r][q] = fmaf(pa[r], pb[q], acc[r][q]);
+    for (size_t p = 0; p < kc; p++, pa += step, pb += NR) {
+        for (size_t r = 0; r < MR; r++) for (size_t q = 0; q < NR; q++) acc[r][q] = fmaf(pa[r * stride], pb[q], acc[r][q]);
     }
     for (size_t r = 0; r < MR; r++) for (size_t q = 0; q < NR; q++) c[r * ldc + q] = acc[r][q];
 }
@@ -85,17 +85,17 @@ static void micro_portable(size_t kc, const float *pa, const float *pb, float *c
 /// same chain per element as `micro_portable`. Instantiated per shape below so the accumulators
 /// stay in registers; the narrow shapes serve ragged edges without wasted lanes.
 __attribute__((always_inline, target("avx2,fma")))
-static inline void micro_avx2_tile(size_t kc, const float *pa, const float *pb, float *c, size_t ldc, int load,
-                                   const int rows, const int halves) {
+static inline void micro_avx2_tile(size_t kc, const float *pa, size_t step, size_t stride, const float *pb, float *c, size_t ldc,
+                                   int load, const int rows, const int halves) {
     __m256 acc[MR][2];
     for (int r = 0; r < rows; r++) for (int h = 0; h < halves; h++) {
         acc[r][h] = load ? _mm256_loadu_ps(c + r * ldc + 8 * h) : _mm256_setzero_ps();
     }
-    for (size_t p = 0; p < kc; p++, pa += MR, pb += NR) {
+    for (size_t p = 0; p < kc; p++, pa += step, pb += NR) {
         __m256 b[2];
         for (int h = 0; h < halves; h++) b[h] = _mm256_load_ps(pb + 8 * h);
         for (int r = 0; r < rows; r++) {
-            __m256 a = _mm256_broadcast_ss(pa + r);
+            __m256 a = _mm256_broadcast_ss(pa + r * stride);
             for (int h = 0; h < halves; h++) acc[r][h] = _mm256_fmadd_ps(a, b[h], acc[r][h]);
         }
     }
@@ -103,16 +103,19 @@ static inline void micro_avx2_tile(size_t kc, const float *pa, const float *pb, 
 }
 
 #define TILE(R, H) \
-    __attribute__((target("avx2,fma"))) static void micro_avx2_##R##x##H(size_t kc, const float *pa, const float *pb, \
-                                                                       float *c, size_t ldc, int load) { \
-        micro_avx2_tile(kc, pa, pb, c, ldc, load, R, H); \
+    __attribute__((target("avx2,fma"))) static void micro_avx2_##R##x##H(size_t kc, const float *pa, size_t step, size_t stride, \
+                                                                       const float *pb, float *c, size_t ldc, int load) { \
+        if (step == MR && stride == 1) micro_avx2_tile(kc, pa, MR, 1, pb, c, ldc, load, R, H); \
+        else micro_avx2_tile(kc, pa, step, stride, pb, c, ldc, load, R, H); \
     }
 TILE(1, 1) TILE(2, 1) TILE(3, 1) TILE(4, 1) TILE(5, 1) TILE(6, 1)
 TILE(1, 2) TILE(2, 2) TILE(3, 2) TILE(4, 2) TILE(5, 2) TILE(6, 2)
 #undef TILE
 #endif
 
-typedef void (*micro_kernel)(size_t, const float *, const float *, float *, size_t, int);
+/// (kc, A panel, A step per k, A stride per row, B panel, C, ldc, load): A element (r, p) is at
+/// a[p·step + r·stride] — (MR, 1) for a packed panel, (1, lda) read in place.
+typedef void (*micro_kernel)(size_t, const float *, size_t, size_t, const float *, float *, size_t, int);
 
 /// Register tiles by [rows − 1][halves − 1] (8 or 16 columns); all the portable kernel when the
 /// CPU lacks AVX2/FMA (it computes a full MR×NR tile, so the caller routes edges through scratch).
@@ -153,21 +156,25 @@ void dn_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alph
             pack_b(trans_b, b, ldb, p0, j0, kc, nc, pb);
             for (size_t i0 = 0; i0 < m; i0 += MC) {
                 size_t mc = m - i0 < MC ? m - i0 : MC;
-                pack_a(trans_a, a, lda, i0, p0, mc, kc, alpha, pa);
+                // A row-major and unscaled is read in place (six rows, each sequential in k):
+                // no packing, which for a small N costs as much as the product.
+                int direct = have_avx2 && !trans_a && alpha == 1;
+                if (!direct) pack_a(trans_a, a, lda, i0, p0, mc, kc, alpha, pa);
+                size_t step = direct ? 1 : MR, stride = direct ? lda : 1;
                 for (size_t j = 0; j < nc; j += NR) {
                     size_t cols = nc - j < NR ? nc - j : NR;
                     const float *panel_b = pb + j * kc;
                     for (size_t i = 0; i < mc; i += MR) {
                         size_t rows = mc - i < MR ? mc - i : MR;
                         float *cij = c + (i0 + i) * ldc + j0 + j;
-                        const float *panel_a = pa + i * kc;
+                        const float *panel_a = direct ? a + (i0 + i) * lda + p0 : pa + i * kc;
                         size_t halves = cols > 8 ? 2 : 1;
                         if ((rows == MR && cols == NR) || (have_avx2 && cols == 8 * halves)) {
-                            tiles[rows - 1][halves - 1](kc, panel_a, panel_b, cij, ldc, load);
+                            tiles[rows - 1][halves - 1](kc, panel_a, step, stride, panel_b, cij, ldc, load);
                             continue;
                         }
                         if (load) for (size_t r = 0; r < rows; r++) memcpy(tile + r * NR, cij + r * ldc, cols * sizeof(float));
-                        (have_avx2 ? tiles[rows - 1][halves - 1] : micro_portable)(kc, panel_a, panel_b, tile, NR, load);
+                        (have_avx2 ? tiles[rows - 1][halves - 1] : micro_portable)(kc, panel_a, step, stride, panel_b, tile, NR, load);
                         for (size_t r = 0; r < rows; r++) memcpy(cij + r * ldc, tile + r * NR, cols * sizeof(float));
                     }
                 }
