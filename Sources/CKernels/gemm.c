@@ -3,9 +3,10 @@
 // so an element's bits do not depend on M, N, where its row or column sits in the matrix, the
 // blocking, or the caller's split over threads. OpenBLAS gives no such promise (its edge kernels
 // and tile shapes change the rounding), which made a sample's output depend on the batch it
-// shared. Goto-style blocking: B packed in KC×16 column panels per (N block, K block), A in
-// 6×KC row panels per M block, a 6×16 AVX2/FMA register tile; K blocks continue the chain
-// through C. Packing reads along memory (rows of B or of Bᵀ), never down a column. Ragged edges run the same
+// shared. Goto-style blocking: B packed in KC×16 column panels per (N block, K block); A read in
+// place when row-major and unscaled (six sequential row streams), else packed in 6×KC row panels
+// per M block; a 6×16 AVX2/FMA register tile; K blocks continue the chain through C. Packing
+// reads along memory (rows of B or of Bᵀ), never down a column. Ragged edges run the same
 // micro-kernel on zero-padded panels into a scratch tile. The portable path computes the same
 // chain with fmaf, so every build gives the same bits.
 #include "CKernels.h"

@@ -22,7 +22,7 @@ public final class ServedModel: @unchecked Sendable {
     }
 
     /// Batch sizes compiled: 1…4, then multiples of 4 up to `maxBatch`; a batch in between runs
-    /// on the next size up, its spare rows padded (they cannot change the real samples' bits).
+    /// on the next size up (see ``BatchStepper/step(_:paddedTo:)``).
     static func planSizes(maxBatch: Int) -> [Int] {
         var sizes = Array(1...min(4, maxBatch))
         sizes += stride(from: 8, through: maxBatch, by: 4)
@@ -63,10 +63,9 @@ public final class Ticket: @unchecked Sendable {
 
     var isEnded: Bool { lock.withLock { outcome != nil } }
 
-    /// Waits up to `seconds` for the outcome.
+    /// Waits up to `seconds` for the outcome (one waiter: the request's handler).
     func wait(seconds: Double) -> Outcome? {
         if done.wait(timeout: .now() + seconds) == .timedOut { return nil }
-        done.signal()  // stays signalled for any later wait
         return lock.withLock { outcome }
     }
 }
@@ -198,12 +197,8 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
-    /// One forward of `jobs` on `model`, padded to the next compiled batch size with throwaway
-    /// copies of the first sample (batch invariance makes the padding invisible to the others).
+    /// One forward of `jobs` on `model`, padded to the next compiled batch size.
     private func step(_ model: ServedModel, _ jobs: [SampleJob]) throws {
-        let size = ServedModel.planSizes(maxBatch: limits.maxBatch).first { $0 >= jobs.count } ?? jobs.count
-        var batch = jobs
-        while batch.count < size { batch.append(jobs[0].spare()) }
-        try model.stepper.step(batch)
+        try model.stepper.step(jobs, paddedTo: ServedModel.planSizes(maxBatch: limits.maxBatch).first { $0 >= jobs.count } ?? 0)
     }
 }

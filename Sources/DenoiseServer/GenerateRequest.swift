@@ -56,13 +56,7 @@ struct GenerateRequest {
         } else {
             seed = UInt64.random(in: 0...UInt64.max)
         }
-        var o = SamplerOptions()
-        o.kind = steps == timesteps ? .ddpm : .ddim
-        o.steps = steps
-        let schedule = model.native.schedule
-        o.prediction = PredictionType(rawValue: schedule.predictionType) ?? .epsilon
-        o.clipSample = schedule.clipSample
-        o.clipRange = schedule.clipSampleRange
+        var o = model.stepper.defaultSamplerOptions(steps: steps)
         if let name = values["sampler"] {
             guard let kind = SamplerKind(rawValue: name) else {
                 throw RequestError("unknown sampler '\(name)' (use \(SamplerKind.allCases.map(\.rawValue).joined(separator: ", ")))")

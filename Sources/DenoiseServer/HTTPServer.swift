@@ -94,9 +94,11 @@ public final class HTTPServer: @unchecked Sendable {
 
     // MARK: - Requests
 
-    /// Answers one request; nil means close the connection without a response (client gone).
-    func respond(method: String, path: String, query: [(String, String?)], header: (String) -> String?, socket: Int32) -> Response? {
-        guard ["/generate", "/healthz", "/readyz", "/metrics", "/v1/models"].contains(path) else {
+    static let routes = ["/generate", "/healthz", "/readyz", "/metrics", "/v1/models"]
+
+    /// Answers one request; status 499 (client gone) closes the connection without a response.
+    func respond(method: String, path: String, query: [(String, String?)], header: (String) -> String?, socket: Int32) -> Response {
+        guard Self.routes.contains(path) else {
             return .error(404, "no such path '\(path)' (try /generate, /healthz, /readyz, /metrics, /v1/models)")
         }
         guard method == "GET" || method == "HEAD" else {
@@ -222,13 +224,13 @@ private let accessHandler: MHD_AccessHandlerCallback = { context, connection, ur
     }
     let header = { (name: String) -> String? in MHD_lookup_connection_value(connection, .HEADER_KIND, name).map { String(cString: $0) } }
     let response = server.respond(method: verb, path: path, query: collector.items, header: header, socket: dn_mhd_socket(connection))
-    let status = response?.status ?? 499
+    let status = response.status
     let seconds = Date().timeIntervalSince(start)
-    let route = ["/generate", "/healthz", "/readyz", "/metrics", "/v1/models"].contains(path) ? path : "other"
+    let route = HTTPServer.routes.contains(path) ? path : "other"
     server.metrics.request(route: route, status: status, seconds: seconds)
     let query = collector.items.map { item in item.1.map { "\(item.0)=\($0)" } ?? item.0 }.joined(separator: "&")
     server.log(String(format: "%@ %@%@ %d %.1f ms", verb, path, query.isEmpty ? "" : "?" + query, status, seconds * 1000))
-    guard let response, status != 499 else { return .NO }
+    guard status != 499 else { return .NO }
     let body = response.body
     let handle: OpaquePointer? = body.withUnsafeBytes { raw in
         MHD_create_response_from_buffer(raw.count, UnsafeMutableRawPointer(mutating: raw.baseAddress), .RESPMEM_MUST_COPY)

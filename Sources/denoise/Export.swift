@@ -2,9 +2,7 @@
 
 import ArgumentParser
 import Foundation
-import Graphs
 import ModelIO
-import Tensors
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,14 +17,7 @@ struct Export: ParsableCommand {
 
     func run() throws {
         let native = try ModelLoader.open(model)
-        var graph = native.graph
-        for (k, v) in native.schedule.metadata { graph.metadata[k] = v }
-        // Shapes at batch 1 give the ranks some expansions need.
-        var inputShapes = try ModelLoader.inputShapes(graph, batch: 1)
-        let (image, _) = try ModelLoader.imageAndTimeInputs(graph)
-        inputShapes[image] = Shape([1] + native.imageShape)
-        let shapes = try graph.specialized(inputShapes: inputShapes, cpu: CPU(threads: 1)).shapes
-        try ONNXExporter.write(graph, shapes: shapes, to: onnx)
-        print("wrote \(onnx): \(graph.nodes.count) nodes, \(graph.parameterCount) parameters, opset \(ONNXExporter.opset)")
+        try ONNXExporter.write(native, to: onnx)
+        print("wrote \(onnx): \(native.graph.nodes.count) nodes, \(native.graph.parameterCount) parameters, opset \(ONNXExporter.opset)")
     }
 }

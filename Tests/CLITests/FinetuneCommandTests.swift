@@ -46,7 +46,7 @@ private func losses(_ path: String) throws -> [Int: String] {
         let last = (26...30).compactMap { log[$0].flatMap(Float.init) }.reduce(0, +) / 5
         #expect(last < 0.8 * first, "loss \(first) → \(last)")
         let before = try ModelLoader.open(simpleUNet).graph, after = try ModelLoader.open(dir + "/out").graph
-        let name = before.constants.keys.map { before[$0].name }.first { $0.hasSuffix("running_mean") || $0.contains("bnorm1.running_mean") }
+        let name = before.constants.keys.map { before[$0].name }.first { $0.hasSuffix("running_mean") }
         let find = { (g: Graph, n: String) -> [Float]? in
             g.constants.first { g[$0.key].name == n }.flatMap { if case .float(let t) = $0.value { return t.scalars } else { return nil } }
         }

@@ -1,5 +1,5 @@
-// The generator's randomness is per sample: x_T of sample k does not depend on the chunk it is
-// generated in or the thread count.
+// The generator's randomness is per sample: x_T of sample k is Philox stream k under the seed,
+// whatever thread count; and a whole generation gives the same bits whatever the batch size.
 
 import Foundation
 import Testing
@@ -8,20 +8,29 @@ import ModelIO
 import Tensors
 
 @Suite struct GenerationTests {
+    static let unet = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../GraphTests/Fixtures/onnx/diffusers_unet_small/diffusers_unet_small.ts.onnx").standardizedFileURL.path
+
     @Test func startingNoiseIsPerSample() throws {
-        let unet = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../GraphTests/Fixtures/onnx/diffusers_unet_small/diffusers_unet_small.ts.onnx").standardizedFileURL.path
-        let model = try ModelLoader.open(unet)
-        let whole = Tensor(zeros: [5, 3, 16, 16])
-        try ImageGenerator(model: model, cpu: CPU(threads: 2)).startingNoise(into: whole, samples: 0..<5, seed: 9)
-        let generator = try ImageGenerator(model: model, cpu: CPU(threads: 1))
-        for k in 0..<5 {
-            let single = Tensor(zeros: [1, 3, 16, 16])
-            try generator.startingNoise(into: single, samples: k..<(k + 1), seed: 9)
-            #expect(single.scalars == whole.rows(k..<(k + 1)).scalars, "sample \(k)")
+        let model = try ModelLoader.open(Self.unet)
+        let sampler = Sampler(SamplerOptions(), schedule: try BatchStepper(model: model, cpu: CPU(threads: 1)).schedule)
+        func start(_ k: Int, seed: UInt64, threads: Int) throws -> [Float] {
+            try SampleJob(sampler: sampler, imageShape: model.imageShape, seed: seed, stream: UInt64(k), cpu: CPU(threads: threads)).x.scalars
         }
-        let other = Tensor(zeros: [1, 3, 16, 16])
-        try generator.startingNoise(into: other, samples: 0..<1, seed: 10)
-        #expect(other.scalars != whole.rows(0..<1).scalars)
+        for k in 0..<3 { #expect(try start(k, seed: 9, threads: 2) == start(k, seed: 9, threads: 1), "sample \(k)") }
+        #expect(try start(0, seed: 9, threads: 1) != start(1, seed: 9, threads: 1))
+        #expect(try start(0, seed: 9, threads: 1) != start(0, seed: 10, threads: 1))
+    }
+
+    @Test func batchSizeDoesNotChangeTheSamples() throws {
+        let generator = try ImageGenerator(model: try ModelLoader.open(Self.unet), cpu: CPU(threads: 2))
+        var o = GenerationOptions()
+        (o.count, o.seed) = (5, 4)
+        o.sampler = generator.defaultSamplerOptions(steps: 4)
+        o.sampler.kind = .ddpm  // adds noise every step
+        o.batchSize = 5
+        let together = try generator.generate(o)
+        o.batchSize = 2
+        #expect(try generator.generate(o).scalars == together.scalars)
     }
 }

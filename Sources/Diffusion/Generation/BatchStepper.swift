@@ -33,19 +33,6 @@ public final class SampleJob: @unchecked Sendable {
         else { try cpu.fillNormal(x, seed: seed, stream: stream) }
     }
 
-    private init(copying j: SampleJob) {
-        sampler = j.sampler
-        seed = j.seed
-        stream = j.stream
-        x = j.x.copy()
-        step = j.step
-        history = j.history
-    }
-
-    /// A throwaway copy at the same step, to pad a batch to a compiled size (its results are
-    /// discarded; it cannot change the real samples' bits).
-    public func spare() -> SampleJob { SampleJob(copying: self) }
-
     public var stepCount: Int { sampler.timesteps.count }
     public var isDone: Bool { step >= stepCount }
     /// The timestep the next step denoises.
@@ -67,6 +54,8 @@ public final class BatchStepper: @unchecked Sendable {
     public let cpu: CPU
     let image: ValueID, time: ValueID?
     private var plans: [Int: InferencePlan] = [:]
+    /// Per-sample scratch of `step`: the step's noise and the sampler's x0 prediction.
+    private let noise: Tensor, predicted: Tensor
 
     public init(model: NativeModel, cpu: CPU) throws {
         self.model = model
@@ -77,6 +66,20 @@ public final class BatchStepper: @unchecked Sendable {
         }
         schedule = NoiseSchedule(kind, timesteps: config.numTrainTimesteps, betaStart: config.betaStart, betaEnd: config.betaEnd)
         (image, time) = try ModelLoader.imageAndTimeInputs(model.graph)
+        noise = Tensor(uninitialized: Shape([1] + model.imageShape))
+        predicted = Tensor(uninitialized: noise.shape)
+    }
+
+    /// Sampler options for `steps` steps with the model's prediction type and clipping, and the
+    /// default sampler: DDPM when `steps` equals the training timesteps, DDIM otherwise.
+    public func defaultSamplerOptions(steps: Int) -> SamplerOptions {
+        var o = SamplerOptions()
+        o.kind = steps == schedule.trainingTimesteps ? .ddpm : .ddim
+        o.steps = steps
+        o.prediction = PredictionType(rawValue: model.schedule.predictionType) ?? .epsilon
+        o.clipSample = model.schedule.clipSample
+        o.clipRange = model.schedule.clipSampleRange
+        return o
     }
 
     /// The plan for `batch` samples per forward (compiled on first use).
@@ -89,21 +92,25 @@ public final class BatchStepper: @unchecked Sendable {
         return p
     }
 
-    /// Denoises every job (none done) by one step, in one forward of batch `jobs.count`.
-    public func step(_ jobs: [SampleJob]) throws {
-        let b = jobs.count
-        guard b > 0 else { return }
+    /// Denoises every job (none done) by one step, in one forward of batch `max(jobs.count,
+    /// paddedTo)`. Rows past the jobs repeat the first job's sample and are discarded; they
+    /// cannot change the real samples' bits (the plan is batch-invariant), so a server can run
+    /// any number of samples on a few compiled batch sizes.
+    public func step(_ jobs: [SampleJob], paddedTo size: Int = 0) throws {
+        guard let first = jobs.first else { return }
+        let b = max(jobs.count, size)
         let plan = try plan(batch: b)
         let count = model.imageShape.reduce(1, *)
         let x = Tensor(uninitialized: Shape([b] + model.imageShape))
-        for (j, job) in jobs.enumerated() {
+        for j in 0..<b {
+            let job = j < jobs.count ? jobs[j] : first
             precondition(!job.isDone, "BatchStepper.step: job already done")
             (x.pointer + j * count).update(from: job.x.pointer, count: count)
         }
         var inputs: [ValueID: Value] = [image: .float(x)]
         if let time {
             let shape = plan.compiled.shapes[time] ?? [b]
-            var steps = jobs.map(\.timestep)
+            var steps = (0..<b).map { $0 < jobs.count ? jobs[$0].timestep : first.timestep }
             // A model with one timestep for the whole batch can only step samples in lockstep.
             if shape.elementCount == 1, Set(steps).count == 1 { steps = [steps[0]] }
             guard shape.elementCount == steps.count else {
@@ -116,7 +123,6 @@ public final class BatchStepper: @unchecked Sendable {
         guard case .float(let output) = try plan.run(inputs)[0], output.count == x.count else {
             throw GraphError.invalid("the model's output does not have the image's shape \(x.shape)")
         }
-        let noise = Tensor(uninitialized: Shape([1] + model.imageShape)), predicted = Tensor(uninitialized: noise.shape)
         for (j, job) in jobs.enumerated() {
             try job.advance(modelOutput: output.pointer + j * count, noise: noise, predicted: predicted, cpu: cpu)
         }

@@ -32,23 +32,8 @@ public final class ImageGenerator {
         stepper = try BatchStepper(model: model, cpu: cpu)
     }
 
-    /// Sampler options for `steps` steps with the model's prediction type and clipping, and the
-    /// default sampler: DDPM when `steps` equals the training timesteps, DDIM otherwise.
-    public func defaultSamplerOptions(steps: Int) -> SamplerOptions {
-        var o = SamplerOptions()
-        o.kind = steps == schedule.trainingTimesteps ? .ddpm : .ddim
-        o.steps = steps
-        o.prediction = PredictionType(rawValue: model.schedule.predictionType) ?? .epsilon
-        o.clipSample = model.schedule.clipSample
-        o.clipRange = model.schedule.clipSampleRange
-        return o
-    }
-
-    /// x_T of samples `samples` into `x` `[samples.count, C, H, W]`: sample k is Philox stream k
-    /// from element 0, whatever chunk it is generated in.
-    public func startingNoise(into x: Tensor, samples: Range<Int>, seed: UInt64) throws {
-        for (j, k) in samples.enumerated() { try cpu.fillNormal(x.rows(j..<(j + 1)), seed: seed, stream: UInt64(k)) }
-    }
+    /// See ``BatchStepper/defaultSamplerOptions(steps:)``.
+    public func defaultSamplerOptions(steps: Int) -> SamplerOptions { stepper.defaultSamplerOptions(steps: steps) }
 
     /// Generates `options.count` samples `[N, C, H, W]` in the model's space (nominally [-1, 1]).
     /// `progress(stepsDone, stepsTotal)` is called after every step of every chunk.

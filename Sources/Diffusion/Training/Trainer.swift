@@ -102,14 +102,10 @@ public final class Trainer {
         for i in 0..<k {
             let (l, gradients) = try microBatch(stream: UInt64(step * k + i))
             loss += l / Float(k)
-            if let total {
-                for (t, g) in zip(total, gradients) { for e in 0..<t.count { t.pointer[e] += g.pointer[e] } }
-            } else {
-                total = gradients
-            }
+            if let total { for (t, g) in zip(total, gradients) { _ = try cpu.add(t, g, into: t) } } else { total = gradients }
         }
         let gradients = total!
-        if k > 1 { for g in gradients { for e in 0..<g.count { g.pointer[e] /= Float(k) } } }
+        if k > 1 { for g in gradients { _ = cpu.affine(g, scale: 1 / Float(k), into: g) } }
         if let clip = options.clipNorm { _ = clipGradientNorm(gradients, maxNorm: clip) }
         optimizer.step(gradients, lr: rate.rate(at: step))
         ema.update(from: parameters, step: step)

@@ -59,9 +59,19 @@ public enum ONNXExporter {
         return w.bytes
     }
 
-    /// Writes `graph` to `path` atomically.
-    public static func write(_ graph: Graph, shapes: [ValueID: Shape] = [:], to path: String) throws {
-        try AtomicFile.write(try export(graph, shapes: shapes), to: URL(fileURLWithPath: path))
+    /// The ONNX bytes of a model: its graph, with the schedule in the metadata and the ranks
+    /// that expansions need taken from a batch-1 specialization.
+    public static func export(_ model: NativeModel) throws -> Data {
+        var graph = model.graph
+        for (k, v) in model.schedule.metadata { graph.metadata[k] = v }
+        var inputShapes = try ModelLoader.inputShapes(graph, batch: 1)
+        inputShapes[try ModelLoader.imageAndTimeInputs(graph).image] = Shape([1] + model.imageShape)
+        return try export(graph, shapes: try graph.specialized(inputShapes: inputShapes, cpu: CPU(threads: 1)).shapes)
+    }
+
+    /// Writes `model` to `path` atomically.
+    public static func write(_ model: NativeModel, to path: String) throws {
+        try AtomicFile.write(try export(model), to: URL(fileURLWithPath: path))
     }
 
     static func tensor(_ value: Value, name: String) -> Data {
@@ -147,7 +157,7 @@ private struct Emitter {
     }
 
     enum Attribute {
-        case int(Int), float(Float), string(String), ints([Int])
+        case int(Int), float(Float), string(String), ints([Int]), tensor(Value)
     }
 
     mutating func node(_ op: String, _ inputs: [String], _ outputs: [String], _ attributes: [(String, Attribute)] = [], name: String) {
@@ -164,6 +174,7 @@ private struct Emitter {
                 case .int(let i): a.int(3, i); a.int(20, 2)
                 case .string(let s): a.string(4, s); a.int(20, 3)
                 case .ints(let list): for i in list { a.int(8, i) }; a.int(20, 7)
+                case .tensor(let v): a.data(5, ONNXExporter.tensor(v, name: key)); a.int(20, 4)
                 }
             }
         }
@@ -285,16 +296,7 @@ private struct Emitter {
             var attributes: [(String, Attribute)] = [("start", .int(start))]
             if let end { attributes.append(("end", .int(end))) }
             node("Shape", ins, outs, attributes, name: label)
-        case .constantOfShape(let value):
-            var w = ProtoWriter()
-            w.message(5) { a in a.string(1, "value"); a.data(5, ONNXExporter.tensor(value.reshaped1(), name: "value")); a.int(20, 4) }
-            var proto = ProtoWriter()
-            for i in ins { proto.string(1, i) }
-            for o in outs { proto.string(2, o) }
-            proto.string(3, label)
-            proto.string(4, "ConstantOfShape")
-            proto.bytes.append(w.bytes)
-            nodes.append(proto.bytes)
+        case .constantOfShape(let value): node("ConstantOfShape", ins, outs, [("value", .tensor(value.reshaped1()))], name: label)
         case .range: node("Range", ins, outs, name: label)
         case .identity: node("Identity", ins, outs, name: label)
         }
