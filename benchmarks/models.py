@@ -1,21 +1,27 @@
 #!/usr/bin/env python3
-"""Side-by-side model benchmark: denoise vs onnxruntime vs PyTorch on the same U-Net.
+"""Side-by-side model benchmark: denoise vs onnxruntime vs PyTorch on the same U-Nets.
 
-For one model of scripts/make_onnx_fixtures.py (default: the DDPM-CIFAR10-sized diffusers U-Net,
-made by `make_onnx_fixtures.py --large` into benchmarks/models/), runs at each batch size:
-  - denoise:     `denoise bench MODEL.onnx --batch ... --threads N --json` (compiled plan)
-  - onnxruntime: the same ONNX file, CPUExecutionProvider, intra_op_num_threads=N, all graph
-                 optimizations (ORT_ENABLE_ALL), sequential execution
-  - PyTorch:     the same model rebuilt from the fixture script with the same seed (eager, no_grad,
-                 torch.set_num_threads(N))
-and prints median ms per forward, GFLOP/s (from denoise's FLOP count) and the ratios
-onnxruntime/denoise and PyTorch/denoise (> 1: denoise is faster). Say which OpenBLAS kernel ran:
-the header prints OPENBLAS_CORETYPE as the process saw it.
+Models (--models, comma-separated; default all three):
+  default       the shipped default model: `denoise export models/fashion-mnist --onnx` into
+                benchmarks/models/default/; PyTorch runs diffusers' UNet2DModel with the same config
+  ddpm_unet28   denoising-diffusion-pytorch Unet(dim=32, dim_mults=(1,2,4), channels=1), 28x28
+  ddpm_cifar10  the DDPM-CIFAR10-sized diffusers UNet2DModel (35.7M parameters)
+The last two come from `scripts/make_onnx_fixtures.py ddpm_unet28 ddpm_cifar10` (benchmarks/models/,
+not committed). Each engine runs the same ONNX file (PyTorch the same module, eager, no_grad):
+  - denoise:     `denoise bench MODEL --batch B --threads N --json` (the compiled plan)
+  - onnxruntime: CPUExecutionProvider, intra_op_num_threads=N, ORT_ENABLE_ALL, sequential
+  - PyTorch:     torch.set_num_threads(N)
+For every (model, batch) the engines take turns for --rounds rounds (each a median over at least
+--seconds), so a slow minute on a noisy host hits all three; the table shows the median round.
+Ratios are ORT ms / denoise ms and PyTorch ms / denoise ms (> 1: denoise is faster), and the
+last line their geometric means. The header names the ISA and GEMM kernel denoise ran.
 
-    python benchmarks/models.py [--model ddpm_cifar10] [--file ts|dynamo] [--batch 1,4,16] [--threads 2]
+    python benchmarks/models.py [--models default,ddpm_unet28,ddpm_cifar10] [--batch 1,4,16,32]
+                                [--threads 2] [--rounds 3] [--seconds 1] [--skip-torch] [--json OUT]
 """
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -28,78 +34,128 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
+# The default model's architecture (UNet2DConfig.fashionMNIST), for PyTorch.
+DEFAULT_CONFIG = dict(sample_size=28, in_channels=1, out_channels=1, block_out_channels=[32, 64, 64],
+                      layers_per_block=1, norm_num_groups=8, attention_head_dim=16,
+                      down_block_types=["DownBlock2D", "AttnDownBlock2D", "DownBlock2D"],
+                      up_block_types=["UpBlock2D", "AttnUpBlock2D", "UpBlock2D"])
 
-def median_ms(fn, minimum=2.0):
+
+def median_ms(fn, seconds):
     fn()
     samples, start = [], time.perf_counter()
-    while len(samples) < 3 or time.perf_counter() - start < minimum:
+    while len(samples) < 3 or time.perf_counter() - start < seconds:
         t0 = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - t0)
     return statistics.median(samples) * 1e3
 
 
-def inputs(shape, batch, t_max):
+def inputs(shape, batch):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, *shape)).astype(np.float32)
-    t = (500 + 37 * np.arange(batch)) % t_max
+    t = (500 + 37 * np.arange(batch)) % 1000
     return x, t.astype(np.int64)
+
+
+def model_files(name, denoise):
+    """(onnx path, image shape, PyTorch module builder) for a model name."""
+    if name == "default":
+        folder = os.path.join(HERE, "models", "default")
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, "default.onnx")
+        subprocess.run([denoise, "export", os.path.join(ROOT, "models", "fashion-mnist"), "--onnx", path],
+                       check=True, capture_output=True)
+
+        def build():
+            import torch
+            from diffusers import UNet2DModel
+            torch.manual_seed(0)
+            unet = UNet2DModel(**DEFAULT_CONFIG).eval()
+            return lambda x, t: unet(x, t).sample
+        return path, (1, 28, 28), build
+    import make_onnx_fixtures as fixtures
+    spec = fixtures.MODELS[name]
+    path = os.path.join(HERE, "models", name, f"{name}.ts.onnx")
+    if not os.path.exists(path):
+        sys.exit(f"{path} is missing: run scripts/make_onnx_fixtures.py {name}")
+
+    def build():
+        import torch
+        torch.manual_seed(spec["seed"])
+        module = spec["build"]()[0].eval()
+        return lambda x, t: module(x, t)
+    return path, spec["shape"], build
+
+
+def denoise_round(denoise, path, batch, threads, seconds):
+    out = subprocess.run([denoise, "bench", path, "--batch", str(batch), "--threads", str(threads), "--json",
+                          "--min-seconds", str(seconds / 5)], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)[0]
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="ddpm_cifar10")
-    p.add_argument("--file", default="ts", choices=["ts", "dynamo"])
-    p.add_argument("--batch", default="1,4,16")
+    p.add_argument("--models", default="default,ddpm_unet28,ddpm_cifar10")
+    p.add_argument("--batch", default="1,4,16,32")
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--seconds", type=float, default=1.0, help="minimum seconds per engine per round")
     p.add_argument("--denoise", default=os.path.join(ROOT, ".build", "release", "denoise"))
     p.add_argument("--skip-torch", action="store_true")
+    p.add_argument("--json", help="also write the rows as JSON to this file")
     args = p.parse_args()
     batches = [int(b) for b in args.batch.split(",")]
 
-    import make_onnx_fixtures as fixtures
-    spec = fixtures.MODELS[args.model]
-    folder = os.path.join(HERE, "models", args.model) if spec.get("large") else \
-        os.path.join(ROOT, "Tests", "GraphTests", "Fixtures", "onnx", args.model)
-    path = os.path.join(folder, f"{args.model}.{args.file}.onnx")
-    if not os.path.exists(path):
-        sys.exit(f"{path} is missing: run scripts/make_onnx_fixtures.py {'--large' if spec.get('large') else args.model}")
-
-    ours = json.loads(subprocess.run([args.denoise, "bench", path, "--batch", args.batch, "--threads", str(args.threads), "--json"],
-                                     check=True, capture_output=True, text=True).stdout)
-    ours = {r["batch"]: r for r in ours}
-
     import onnxruntime as ort
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = args.threads
-    opts.inter_op_num_threads = 1
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
+    import torch
+    torch.set_num_threads(args.threads)
+    header = subprocess.run([args.denoise, "bench", os.path.join(ROOT, "models", "fashion-mnist"), "--batch", "1",
+                             "--min-seconds", "0"], check=True, capture_output=True, text=True).stdout.splitlines()[0]
+    print(f"denoise: {header.split(': ', 1)[1]}")
+    print(f"onnxruntime {ort.__version__}; torch {torch.__version__}; threads {args.threads}; "
+          f"{args.rounds} alternating rounds of >= {args.seconds}s per engine")
+    print(f"{'model':<13} {'batch':>5} {'denoise ms':>11} {'GFLOP/s':>8} {'ORT ms':>9} {'PyTorch ms':>11} "
+          f"{'ORT/ours':>9} {'torch/ours':>11}")
+    rows = []
+    for name in args.models.split(","):
+        path, shape, build = model_files(name, args.denoise)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = args.threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        names = [i.name for i in session.get_inputs()]
+        forward = None if args.skip_torch else build()
+        for b in batches:
+            x, t = inputs(shape, b)
+            feeds = dict(zip(names, [x, t]))
+            ours, theirs, torch_ms = [], [], []
+            for _ in range(args.rounds):
+                ours.append(denoise_round(args.denoise, path, b, args.threads, args.seconds))
+                theirs.append(median_ms(lambda: session.run(None, feeds), args.seconds))
+                if forward is not None:
+                    xt, tt = torch.from_numpy(x), torch.from_numpy(t)
+                    with torch.no_grad():
+                        torch_ms.append(median_ms(lambda: forward(xt, tt), args.seconds))
+            ms = statistics.median(r["ms_median"] for r in ours)
+            gflops = statistics.median(r["gflops"] for r in ours)
+            ort_ms = statistics.median(theirs)
+            pt_ms = statistics.median(torch_ms) if torch_ms else float("nan")
+            row = dict(model=name, batch=b, denoise_ms=ms, gflops=gflops, ort_ms=ort_ms, torch_ms=pt_ms,
+                       ort_ratio=ort_ms / ms, torch_ratio=pt_ms / ms)
+            rows.append(row)
+            print(f"{name:<13} {b:5d} {ms:11.2f} {gflops:8.1f} {ort_ms:9.2f} {pt_ms:11.2f} "
+                  f"{row['ort_ratio']:9.2f} {row['torch_ratio']:11.2f}", flush=True)
 
-    torch_model = None
-    if not args.skip_torch:
-        import torch
-        torch.set_num_threads(args.threads)
-        torch.manual_seed(spec["seed"])
-        torch_model = spec["build"]()[0].eval()
-
-    print(f"{path}")
-    print(f"threads {args.threads}; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; "
-          f"onnxruntime {ort.__version__}" + (f"; torch {torch.__version__}" if torch_model else ""))
-    print(f"{'batch':>5} {'denoise ms':>11} {'GFLOP/s':>8} {'ORT ms':>9} {'PyTorch ms':>11} {'ORT/ours':>9} {'torch/ours':>11}")
-    for b in batches:
-        x, t = inputs(spec["shape"], b, 1000)
-        feeds = dict(zip(names, [x, t]))
-        ort_ms = median_ms(lambda: session.run(None, feeds))
-        torch_ms = float("nan")
-        if torch_model is not None:
-            xt, tt = torch.from_numpy(x), torch.from_numpy(t)
-            with torch.no_grad():
-                torch_ms = median_ms(lambda: torch_model(xt, tt))
-        r = ours[b]
-        print(f"{b:5d} {r['ms_median']:11.2f} {r['gflops']:8.1f} {ort_ms:9.2f} {torch_ms:11.2f} "
-              f"{ort_ms / r['ms_median']:9.2f} {torch_ms / r['ms_median']:11.2f}")
+    def geomean(key):
+        values = [r[key] for r in rows if r[key] == r[key]]
+        return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+    print(f"geometric mean: ORT/ours {geomean('ort_ratio'):.2f}, torch/ours {geomean('torch_ratio'):.2f}; "
+          f"lowest ORT/ours {min(r['ort_ratio'] for r in rows):.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
 
 
 if __name__ == "__main__":

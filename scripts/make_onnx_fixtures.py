@@ -366,6 +366,12 @@ def build_ddpm_cifar10():
     return DiffusersUNet(UNet2DModel(**kw)), kw
 
 
+def build_ddpm_unet28():
+    Unet = ddp_unet_class()
+    kw = dict(dim=32, dim_mults=(1, 2, 4), channels=1, flash_attn=False)
+    return Unet(**kw), kw
+
+
 def build_ddpm_unet64():
     Unet = ddp_unet_class()
     kw = dict(dim=64, dim_mults=(1, 2, 4, 8), channels=3, flash_attn=False)
@@ -419,6 +425,10 @@ MODELS = {
     "ddpm_cifar10": dict(
         build=build_ddpm_cifar10, seed=2001, shape=(3, 32, 32), t=[10, 873], large=True,
         description="diffusers UNet2DModel with the DDPM-CIFAR10 config (random init)"),
+    "ddpm_unet28": dict(
+        build=build_ddpm_unet28, seed=2003, shape=(1, 28, 28), t=[10, 873], large=True,
+        description="denoising-diffusion-pytorch Unet(dim=32, dim_mults=(1,2,4), channels=1) on 28x28 "
+                    "(random init): the library's defaults (4 heads x 32, linear attention on the outer levels)"),
     "ddpm_unet64": dict(
         build=build_ddpm_unet64, seed=2002, shape=(3, 32, 32), t=[10, 873], large=True,
         description="denoising-diffusion-pytorch Unet(dim=64, dim_mults=(1,2,4,8), channels=3) "

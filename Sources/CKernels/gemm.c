@@ -5,10 +5,12 @@
 // and tile shapes change the rounding), which made a sample's output depend on the batch it
 // shared. Goto-style blocking: B packed in KC×16 column panels per (N block, K block); A read in
 // place when row-major and unscaled (six sequential row streams), else packed in 6×KC row panels
-// per M block; a 6×16 AVX2/FMA register tile; K blocks continue the chain through C. Packing
+// per M block; a 6×16 AVX2/FMA register tile (6×32 with AVX-512); K blocks continue the chain through C. Packing
 // reads along memory (rows of B or of Bᵀ), never down a column. Ragged edges run the same
-// micro-kernel on zero-padded panels into a scratch tile. The portable path computes the same
-// chain with fmaf, so every build gives the same bits.
+// micro-kernel on zero-padded panels into a scratch tile. With AVX-512 the tile is 6×32 (two B
+// panels) and ragged edges use masked loads and stores of C instead. The portable path computes
+// the same chain with fmaf, so every ISA gives the same bits. DENOISE_NO_AVX512 (set at start)
+// keeps the AVX2 kernel on an AVX-512 machine, for comparison and for testing both paths.
 #include "CKernels.h"
 #include <math.h>
 #include <stdlib.h>
@@ -112,6 +114,45 @@ static inline void micro_avx2_tile(size_t kc, const float *pa, size_t step, size
 TILE(1, 1) TILE(2, 1) TILE(3, 1) TILE(4, 1) TILE(5, 1) TILE(6, 1)
 TILE(1, 2) TILE(2, 2) TILE(3, 2) TILE(4, 2) TILE(5, 2) TILE(6, 2)
 #undef TILE
+
+/// The AVX-512 register tile: `rows` (≤ MR) rows by up to 32 columns — two adjacent 16-column B
+/// panels (the second `bstride` floats after the first) — with masked loads and stores of C for
+/// ragged column edges, so edges need no scratch tile. Same chain per element as above: the FMA
+/// of a 16-lane register rounds each lane exactly as the 8-lane one and as fmaf.
+__attribute__((always_inline, target("avx512f")))
+static inline void micro_avx512_tile(size_t kc, const float *pa, size_t step, size_t stride, const float *pb, size_t bstride,
+                                     float *c, size_t ldc, int load, __mmask16 mask0, __mmask16 mask1, const int rows, const int halves) {
+    __m512 acc[MR][2];
+    const __mmask16 masks[2] = {mask0, mask1};
+    for (int r = 0; r < rows; r++) for (int h = 0; h < halves; h++) {
+        acc[r][h] = load ? _mm512_maskz_loadu_ps(masks[h], c + r * ldc + 16 * h) : _mm512_setzero_ps();
+    }
+    for (size_t p = 0; p < kc; p++, pa += step, pb += NR) {
+        __m512 b[2];
+        for (int h = 0; h < halves; h++) b[h] = _mm512_load_ps(pb + h * bstride);
+        for (int r = 0; r < rows; r++) {
+            __m512 a = _mm512_set1_ps(pa[r * stride]);
+            for (int h = 0; h < halves; h++) acc[r][h] = _mm512_fmadd_ps(a, b[h], acc[r][h]);
+        }
+    }
+    for (int r = 0; r < rows; r++) for (int h = 0; h < halves; h++) _mm512_mask_storeu_ps(c + r * ldc + 16 * h, masks[h], acc[r][h]);
+}
+
+/// (kc, A panel, A step, A stride, B panels, B panel stride, C, ldc, load, column masks).
+typedef void (*micro_kernel512)(size_t, const float *, size_t, size_t, const float *, size_t, float *, size_t, int, __mmask16, __mmask16);
+
+#define TILE512(R, H) \
+    __attribute__((target("avx512f"))) static void micro_avx512_##R##x##H(size_t kc, const float *pa, size_t step, size_t stride, \
+        const float *pb, size_t bstride, float *c, size_t ldc, int load, __mmask16 m0, __mmask16 m1) { \
+        if (step == MR && stride == 1) micro_avx512_tile(kc, pa, MR, 1, pb, bstride, c, ldc, load, m0, m1, R, H); \
+        else micro_avx512_tile(kc, pa, step, stride, pb, bstride, c, ldc, load, m0, m1, R, H); \
+    }
+TILE512(1, 1) TILE512(2, 1) TILE512(3, 1) TILE512(4, 1) TILE512(5, 1) TILE512(6, 1)
+TILE512(1, 2) TILE512(2, 2) TILE512(3, 2) TILE512(4, 2) TILE512(5, 2) TILE512(6, 2)
+#undef TILE512
+
+/// AVX-512 tiles by [rows − 1][halves − 1] (up to 16 or up to 32 columns).
+static micro_kernel512 tiles512[MR][2];
 #endif
 
 /// (kc, A panel, A step per k, A stride per row, B panel, C, ldc, load): A element (r, p) is at
@@ -121,7 +162,7 @@ typedef void (*micro_kernel)(size_t, const float *, size_t, size_t, const float 
 /// Register tiles by [rows − 1][halves − 1] (8 or 16 columns); all the portable kernel when the
 /// CPU lacks AVX2/FMA (it computes a full MR×NR tile, so the caller routes edges through scratch).
 static micro_kernel tiles[MR][2];
-static int have_avx2;
+static int have_avx2, have_avx512;
 
 __attribute__((constructor)) static void pick_kernels(void) {
     for (int r = 0; r < MR; r++) tiles[r][0] = tiles[r][1] = micro_portable;
@@ -134,7 +175,18 @@ __attribute__((constructor)) static void pick_kernels(void) {
         memcpy(tiles, t, sizeof t);
         have_avx2 = 1;
     }
+    if (have_avx2 && __builtin_cpu_supports("avx512f") && !getenv("DENOISE_NO_AVX512")) {
+        micro_kernel512 t[MR][2] = {{micro_avx512_1x1, micro_avx512_1x2}, {micro_avx512_2x1, micro_avx512_2x2},
+                                    {micro_avx512_3x1, micro_avx512_3x2}, {micro_avx512_4x1, micro_avx512_4x2},
+                                    {micro_avx512_5x1, micro_avx512_5x2}, {micro_avx512_6x1, micro_avx512_6x2}};
+        memcpy(tiles512, t, sizeof t);
+        have_avx512 = 1;
+    }
 #endif
+}
+
+const char *dn_sgemm_kernel(void) {
+    return have_avx512 ? "avx512 6x32" : have_avx2 ? "avx2 6x16" : "portable fmaf 6x16";
 }
 
 void dn_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
@@ -162,6 +214,23 @@ void dn_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alph
                 int direct = have_avx2 && !trans_a && alpha == 1;
                 if (!direct) pack_a(trans_a, a, lda, i0, p0, mc, kc, alpha, pa);
                 size_t step = direct ? 1 : MR, stride = direct ? lda : 1;
+#if defined(__x86_64__)
+                if (have_avx512) {
+                    for (size_t j = 0; j < nc; j += 2 * NR) {
+                        size_t cols = nc - j < 2 * NR ? nc - j : 2 * NR;
+                        __mmask16 m0 = cols >= NR ? 0xFFFF : (__mmask16)((1u << cols) - 1);
+                        __mmask16 m1 = cols >= 2 * NR ? 0xFFFF : cols > NR ? (__mmask16)((1u << (cols - NR)) - 1) : 0;
+                        const float *panel_b = pb + j * kc;
+                        for (size_t i = 0; i < mc; i += MR) {
+                            size_t rows = mc - i < MR ? mc - i : MR;
+                            const float *panel_a = direct ? a + (i0 + i) * lda + p0 : pa + i * kc;
+                            tiles512[rows - 1][cols > NR](kc, panel_a, step, stride, panel_b, NR * kc,
+                                                          c + (i0 + i) * ldc + j0 + j, ldc, load, m0, m1);
+                        }
+                    }
+                    continue;
+                }
+#endif
                 for (size_t j = 0; j < nc; j += NR) {
                     size_t cols = nc - j < NR ? nc - j : NR;
                     const float *panel_b = pb + j * kc;

@@ -28,6 +28,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Compile the model without Winograd convolutions (for comparison).")
     var noWinograd = false
 
+    @Flag(help: "With a MODEL: time every step of the compiled plan and print milliseconds per op kind.")
+    var profile = false
+
     @Option(help: "Minimum measured time per entry, in seconds (after one warm-up call).")
     var minSeconds = 0.4
 
@@ -52,7 +55,7 @@ struct Bench: ParsableCommand {
         let cpu = CPU(threads: threads)
         if let model { return try runModel(model, cpu: cpu) }
         let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"
-        let header = "threads \(cpu.threads), ISA \(CPU.vectorISA), OPENBLAS_CORETYPE=\(coretype), \(CPU.blasDescription)"
+        let header = "threads \(cpu.threads), ISA \(CPU.vectorISA), GEMM \(CPU.gemmKernel), OPENBLAS_CORETYPE=\(coretype), \(CPU.blasDescription)"
         var bench = KernelBenchmark(cpu: cpu)
         bench.minimumSeconds = minSeconds
         if json {
@@ -81,8 +84,21 @@ struct Bench: ParsableCommand {
         var results: [ModelMeasurement] = []
         if !json {
             let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"
-            say("\(path): threads \(cpu.threads), ISA \(CPU.vectorISA), OPENBLAS_CORETYPE=\(coretype)")
+            say("\(path): threads \(cpu.threads), ISA \(CPU.vectorISA), GEMM \(CPU.gemmKernel), OPENBLAS_CORETYPE=\(coretype)")
             say("batch    ms/forward     GFLOP/s")
+        }
+        if profile {
+            for b in try batches() {
+                let (ops, steps, total) = try bench.profile(batch: b, shapes: ModelLoader.inputShapes(graph, batch: b))
+                say(String(format: "batch %d: %.3f ms in steps per forward", b, total))
+                say("op                      nodes        ms      share")
+                for e in ops {
+                    say(pad(e.op, 22) + String(format: "%7d  %8.3f  %8.1f%%", e.count, e.ms, 100 * e.ms / max(total, 1e-12)))
+                }
+                say("slowest steps (op, first two input shapes, ms, GFLOP/s):")
+                for e in steps.prefix(20) { say("  " + pad(e.op, 22) + pad(e.shapes, 40) + String(format: "%8.3f %8.1f", e.ms, e.gflops)) }
+            }
+            return
         }
         for b in try batches() {
             let m = try bench.measure(batch: b, shapes: ModelLoader.inputShapes(graph, batch: b))

@@ -83,7 +83,7 @@ struct Serve: ParsableCommand {
             let stamp = ISO8601DateFormatter().string(from: Date())
             FileHandle.standardError.write(Data("\(stamp) \(line)\n".utf8))
         }
-        log("denoise serve: ISA \(CPU.vectorISA), \(cpu.threads) threads")
+        log("denoise serve: ISA \(CPU.vectorISA), GEMM \(CPU.gemmKernel), \(cpu.threads) threads")
         for m in served {
             let s = m.native.schedule
             log("model \(m.name): image \(m.native.imageShape), \(m.native.graph.parameterCount) parameters, \(s.betaSchedule) schedule over \(s.numTrainTimesteps) steps, \(s.predictionType)")

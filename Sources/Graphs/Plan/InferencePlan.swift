@@ -98,6 +98,9 @@ public final class InferencePlan: @unchecked Sendable {
         }
     }
 
+    /// Number of steps (nodes that run) in one forward.
+    public var stepCount: Int { steps.count }
+
     /// Whether the time branch is tabulated (looked up per sample instead of computed).
     public var hasTimeTable: Bool { timeTable != nil }
 
@@ -107,6 +110,12 @@ public final class InferencePlan: @unchecked Sendable {
     /// Runs one forward; `inputs` by the graph's input ids, with the compiled shapes. Returns the
     /// outputs as views into the arena (valid until the next run).
     public func run(_ inputs: [ValueID: Value]) throws -> [Value] {
+        try run(inputs, stepTimes: nil)
+    }
+
+    /// ``run(_:)`` that also adds each step's wall time in seconds to `stepTimes[i]` (one slot per
+    /// step, `stepCount` slots), for `denoise bench --profile`.
+    func run(_ inputs: [ValueID: Value], stepTimes: UnsafeMutablePointer<Double>?) throws -> [Value] {
         lock.lock()
         defer { lock.unlock() }
         let g = compiled.graph
@@ -126,6 +135,8 @@ public final class InferencePlan: @unchecked Sendable {
         for i in steps.indices {
             if skipTimeBranch && steps[i].inTimeBranch { continue }
             let node = steps[i].node
+            let started = stepTimes == nil ? 0 : monotonicSeconds()
+            defer { if let stepTimes { stepTimes[i] += monotonicSeconds() - started } }
             for p in steps[i].runtimeArgs {
                 guard let v = scratch[node.inputs[p]!.index] else {
                     throw GraphError.invalid("node '\(node.name)' reads \(g[node.inputs[p]!].name), which was not computed")
@@ -153,4 +164,11 @@ public final class InferencePlan: @unchecked Sendable {
             return v
         }
     }
+}
+
+/// Seconds on a monotonic clock (for step timing).
+@inline(__always) func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }

@@ -29,18 +29,7 @@ public struct ModelBenchmark {
     /// Compiles a plan for `batch` (via `shapes`) and times it.
     public func measure(batch: Int, shapes: [ValueID: Shape]) throws -> ModelMeasurement {
         let plan = try InferencePlan(graph, inputShapes: shapes, cpu: cpu, options: options)
-        var inputs: [ValueID: Value] = [:]
-        for id in graph.inputs {
-            let shape = shapes[id]!
-            if graph[id].type == .float32 {
-                let t = Tensor(uninitialized: shape)
-                var s: UInt32 = 12345
-                for i in 0..<t.count { s = s &* 1_664_525 &+ 1_013_904_223; t.pointer[i] = Float(Int32(bitPattern: s)) / Float(Int32.max) }
-                inputs[id] = .float(t)
-            } else {
-                inputs[id] = .int(IntTensor(shape: shape, values: (0..<shape.elementCount).map { Int64(500 + 37 * $0) % 1000 }))
-            }
-        }
+        let inputs = benchmarkInputs(shapes)
         _ = try plan.run(inputs)
         let clock = ContinuousClock()
         var samples: [Double] = []
@@ -54,5 +43,51 @@ public struct ModelBenchmark {
         samples.sort()
         let median = samples[samples.count / 2]
         return ModelMeasurement(batch: batch, msMedian: median * 1e3, gflops: Double(plan.flops) / median / 1e9)
+    }
+
+    /// Compiles a plan for `batch` and times each of its steps over repeated forwards: the mean
+    /// milliseconds per forward of every op kind (fused names, as `denoise inspect` prints them),
+    /// largest first, and the whole forward's mean.
+    public func profile(batch: Int, shapes: [ValueID: Shape]) throws
+        -> (ops: [(op: String, count: Int, ms: Double)], steps: [(op: String, shapes: String, ms: Double, gflops: Double)], total: Double) {
+        let plan = try InferencePlan(graph, inputShapes: shapes, cpu: cpu, options: options)
+        let inputs = benchmarkInputs(shapes)
+        _ = try plan.run(inputs)
+        var times = [Double](repeating: 0, count: plan.stepCount)
+        var runs = 0
+        let start = monotonicSeconds()
+        while runs < 3 || monotonicSeconds() - start < minimumSeconds {
+            _ = try times.withUnsafeMutableBufferPointer { try plan.run(inputs, stepTimes: $0.baseAddress) }
+            runs += 1
+        }
+        var byOp: [String: (count: Int, seconds: Double)] = [:]
+        for (i, step) in plan.steps.enumerated() {
+            byOp[step.node.op.name, default: (0, 0)].count += 1
+            byOp[step.node.op.name, default: (0, 0)].seconds += times[i]
+        }
+        let ops = byOp.map { (op: $0.key, count: $0.value.count, ms: $0.value.seconds * 1e3 / Double(runs)) }.sorted { $0.ms > $1.ms }
+        let steps = plan.steps.enumerated().map { i, step in
+            let shapeList = step.node.inputs.prefix(2).compactMap { $0.flatMap { plan.compiled.shapes[$0]?.description } }
+            let ms = times[i] * 1e3 / Double(runs)
+            return (op: step.node.op.name, shapes: shapeList.joined(separator: " "), ms: ms,
+                    gflops: Double(plan.compiled.flops(of: step.node)) / max(ms, 1e-9) / 1e6)
+        }.sorted { $0.ms > $1.ms }
+        return (ops, steps, times.reduce(0, +) * 1e3 / Double(runs))
+    }
+
+    private func benchmarkInputs(_ shapes: [ValueID: Shape]) -> [ValueID: Value] {
+        var inputs: [ValueID: Value] = [:]
+        for id in graph.inputs {
+            let shape = shapes[id]!
+            if graph[id].type == .float32 {
+                let t = Tensor(uninitialized: shape)
+                var s: UInt32 = 12345
+                for i in 0..<t.count { s = s &* 1_664_525 &+ 1_013_904_223; t.pointer[i] = Float(Int32(bitPattern: s)) / Float(Int32.max) }
+                inputs[id] = .float(t)
+            } else {
+                inputs[id] = .int(IntTensor(shape: shape, values: (0..<shape.elementCount).map { Int64(500 + 37 * $0) % 1000 }))
+            }
+        }
+        return inputs
     }
 }

@@ -36,6 +36,9 @@ public final class CPU: Sendable {
     /// The vector ISA our C kernels run with on this CPU.
     public static var vectorISA: String { String(cString: dn_isa()) }
 
+    /// The GEMM micro-kernel that runs on this CPU (e.g. `avx512 6x32`; see CKernels/gemm.c).
+    public static var gemmKernel: String { String(cString: dn_sgemm_kernel()) }
+
     /// Cores this process may use.
     public static var coreCount: Int { max(1, Int(openblas_get_num_procs())) }
 
@@ -65,13 +68,35 @@ public final class CPU: Sendable {
         if chunks == 0 { return }
         if chunks == 1 { body(0, 0..<count); return }
         let base = count / chunks, extra = count % chunks
-        withoutActuallyEscaping(body) { escapable in
+        runParallel(chunks) { c in
+            let start = c * base + min(c, extra)
+            body(c, start..<(start + base + (c < extra ? 1 : 0)))
+        }
+    }
+}
+
+/// A parallel job as the C pool sees it: the body behind one pointer.
+private struct ParallelJob {
+    let body: (Int) -> Void
+}
+
+/// Runs `body(i)` for every i in `0..<chunks` at once and returns when all are done: on the
+/// process's spinning worker pool (`dn_parallel`, CKernels/pool.c), or through Dispatch when the
+/// pool is busy (another thread's job, or `body` itself runs inside a chunk). Which thread runs a
+/// chunk never matters: each chunk's work is fixed by its index.
+func runParallel(_ chunks: Int, _ body: (Int) -> Void) {
+    if chunks <= 0 { return }
+    if chunks == 1 { body(0); return }
+    withoutActuallyEscaping(body) { escapable in
+        var job = ParallelJob(body: escapable)
+        let ran = withUnsafeMutablePointer(to: &job) { pointer in
+            dn_parallel(chunks, { context, chunk in
+                context!.assumingMemoryBound(to: ParallelJob.self).pointee.body(chunk)
+            }, pointer)
+        }
+        if ran == 0 {
             let work = UncheckedSendable(escapable)
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                let start = c * base + min(c, extra)
-                let end = start + base + (c < extra ? 1 : 0)
-                work.value(c, start..<end)
-            }
+            DispatchQueue.concurrentPerform(iterations: chunks) { work.value($0) }
         }
     }
 }

@@ -8,7 +8,6 @@
 // single-threaded kernel call per panel. Inside a parallel loop, call `sgemm(..., threads: 1)`.
 
 import CKernels
-import Dispatch
 import Synchronization
 
 /// Threads `sgemm` uses by default; set by ``CPU/init(threads:)``.
@@ -16,21 +15,19 @@ let gemmThreads = Atomic<Int>(1)
 
 /// Raw row-major SGEMM: C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C.
 /// `lda`, `ldb`, `ldc` are the row strides of A, B, C as stored (before transposition).
-/// `threads` nil uses the CPU's thread count; products under ~2 MFLOP run on one thread.
+/// `threads` nil uses the CPU's thread count; products under ~0.5 MFLOP run on one thread.
 public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                   a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                   beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int? = nil) {
     if m == 0 || n == 0 { return }
-    let t = min(threads ?? gemmThreads.load(ordering: .relaxed), max(1, m * n * k / 1_000_000))
+    let t = min(threads ?? gemmThreads.load(ordering: .relaxed), max(1, m * n * k / 250_000))
     if t > 1 && k > 0 && (n >= 32 * t || m >= 32 * t) {
         // Split the larger of N and M into t panels (multiples of 16), one OpenBLAS call each.
         let splitN = n >= m || m < 32 * t
         let extent = splitN ? n : m
         let panel = ((extent + t - 1) / t + 15) / 16 * 16
         let chunks = (extent + panel - 1) / panel
-        let work = UncheckedSendable((a, b, c))
-        DispatchQueue.concurrentPerform(iterations: chunks) { i in
-            let (a, b, c) = work.value
+        runParallel(chunks) { i in
             let start = i * panel, len = min(panel, extent - start)
             if splitN {
                 let bp = transposeB ? b + start * ldb : b + start

@@ -122,9 +122,17 @@ extension CPU {
                         }
                     }
                 }
-                for k in 0..<16 {
-                    sgemm(transposeA: false, transposeB: false, m: m, n: cols, k: c, a: pu + k * m * c, lda: c,
-                          b: v + k * c * cols, ldb: cols, c: mk + k * m * cols, ldc: cols, threads: inner)
+                // The 16 products M_k = U_k · V_k, as (k, column panel) units: one parallel region
+                // whose units each run a single-threaded GEMM (with one inner thread, all in turn).
+                let panels = inner == 1 ? 1 : max(1, min((cols + 63) / 64, (inner + 15) / 16))
+                let panel = ((cols + panels - 1) / panels + 15) / 16 * 16
+                self.split(16 * panels, inner: inner) { units in
+                    for u in units {
+                        let k = u / panels, start = (u % panels) * panel, len = min(panel, cols - start)
+                        if len <= 0 { continue }
+                        sgemm(transposeA: false, transposeB: false, m: m, n: len, k: c, a: pu + k * m * c, lda: c,
+                              b: v + k * c * cols + start, ldb: cols, c: mk + k * m * cols + start, ldc: cols, threads: 1)
+                    }
                 }
                 // Output transform with the epilogue.
                 self.split(m, inner: inner) { channels in
