@@ -14,6 +14,7 @@
 #include "CKernels.h"
 #include <math.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -162,7 +163,10 @@ typedef void (*micro_kernel)(size_t, const float *, size_t, size_t, const float 
 /// Register tiles by [rows − 1][halves − 1] (8 or 16 columns); all the portable kernel when the
 /// CPU lacks AVX2/FMA (it computes a full MR×NR tile, so the caller routes edges through scratch).
 static micro_kernel tiles[MR][2];
-static int have_avx2, have_avx512;
+/// What the CPU supports (set once at load) and the level in use (2 AVX-512, 1 AVX2, 0 portable),
+/// which dn_sgemm_select can lower for tests and comparisons.
+static int supported_level;
+static _Atomic int active_level;
 
 __attribute__((constructor)) static void pick_kernels(void) {
     for (int r = 0; r < MR; r++) tiles[r][0] = tiles[r][1] = micro_portable;
@@ -173,20 +177,29 @@ __attribute__((constructor)) static void pick_kernels(void) {
                                  {micro_avx2_3x1, micro_avx2_3x2}, {micro_avx2_4x1, micro_avx2_4x2},
                                  {micro_avx2_5x1, micro_avx2_5x2}, {micro_avx2_6x1, micro_avx2_6x2}};
         memcpy(tiles, t, sizeof t);
-        have_avx2 = 1;
+        supported_level = 1;
     }
-    if (have_avx2 && __builtin_cpu_supports("avx512f") && !getenv("DENOISE_NO_AVX512")) {
+    if (supported_level == 1 && __builtin_cpu_supports("avx512f")) {
         micro_kernel512 t[MR][2] = {{micro_avx512_1x1, micro_avx512_1x2}, {micro_avx512_2x1, micro_avx512_2x2},
                                     {micro_avx512_3x1, micro_avx512_3x2}, {micro_avx512_4x1, micro_avx512_4x2},
                                     {micro_avx512_5x1, micro_avx512_5x2}, {micro_avx512_6x1, micro_avx512_6x2}};
         memcpy(tiles512, t, sizeof t);
-        have_avx512 = 1;
+        supported_level = 2;
     }
 #endif
+    active_level = supported_level == 2 && getenv("DENOISE_NO_AVX512") ? 1 : supported_level;
 }
 
+int dn_sgemm_select(int level) {
+    int chosen = level < 0 ? 0 : level > supported_level ? supported_level : level;
+    atomic_store(&active_level, chosen);
+    return chosen;
+}
+
+static const char *kernel_names[3] = {"portable fmaf 6x16", "avx2 6x16", "avx512 6x32"};
+
 const char *dn_sgemm_kernel(void) {
-    return have_avx512 ? "avx512 6x32" : have_avx2 ? "avx2 6x16" : "portable fmaf 6x16";
+    return kernel_names[atomic_load(&active_level)];
 }
 
 void dn_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
@@ -199,6 +212,7 @@ void dn_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alph
     }
     // Loop order: N blocks and K blocks (B packed once per block), then M blocks (A packed per
     // block, L2-resident), then B panels (L1-resident) against every A row panel.
+    int level = atomic_load_explicit(&active_level, memory_order_relaxed), have_avx2 = level >= 1, have_avx512 = level >= 2;
     float *pb = buffer(&packed_b, (size_t)KC * NC), *pa = buffer(&packed_a, (size_t)MC * KC);
     float tile[MR * NR] = {0};
     for (size_t j0 = 0; j0 < n; j0 += NC) {
@@ -239,7 +253,7 @@ void dn_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alph
                         float *cij = c + (i0 + i) * ldc + j0 + j;
                         const float *panel_a = direct ? a + (i0 + i) * lda + p0 : pa + i * kc;
                         size_t halves = cols > 8 ? 2 : 1;
-                        if ((rows == MR && cols == NR) || (have_avx2 && cols == 8 * halves)) {
+                        if (have_avx2 && ((rows == MR && cols == NR) || cols == 8 * halves)) {
                             tiles[rows - 1][halves - 1](kc, panel_a, step, stride, panel_b, cij, ldc, load);
                             continue;
                         }

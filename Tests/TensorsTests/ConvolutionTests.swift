@@ -250,6 +250,43 @@ private func dot(_ a: Tensor, _ b: Tensor) -> Double {
         }
     }
 
+    /// The direct kernel (≤ 4 output channels per group) computes every element as the GEMM path's
+    /// chain acc = fma(w, x, acc) over (c, kh, kw) in order, zero-padded taps included, starting
+    /// from bias + residual: bit-identical to that chain written out in Swift, over geometries with
+    /// stride, dilation, asymmetric padding, groups, C·KH·KW past one K block (256), a residual
+    /// that is the output, and 1 and 2 threads.
+    @Test(arguments: [1, 2]) func directKernelIsTheGEMMChain(threads: Int) throws {
+        let cpu = CPU(threads: threads)
+        let cases: [(Shape, Shape, Conv2dOptions)] = [
+            ([2, 32, 28, 28], [1, 32, 3, 3], Conv2dOptions(padding: 1)),
+            ([1, 5, 9, 7], [3, 5, 3, 3], Conv2dOptions(stride: 2, padding: 1)),
+            ([3, 4, 9, 11], [4, 2, 3, 3], Conv2dOptions(padding: 2, dilation: 2, groups: 2)),
+            ([1, 2, 7, 10], [2, 2, 2, 5], Conv2dOptions(stride: (2, 3), padding: (top: 0, left: 2, bottom: 1, right: 1), dilation: (1, 2))),
+        ]
+        for (i, (xs, ws, o)) in cases.enumerated() {
+            let x = randomTensor(xs, seed: UInt64(i)), w = randomTensor(ws, seed: UInt64(10 + i)), b = randomTensor([ws[0]], seed: UInt64(20 + i))
+            let plain = try cpu.conv2d(x, weight: w, bias: b, o)
+            let r = randomTensor(plain.shape, seed: UInt64(30 + i))
+            let slot = r.copy()
+            let got = try cpu.conv2d(x, weight: w, bias: b, o, residual: slot, into: slot)
+            // The chain, element by element.
+            let (m, oh, ow) = (ws[0], plain.shape[2], plain.shape[3]), cg = ws[1], mg = m / o.groups
+            let expected = Tensor(zeros: plain.shape)
+            for n in 0..<xs[0] { for oc in 0..<m { for yy in 0..<oh { for xx in 0..<ow {
+                let at = ((n * m + oc) * oh + yy) * ow + xx
+                var acc = b.pointer[oc] + r.pointer[at]
+                for c in 0..<cg { for kh in 0..<ws[2] { for kw in 0..<ws[3] {
+                    let iy = yy * o.strideH + kh * o.dilationH - o.padTop, ix = xx * o.strideW + kw * o.dilationW - o.padLeft
+                    let ch = (oc / mg) * cg + c
+                    let v: Float = iy >= 0 && iy < xs[2] && ix >= 0 && ix < xs[3] ? x.pointer[((n * xs[1] + ch) * xs[2] + iy) * xs[3] + ix] : 0
+                    acc = acc.addingProduct(w.pointer[((oc * cg + c) * ws[2] + kh) * ws[3] + kw], v)  // one fused multiply-add
+                } } }
+                expected.pointer[at] = acc
+            } } } }
+            expectSameBits(got, expected, "direct conv \(xs) \(ws) \(o)")
+        }
+    }
+
     /// Winograd F(2x2, 3x3) against the direct definition: odd sizes (partial tiles), asymmetric
     /// padding, batches above and below the thread count, bias / residual / activation.
     @Test(arguments: [1, 2]) func winogradMatchesNaive(threads: Int) throws {

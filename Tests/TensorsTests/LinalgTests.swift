@@ -23,8 +23,18 @@ import Testing
     /// Every element of `sgemm` is one fused multiply-add chain over k, in order, so it equals
     /// that chain computed here bit for bit — whatever the sizes, transposes, the element's
     /// position (ragged edges included), the K blocking (K > 256) or the thread split.
+    /// Every micro-kernel this CPU has (portable, AVX2, AVX-512) computes the same chain.
     @Test func sgemmIsOneFMAChainPerElement() throws {
-        for (m, n, k, ta, tb) in [(37, 201, 300, false, false), (7, 9, 5, true, false), (130, 17, 513, false, true), (6, 16, 1, true, true)] {
+        let best = selectGEMMKernel(2)
+        defer { selectGEMMKernel(best) }
+        for level in 0...best {
+            #expect(selectGEMMKernel(level) == level)
+            try checkFMAChains(level: level)
+        }
+    }
+
+    private func checkFMAChains(level: Int) throws {
+        for (m, n, k, ta, tb) in [(37, 201, 300, false, false), (7, 9, 5, true, false), (130, 17, 513, false, true), (6, 16, 1, true, true), (13, 47, 40, false, false)] {
             let a = randomTensor(ta ? [k, m] : [m, k], seed: 1), b = randomTensor(tb ? [n, k] : [k, n], seed: 2)
             let c0 = randomTensor([m, n], seed: 3)
             for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (2, 0.25)] {
@@ -44,7 +54,7 @@ import Testing
                     let c = c0.copy()
                     sgemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: alpha, a: a.pointer, lda: ta ? m : k,
                           b: b.pointer, ldb: tb ? k : n, beta: beta, c: c.pointer, ldc: n, threads: threads)
-                    #expect(c.scalars == expected, "m\(m) n\(n) k\(k) ta \(ta) tb \(tb) alpha \(alpha) beta \(beta) threads \(threads)")
+                    #expect(c.scalars == expected, "kernel \(level) m\(m) n\(n) k\(k) ta \(ta) tb \(tb) alpha \(alpha) beta \(beta) threads \(threads)")
                 }
                 // One column alone (n = 1) and one row alone (m = 1) give the same bits as in the full product.
                 let j = n / 2, i = m / 2

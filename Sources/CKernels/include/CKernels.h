@@ -39,6 +39,19 @@ typedef void (*dn_chunk_fn)(void *ctx, long chunk);
 /// runs chunks too) and returns 1 when all are done; returns 0 without running anything when the
 /// pool is busy with another job (another thread's, or the caller is itself inside a chunk).
 int dn_parallel(long chunks, dn_chunk_fn fn, void *ctx);
+/// Direct convolution of one image group `x` [channels, height, width] with `weight`
+/// [out_channels, channels, kernel_h, kernel_w] into output rows first_row..<end_row of `y`
+/// [out_channels, out_height, out_width]: each element is the GEMM path's FMA chain over
+/// (c, kh, kw) in order, started from y's value when `accumulate` (bias/residual prologue) or 0.
+/// `scratch` holds span + out_channels·out_width floats, span = (out_width−1)·stride_w + (kernel_w−1)·dilation_w + 1.
+void dn_conv2d_direct_rows(const float *x, long channels, long height, long width,
+                           const float *weight, long out_channels, long kernel_h, long kernel_w,
+                           long stride_h, long stride_w, long pad_top, long pad_left, long dilation_h, long dilation_w,
+                           float *y, long out_height, long out_width, long first_row, long end_row,
+                           int accumulate, float *scratch);
+/// Makes dn_sgemm use kernel level `level` (0 portable, 1 AVX2, 2 AVX-512), capped at what the
+/// CPU supports, and returns the level now in use. Every level gives the same bits; for tests.
+int dn_sgemm_select(int level);
 /// The micro-kernel dn_sgemm runs on this CPU ("avx512 6x32", "avx2 6x16" or "portable fmaf 6x16").
 const char *dn_sgemm_kernel(void);
 /// The widest ISA level this CPU supports, which is the clone the loader picks.

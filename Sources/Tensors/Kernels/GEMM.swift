@@ -49,6 +49,10 @@ public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, al
     dn_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
+/// Makes `sgemm` use micro-kernel level `level` (0 portable, 1 AVX2, 2 AVX-512), capped at what
+/// the CPU supports; returns the level in use. Every level gives the same bits (for tests).
+@discardableResult func selectGEMMKernel(_ level: Int) -> Int { Int(dn_sgemm_select(Int32(level))) }
+
 extension CPU {
     /// Matrix product with batch broadcasting.
     /// - Parameters:

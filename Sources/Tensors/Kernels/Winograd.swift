@@ -16,13 +16,16 @@ extension CPU {
             && o.dilationH == 1 && o.dilationW == 1 && o.groups == 1
     }
 
-    /// Whether Winograd beats the direct conv for an output `[N, M, OH, OW]`: its 16 GEMMs need
-    /// enough tile columns (≥ 64, an output of about 16x16) to amortize packing the weights 16
-    /// times. Decided from one image's geometry alone, never the batch or thread count, so a
-    /// sample takes the same arithmetic whatever batch it runs in.
-    public func winogradPays(output: Shape) -> Bool {
-        guard output.rank == 4 else { return false }
-        return ((output[2] + 1) / 2) * ((output[3] + 1) / 2) >= 64
+    /// Whether Winograd beats the direct conv for a `[M, C, 3, 3]` weight and an output
+    /// `[N, M, OH, OW]`: at least 16 tiles per image (a 7x7 output and up) and at least 16 input
+    /// and output channels, so the 16 GEMMs are wide enough to amortize the transforms (measured
+    /// with `denoise bench --profile` on the default model: a 14x14 64→64 conv 0.12 ms either way
+    /// at batch 1 and 1.31 vs 1.71 ms at batch 16; 7x7 128→64 0.87 vs 1.13 ms at batch 16; with 1
+    /// input or output channel Winograd was 5x slower). Decided from one image's geometry alone,
+    /// never the batch or thread count, so a sample takes the same arithmetic in any batch.
+    public func winogradPays(weight: Shape, output: Shape) -> Bool {
+        guard output.rank == 4, weight.rank == 4 else { return false }
+        return ((output[2] + 1) / 2) * ((output[3] + 1) / 2) >= 16 && min(weight[0], weight[1]) >= 16
     }
 
     /// The transformed weights U = G·g·Gᵀ of a `[M, C, 3, 3]` weight, as `[16, M, C]`.
