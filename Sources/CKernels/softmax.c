@@ -46,3 +46,43 @@ CLONES void dn_softmax_row(float *row, size_t n, int log_softmax) {
     float inv = (float)(1.0 / s);
     for (j = 0; j < n; j++) row[j] *= inv;
 }
+
+CLONES void dn_softmax_columns(float *x, size_t len, size_t inner, int log_softmax, float *scratch) {
+    if (len == 0 || inner == 0) return;
+    float *mx = scratch;
+    double *sum = (double *)(scratch + ((inner + 1) & ~(size_t)1));
+    for (size_t i = 0; i < inner; i++) mx[i] = x[i];
+    for (size_t a = 1; a < len; a++) {
+        const float *row = x + a * inner;
+        for (size_t i = 0; i < inner; i++) mx[i] = row[i] > mx[i] ? row[i] : mx[i];
+    }
+    for (size_t i = 0; i < inner; i++) {
+        if (mx[i] == -INFINITY) mx[i] = 0;  // fully masked column, as dn_softmax_row
+        sum[i] = 0;
+    }
+    for (size_t a = 0; a < len; a++) {
+        float *row = x + a * inner;
+        if (log_softmax) {
+            for (size_t i = 0; i < inner; i++) sum[i] += dn_expf(row[i] - mx[i]);
+        } else {
+            for (size_t i = 0; i < inner; i++) {
+                float e = dn_expf(row[i] - mx[i]);
+                row[i] = e;
+                sum[i] += e;
+            }
+        }
+    }
+    if (log_softmax) {
+        for (size_t i = 0; i < inner; i++) mx[i] += (float)log(sum[i]);  // the shift
+        for (size_t a = 0; a < len; a++) {
+            float *row = x + a * inner;
+            for (size_t i = 0; i < inner; i++) row[i] -= mx[i];
+        }
+        return;
+    }
+    for (size_t i = 0; i < inner; i++) mx[i] = (float)(1.0 / sum[i]);  // the scale
+    for (size_t a = 0; a < len; a++) {
+        float *row = x + a * inner;
+        for (size_t i = 0; i < inner; i++) row[i] *= mx[i];
+    }
+}

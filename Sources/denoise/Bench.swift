@@ -96,7 +96,7 @@ struct Bench: ParsableCommand {
                     say(pad(e.op, 22) + String(format: "%7d  %8.3f  %8.1f%%", e.count, e.ms, 100 * e.ms / max(total, 1e-12)))
                 }
                 say("slowest steps (op, first two input shapes, ms, GFLOP/s):")
-                for e in steps.prefix(20) { say("  " + pad(e.op, 22) + pad(e.shapes, 40) + String(format: "%8.3f %8.1f", e.ms, e.gflops)) }
+                for e in steps.prefix(Int(ProcessInfo.processInfo.environment["DENOISE_PROFILE_TOP"] ?? "") ?? 20) { say("  " + pad(e.op, 22) + pad(e.shapes, 40) + String(format: "%8.3f %8.1f", e.ms, e.gflops)) }
             }
             return
         }

@@ -22,6 +22,10 @@ void dn_normalize_affine_vector(const float *x, float *y, size_t n, float mean, 
                                 const float *weight, const float *bias, int silu);
 /// Softmax (or log-softmax when log_softmax != 0) of row[0..<n] in place; max-subtracted.
 void dn_softmax_row(float *row, size_t n, int log_softmax);
+/// Softmax (or log-softmax) down each column of the [len, inner] row-major block `x`, in place:
+/// the softmax axis is strided (not last). Each column's sum runs in double, in row order.
+/// `scratch` holds 3·inner + 1 floats.
+void dn_softmax_columns(float *x, size_t len, size_t inner, int log_softmax, float *scratch);
 /// Σ p[i], summed in float lanes per 1024-block and in double across blocks (same bits on every clone).
 double dn_sum(const float *p, size_t n);
 /// Σ (p[i] - shift)², blocked like dn_sum.

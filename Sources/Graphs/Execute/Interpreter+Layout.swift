@@ -208,7 +208,8 @@ extension Interpreter {
     }
 
     /// ONNX Slice (any step sign; bounds clamp as in numpy).
-    func slice(_ v: Value, starts: [Int], ends: [Int], axes: [Int]?, steps: [Int]?) throws -> Value {
+    /// ONNX Slice; a float slice along one axis writes straight into `out` when given.
+    func slice(_ v: Value, starts: [Int], ends: [Int], axes: [Int]?, steps: [Int]?, into out: Tensor? = nil) throws -> Value {
         let s = v.shape
         let list = try (axes ?? Array(0..<starts.count)).map { try s.axis($0, op: "slice") }
         let stepList = steps ?? Array(repeating: 1, count: starts.count)
@@ -231,8 +232,10 @@ extension Interpreter {
         }
         let shape = Shape(count)
         if case .float(var t) = v, step.allSatisfy({ $0 > 0 }) {
-            for axis in 0..<s.rank where count[axis] != s[axis] {
-                t = try cpu.slice(t, axis: axis, start: first[axis], end: first[axis] + count[axis] * step[axis], step: step[axis])
+            let sliced = (0..<s.rank).filter { count[$0] != s[$0] }
+            for axis in sliced {
+                t = try cpu.slice(t, axis: axis, start: first[axis], end: first[axis] + count[axis] * step[axis], step: step[axis],
+                                  into: axis == sliced.last && out?.shape == shape ? out : nil)
             }
             return .float(t)
         }
@@ -319,19 +322,21 @@ extension Interpreter {
         let c = cpu
         return try EinsumPlan.run(equation, operands, EinsumPlan.Ops(
             shape: { $0.shape }, sum: { try c.sum($0, axes: $1) }, permute: { try c.permute($0, $1) },
-            reshape: { try $0.reshaped($1) }, matmul: { try c.matmul($0, $1) }))
+            reshape: { try $0.reshaped($1) }, matmul: { try c.matmul($0, $1, transposeA: $2, transposeB: $3) }))
     }
 }
 
 /// Einsum of one or two operands (no ellipsis) as sums, permutes, reshapes and one batched
-/// matmul — the same decomposition for tensors (interpreter) and tape variables (training).
+/// matmul (an operand laid out with its contracted axes first or last enters it transposed, not
+/// permuted) — the same decomposition for tensors (interpreter) and tape variables (training).
 enum EinsumPlan {
     struct Ops<T> {
         let shape: (T) -> Shape
         let sum: (T, [Int]) throws -> T
         let permute: (T, [Int]) throws -> T
         let reshape: (T, Shape) throws -> T
-        let matmul: (T, T) throws -> T
+        /// Batched matmul of `[B, M, K]` (`[B, K, M]` when transposing A) and `[B, K, N]` (`[B, N, K]`).
+        let matmul: (T, T, _ transposeA: Bool, _ transposeB: Bool) throws -> T
     }
 
     static func run<T>(_ equation: String, _ operands: [T], _ op: Ops<T>) throws -> T {
@@ -369,10 +374,19 @@ enum EinsumPlan {
         let batch = out.filter { a.contains($0) && b.contains($0) }
         let left = out.filter { a.contains($0) && !b.contains($0) }, right = out.filter { b.contains($0) && !a.contains($0) }
         let contracted = a.filter { b.contains($0) && !outSet.contains($0) }
-        let ta = try arrange(operands[0], a, keep: Set(batch + left + contracted), order: batch + left + contracted)
-        let tb = try arrange(operands[1], b, keep: Set(batch + contracted + right), order: batch + contracted + right)
+        // An operand whose labels already run batch, contracted, left (or batch, right, contracted)
+        // enters the matmul transposed instead of being permuted.
+        let kept = { (labels: [Character]) in labels.filter { outSet.contains($0) || contracted.contains($0) } }
+        let transposeA = kept(a) == batch + contracted + left && !left.isEmpty && !contracted.isEmpty
+        let transposeB = kept(b) == batch + right + contracted && !right.isEmpty && !contracted.isEmpty
+        let ta = try arrange(operands[0], a, keep: Set(batch + left + contracted),
+                             order: transposeA ? batch + contracted + left : batch + left + contracted)
+        let tb = try arrange(operands[1], b, keep: Set(batch + contracted + right),
+                             order: transposeB ? batch + right + contracted : batch + contracted + right)
         let n = { (ls: [Character]) in ls.reduce(1) { $0 * size[$1]! } }
-        let product = try op.matmul(op.reshape(ta, [n(batch), n(left), n(contracted)]), op.reshape(tb, [n(batch), n(contracted), n(right)]))
+        let product = try op.matmul(op.reshape(ta, transposeA ? [n(batch), n(contracted), n(left)] : [n(batch), n(left), n(contracted)]),
+                                    op.reshape(tb, transposeB ? [n(batch), n(right), n(contracted)] : [n(batch), n(contracted), n(right)]),
+                                    transposeA, transposeB)
         let labels = batch + left + right
         let shaped = try op.reshape(product, Shape(labels.map { size[$0]! }))
         let perm = out.map { labels.firstIndex(of: $0)! }

@@ -173,7 +173,7 @@ public struct Interpreter: Sendable {
             guard parts.count == outputs else { throw GraphError.badInput("split into \(parts.count) parts for \(outputs) outputs") }
             return try split(x, axis: ax, sizes: parts)
         case .slice:
-            return [try slice(a.value(0), starts: a.ints(1), ends: a.ints(2), axes: a.optionalInts(3), steps: a.optionalInts(4))]
+            return [try slice(a.value(0), starts: a.ints(1), ends: a.ints(2), axes: a.optionalInts(3), steps: a.optionalInts(4), into: out)]
         case .gather(let axis):
             return [try gather(a.value(0), indices: a.value(1), axis: axis)]
         case .unsqueeze(let axes):

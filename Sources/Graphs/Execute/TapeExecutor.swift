@@ -137,7 +137,7 @@ public struct TapeExecutor {
         case .einsum(let equation):
             return [try EinsumPlan.run(equation, node.inputs.indices.map { try v($0) }, EinsumPlan.Ops(
                 shape: { t[$0].shape }, sum: { try t.sum($0, axes: $1) }, permute: { try t.permute($0, $1) },
-                reshape: { try t.reshape($0, $1) }, matmul: { try t.matmul($0, $1) }))]
+                reshape: { try t.reshape($0, $1) }, matmul: { try t.matmul($0, $1, transposeA: $2, transposeB: $3) }))]
         case let .attention(scale, keyTransposed):
             var k = try v(1)
             if keyTransposed { let r = t[k].rank; k = try t.permute(k, Array(0..<(r - 2)) + [r - 1, r - 2]) }

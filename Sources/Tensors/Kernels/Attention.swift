@@ -78,15 +78,17 @@ extension CPU {
                 for r in rows { softmaxRow(px + r * len, po + r * len, len, log: log) }
             }
         } else {
-            // Strided: gather each column into a scratch row, softmax it, scatter back.
-            parallelFor(outer * inner, grain: max(1, 4096 / max(len, 1))) { range in
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(len, 1))
-                defer { scratch.deallocate() }
+            // Strided: softmax down the columns of each [len, inner] block, whole rows at a time
+            // (vectorized along the contiguous inner axis), in column bands of at most 1024.
+            let band = min(inner, 1024), bands = (inner + band - 1) / band
+            parallelFor(outer * bands, grain: max(1, 16384 / max(len * band, 1))) { range in
+                let scratch = Scratch.buffer(slot: 0, count: 3 * band + 1)
+                let block = Scratch.buffer(slot: 1, count: len * band)
                 for item in range {
-                    let base = (item / inner) * len * inner + item % inner
-                    for a in 0..<len { scratch[a] = px[base + a * inner] }
-                    softmaxRow(scratch, scratch, len, log: log)
-                    for a in 0..<len { po[base + a * inner] = scratch[a] }
+                    let base = (item / bands) * len * inner, first = (item % bands) * band, width = min(band, inner - first)
+                    for a in 0..<len { (block + a * width).update(from: px + base + a * inner + first, count: width) }
+                    dn_softmax_columns(block, len, width, log ? 1 : 0, scratch)
+                    for a in 0..<len { (po + base + a * inner + first).update(from: block + a * width, count: width) }
                 }
             }
         }

@@ -79,13 +79,19 @@ extension CPU {
         let out = try Tensor.output(out, shape: outShape, op: op)  // sgemm with beta 0 writes every element
         let count = batch.elementCount
         let aIndex = BroadcastIndex(from: aBatch, to: batch), bIndex = BroadcastIndex(from: bBatch, to: batch)
-        for i in 0..<count {
-            let pa = a.pointer + aIndex.sourceOffset(i) * m * ka
-            let pb = b.pointer + bIndex.sourceOffset(i) * ka * n
-            sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: ka,
-                  a: pa, lda: transposeA ? m : ka, b: pb, ldb: transposeB ? ka : n,
-                  c: out.pointer + i * m * n, ldc: n)
+        // Many products: whole products per thread; few: each product split over the threads.
+        let perThread = count >= threads
+        let work = UncheckedSendable((a.pointer, b.pointer, out.pointer))
+        let run = { (products: Range<Int>) in
+            let (pa, pb, po) = work.value
+            for i in products {
+                sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: ka,
+                      a: pa + aIndex.sourceOffset(i) * m * ka, lda: transposeA ? m : ka,
+                      b: pb + bIndex.sourceOffset(i) * ka * n, ldb: transposeB ? ka : n,
+                      c: po + i * m * n, ldc: n, threads: perThread ? 1 : nil)
+            }
         }
+        if perThread { parallelFor(count, run) } else { run(0..<count) }
         withExtendedLifetime((a, b, out)) {}
         return out
     }

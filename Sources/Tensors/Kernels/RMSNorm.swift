@@ -30,8 +30,8 @@ extension CPU {
         rmsItems(outer: outer, inner: inner) { o, i0, i1, f in
             rmsFactors(px, o: o, len: len, inner: inner, i0, i1, eps: eps, kind: kind, f)
             for a in 0..<len {
-                let w = pw?[a] ?? 1, base = (o * len + a) * inner
-                for i in i0..<i1 { py[base + i] = px[base + i] * (f[i - i0] * w) }
+                let w = pw?[a] ?? 1, base = (o * len + a) * inner + i0
+                for i in 0..<(i1 - i0) { py[base + i] = px[base + i] * (f[i] * w) }
             }
         }
         withExtendedLifetime((x, weight, out)) {}
@@ -119,10 +119,12 @@ extension CPU {
 @inline(__always) func rmsFactors(_ px: UnsafeMutablePointer<Float>, o: Int, len: Int, inner: Int, _ i0: Int, _ i1: Int,
                                   eps: Float, kind: RMSNormKind, _ f: UnsafeMutablePointer<Float>) {
     let n = i1 - i0
-    var q = [Double](repeating: 0, count: n)
+    withUnsafeTemporaryAllocation(of: Double.self, capacity: 256) { buffer in
+    let q = buffer.baseAddress!  // column sums of squares, on the stack (no allocation per block)
+    q.update(repeating: 0, count: n)
     for a in 0..<len {
-        let row = px + (o * len + a) * inner
-        for i in i0..<i1 { let v = Double(row[i]); q[i - i0] += v * v }
+        let row = px + (o * len + a) * inner + i0
+        for i in 0..<n { let v = Double(row[i]); q[i] += v * v }
     }
     let scale = Double(len).squareRoot()
     for i in 0..<n {
@@ -136,5 +138,6 @@ extension CPU {
             f[i] = Float(scale / max(norm, Double(eps)))
             f[256 + i] = clamped ? 1 : 0
         }
+    }
     }
 }
