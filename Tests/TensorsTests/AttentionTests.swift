@@ -66,6 +66,22 @@ import Testing
         }
     }
 
+    /// Heads interleaved in the rows ([B, L, H, D]) give exactly the bits of attention on the
+    /// head-split layout ([B, H, L, D]) between transposes: the same chains, only other strides.
+    @Test(arguments: [1, 2]) func interleavedHeadsMatchTheSplitLayout(threads: Int) throws {
+        let cpu = CPU(threads: threads), heads = [0, 2, 1, 3]
+        for (i, (b, lq, lk, h, d, dv)) in [(1, 196, 196, 4, 16, 16), (3, 70, 9, 2, 5, 7), (2, 1, 130, 3, 8, 4)].enumerated() {
+            let q = randomTensor([b, lq, h, d], seed: UInt64(i)), k = randomTensor([b, lk, h, d], seed: UInt64(10 + i))
+            let v = randomTensor([b, lk, h, dv], seed: UInt64(20 + i))
+            let split = try cpu.scaledDotProductAttention(cpu.permute(q, heads), cpu.permute(k, heads), cpu.permute(v, heads), scale: 0.25)
+            let got = try cpu.scaledDotProductAttentionInterleaved(q, k, v, scale: 0.25)
+            expectSameBits(got, try cpu.permute(split, heads), "interleaved \(q.shape) \(k.shape) \(v.shape)")
+        }
+        #expect(throws: TensorError.self) {
+            try cpu.scaledDotProductAttentionInterleaved(Tensor(zeros: [1, 4, 2, 3]), Tensor(zeros: [1, 5, 2, 4]), Tensor(zeros: [1, 5, 2, 3]))
+        }
+    }
+
     @Test func attentionMatchesPyTorch() throws {
         // /work/venv/bin/python: j = arange(24, float64); q = sin(0.3 j), k = cos(0.2 j), v = sin(0.11 j + 1),
         // each .reshape(1, 2, 3, 4).float(); F.scaled_dot_product_attention(q, k, v)  (torch 2.x CPU)

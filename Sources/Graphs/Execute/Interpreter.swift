@@ -98,6 +98,8 @@ public struct Interpreter: Sendable {
         case let .attention(scale, keyTransposed):
             return [.float(try cpu.scaledDotProductAttention(a.float(0), a.float(1), a.float(2), scale: scale,
                                                              keyTransposed: keyTransposed, into: out))]
+        case .attentionInterleaved(let scale):
+            return [.float(try cpu.scaledDotProductAttentionInterleaved(a.float(0), a.float(1), a.float(2), scale: scale, into: out))]
 
         case .binary(let b):
             if case .int(let x) = try a.value(0), case .int(let y) = try a.value(1) { return [.int(try intBinary(b, x, y))] }

@@ -142,6 +142,10 @@ public struct TapeExecutor {
             var k = try v(1)
             if keyTransposed { let r = t[k].rank; k = try t.permute(k, Array(0..<(r - 2)) + [r - 1, r - 2]) }
             return [try t.scaledDotProductAttention(v(0), k, v(2), scale: scale)]
+        case .attentionInterleaved(let scale):  // [B, L, H, D] ↔ [B, H, L, D] around attention
+            let heads = [0, 2, 1, 3]
+            let y = try t.scaledDotProductAttention(t.permute(v(0), heads), t.permute(v(1), heads), t.permute(v(2), heads), scale: scale)
+            return [try t.permute(y, heads)]
         case .binary(let op): return [try t.binary(op, v(0), v(1))]
         case .unary(let op): return [t.unary(op, try v(0))]
         case .clip:

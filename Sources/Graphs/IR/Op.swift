@@ -51,6 +51,10 @@ public enum Op: Sendable, Codable {
     /// q `[…, Lq, D]`, k `[…, Lk, D]` (`[…, D, Lk]` when `keyTransposed`), v `[…, Lk, Dv]` →
     /// softmax(q·kᵀ·scale)·v (fused from MatMul/Einsum → Softmax → MatMul/Einsum by a pass)
     case attention(scale: Float, keyTransposed: Bool)
+    /// q `[B, Lq, H, D]`, k `[B, Lk, H, D]`, v `[B, Lk, H, Dv]` → `[B, Lq, H, Dv]`: attention per
+    /// head h with the heads interleaved in each row (fused from `attention` between the
+    /// head-split transposes `[B, L, H, D]` ↔ `[B, H, L, D]`, which then never run)
+    case attentionInterleaved(scale: Float)
 
     // MARK: elementwise
     /// a, b → op(a, b), numpy broadcasting; int64 when both are int64
@@ -137,6 +141,7 @@ public enum Op: Sendable, Codable {
         case .matMul: return "matMul"
         case .einsum: return "einsum"
         case .attention: return "attention"
+        case .attentionInterleaved: return "attention(interleaved)"
         case .binary(let b): return b.rawValue
         case .unary(let u): return u.rawValue
         case .clip: return "clip"

@@ -11,6 +11,8 @@
 //     Mul by a scalar or per-axis constant folds into its weight (lucidrains' RMSNorm · g · √C)
 //   MatMul(q·s, kᵀ·s) or Einsum(…id,…jd→…ij) → [·/÷ scalar] → Softmax(last axis)
 //     → MatMul / Einsum(…ij,…jd→…id) with v               → attention (scalars folded into its scale)
+//   Transpose[0,2,1,3] of attention whose q, k, v are Transpose[0,2,1,3] (k also [0,2,3,1]) of
+//     [B, L, H, D] values                                  → attentionInterleaved (no transposes)
 // A pattern fires only when its inner values have no other reader and are not graph outputs, so
 // the rewrite never changes what anything else sees. Every fused op's unfused meaning is the
 // interpreter's, and tests compare the fused graph against the original.
@@ -129,6 +131,12 @@ extension SpecializedGraph {
                 removed.formUnion(consumed)
                 changed = true
             case .transpose(let outer?):
+                if outer == [0, 2, 1, 3], let (fused, consumed) = interleavedAttention(root: node, soleProducer: soleProducer) {
+                    graph.nodes[i] = fused
+                    removed.formUnion(consumed)
+                    changed = true
+                    continue
+                }
                 guard let (j, prev) = soleProducer(node.inputs[0]), case .transpose(let inner?) = prev.op,
                       inner.count == outer.count else { continue }
                 let composed = outer.map { inner[$0] }
@@ -141,6 +149,23 @@ extension SpecializedGraph {
         }
         graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
         return changed
+    }
+
+    /// Matches attention between head-split transposes: `root` = Transpose[0,2,1,3] of an
+    /// attention whose q, k, v are Transpose[0,2,1,3] (k: [0,2,3,1] when it enters transposed) of
+    /// `[B, L, H, D]` values; returns attentionInterleaved on those values and the nodes it replaces.
+    private func interleavedAttention(root: Node, soleProducer: (ValueID?) -> (Int, Node)?) -> (Node, [Int])? {
+        guard let (j, att) = soleProducer(root.inputs[0]), case let .attention(scale, keyTransposed) = att.op,
+              att.inputs.count == 3 else { return nil }
+        var operands: [ValueID] = [], consumed = [j]
+        for (k, operand) in att.inputs.enumerated() {
+            let wanted = k == 1 && keyTransposed ? [0, 2, 3, 1] : [0, 2, 1, 3]
+            guard let (p, split) = soleProducer(operand), case .transpose(let perm?) = split.op, perm == wanted,
+                  let x = split.inputs[0], shapes[x]?.rank == 4 else { return nil }
+            operands.append(x)
+            consumed.append(p)
+        }
+        return (Node(.attentionInterleaved(scale: scale), inputs: operands, outputs: root.outputs, name: att.name), consumed)
     }
 
     /// Matches …→ Softmax(last axis) → `root` (the product with v) back to the q·kᵀ product; returns

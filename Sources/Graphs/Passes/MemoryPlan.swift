@@ -113,6 +113,9 @@ extension SpecializedGraph {
             guard let q = ins[0], let k = ins[1] else { return 0 }
             let lk = keyTransposed ? k[k.rank - 1] : k[k.rank - 2]
             return 2 * q.elementCount * lk + 2 * outShape.elementCount * lk  // q·kᵀ, then p·v
+        case .attentionInterleaved:
+            guard let q = ins[0], let k = ins[1] else { return 0 }
+            return 2 * q.elementCount * k[1] + 2 * outShape.elementCount * k[1]
         default: return 0
         }
     }

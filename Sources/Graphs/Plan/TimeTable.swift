@@ -58,14 +58,32 @@ struct TimeTable {
         sub.nodes = g.nodes.filter { $0.outputs.allSatisfy(branch.contains) }
         let interpreter = Interpreter(cpu: cpu)
         let rows = homesOf.map { Tensor(uninitialized: $0.shape.replacing(axis: 0, with: size)) }
-        for start in stride(from: 0, to: size, by: batch) {
-            let count = min(batch, size - start)
-            let t = (0..<batch).map { Int64(start + min($0, count - 1)) }
+        let rowSizes = homesOf.map { $0.count / batch }
+        /// Runs the branch on timesteps start..<start+count (padded to `width`) into the rows;
+        /// false when an output does not come out as `width` rows of the frontier's row size.
+        func fill(_ start: Int, _ count: Int, width: Int) throws -> Bool {
+            let t = (0..<width).map { Int64(start + min($0, count - 1)) }
             let values = try interpreter.run(sub, inputs: [input: .int(IntTensor(t))])
             for (k, v) in values.enumerated() {
-                guard case .float(let f) = v else { return nil }
-                let rowSize = f.count / batch
-                (rows[k].pointer + start * rowSize).update(from: f.pointer, count: count * rowSize)
+                guard case .float(let f) = v, f.count == width * rowSizes[k] else { return false }
+                (rows[k].pointer + start * rowSizes[k]).update(from: f.pointer, count: count * rowSizes[k])
+            }
+            return true
+        }
+        // Many timesteps per run when the branch's shapes follow its input (a small plan batch
+        // would otherwise take `size` runs, most of the start-up time of a batch-1 plan); rows
+        // do not depend on the batch they are computed in (batch-invariant kernels). A branch
+        // whose shapes were specialized to the plan's batch runs at that batch.
+        let wide = max(batch, min(size, 250))
+        var filled = wide > batch
+        if filled {
+            for start in stride(from: 0, to: size, by: wide) where filled {
+                filled = (try? fill(start, min(wide, size - start), width: wide)) ?? false
+            }
+        }
+        if !filled {
+            for start in stride(from: 0, to: size, by: batch) {
+                guard try fill(start, min(batch, size - start), width: batch) else { return nil }
             }
         }
         self.input = input

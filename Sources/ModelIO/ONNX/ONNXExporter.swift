@@ -241,6 +241,19 @@ private struct Emitter {
             node("Mul", [scores, scalar(scale, hint: label + "_scale")], [scaled], name: scaled)
             node("Softmax", [scaled], [probs], [("axis", .int(-1))], name: probs)
             node("MatMul", [probs, ins[2]], outs, name: label)
+        case .attentionInterleaved(let scale):
+            // Transposes to [B, H, L, D] (k straight to [B, H, D, L]), attention, and back.
+            let q = fresh(label + "_q"), k = fresh(label + "_kt"), v = fresh(label + "_v")
+            node("Transpose", [ins[0]], [q], [("perm", .ints([0, 2, 1, 3]))], name: q)
+            node("Transpose", [ins[1]], [k], [("perm", .ints([0, 2, 3, 1]))], name: k)
+            node("Transpose", [ins[2]], [v], [("perm", .ints([0, 2, 1, 3]))], name: v)
+            let scores = fresh(label + "_scores"), scaled = fresh(label + "_scaled"), probs = fresh(label + "_probs")
+            let heads = fresh(label + "_heads")
+            node("MatMul", [q, k], [scores], name: scores)
+            node("Mul", [scores, scalar(scale, hint: label + "_scale")], [scaled], name: scaled)
+            node("Softmax", [scaled], [probs], [("axis", .int(-1))], name: probs)
+            node("MatMul", [probs, v], [heads], name: heads)
+            node("Transpose", [heads], outs, [("perm", .ints([0, 2, 1, 3]))], name: label)
         case .binary(let op):
             let map: [BinaryOp: String] = [.add: "Add", .sub: "Sub", .mul: "Mul", .div: "Div", .pow: "Pow", .maximum: "Max", .minimum: "Min"]
             node(map[op]!, ins, outs, name: label)

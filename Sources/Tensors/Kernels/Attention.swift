@@ -120,23 +120,60 @@ extension CPU {
         let (lq, lk, dk, dv, batch) = (dims.lq, dims.lk, dims.d, dims.dv, dims.batch)
         let s = scale ?? 1 / Float(dk).squareRoot()
         let out = try Tensor.output(out, shape: dims.outShape, op: op)
+        attentionBlocks(q, k, v, out, heads: batch, lq: lq, lk: lk, dk: dk, dv: dv, scale: s, keyTransposed: keyTransposed) { b in
+            (q: b * lq * dk, k: b * lk * dk, v: b * lk * dv, out: b * lq * dv, rowStride: 1)
+        }
+        return out
+    }
+
+    /// ``scaledDotProductAttention(_:_:_:scale:mask:keyTransposed:into:)`` with the heads
+    /// interleaved in each row, as a model's projections produce them before the head-split
+    /// transposes: no transposes needed around it.
+    /// - Parameters:
+    ///   - q: `[B, Lq, H, D]`; k: `[B, Lk, H, D]`; v: `[B, Lk, H, Dv]`
+    ///   - out: `[B, Lq, H, Dv]`, or nil to allocate; must not overlap any input
+    /// - Returns: `[B, Lq, H, Dv]`: row (b, i), head h is attention of head h over q, k, v
+    public func scaledDotProductAttentionInterleaved(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float? = nil,
+                                                     into out: Tensor? = nil) throws -> Tensor {
+        let op = "scaledDotProductAttentionInterleaved"
+        guard q.rank == 4, k.rank == 4, v.rank == 4, k.shape[0] == q.shape[0], v.shape[0] == q.shape[0],
+              k.shape[2] == q.shape[2], v.shape[2] == q.shape[2], k.shape[3] == q.shape[3], v.shape[1] == k.shape[1] else {
+            throw TensorError.invalidArgument(op: op, "q [B, Lq, H, D], k [B, Lk, H, D], v [B, Lk, H, Dv] expected, got q \(q.shape), k \(k.shape), v \(v.shape)")
+        }
+        let (batch, lq, heads, dk) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3]), (lk, dv) = (k.shape[1], v.shape[3])
+        let out = try Tensor.output(out, shape: [batch, lq, heads, dv], op: op)
+        attentionBlocks(q, k, v, out, heads: batch * heads, lq: lq, lk: lk, dk: dk, dv: dv,
+                        scale: scale ?? 1 / Float(dk).squareRoot(), keyTransposed: false) { bh in
+            let (b, h) = (bh / heads, bh % heads)
+            return (q: (b * lq * heads + h) * dk, k: (b * lk * heads + h) * dk, v: (b * lk * heads + h) * dv,
+                    out: (b * lq * heads + h) * dv, rowStride: heads)
+        }
+        return out
+    }
+
+    /// The blocked attention loop: for every head (offsets of its q, k, v and output, rows
+    /// `rowStride` head-widths apart) and block of 64 query rows, one thread computes the scores,
+    /// their softmax and the product with v while the block is in cache.
+    private func attentionBlocks(_ q: Tensor, _ k: Tensor, _ v: Tensor, _ out: Tensor, heads: Int, lq: Int, lk: Int, dk: Int, dv: Int,
+                                 scale s: Float, keyTransposed: Bool,
+                                 offsets: (Int) -> (q: Int, k: Int, v: Int, out: Int, rowStride: Int)) {
         let rowsPerBlock = 64, blocks = (lq + rowsPerBlock - 1) / rowsPerBlock
         let work = UncheckedSendable((q.pointer, k.pointer, v.pointer, out.pointer))
-        parallelFor(batch * blocks) { units in
+        parallelFor(heads * blocks) { units in
             let (pq, pk, pv, po) = work.value
             let scores = Scratch.buffer(slot: 0, count: rowsPerBlock * lk)
             for unit in units {
-                let b = unit / blocks, first = (unit % blocks) * rowsPerBlock, rows = min(rowsPerBlock, lq - first)
+                let head = unit / blocks, first = (unit % blocks) * rowsPerBlock, rows = min(rowsPerBlock, lq - first)
+                let o = offsets(head), (qs, vs) = (o.rowStride * dk, o.rowStride * dv)
                 sgemm(transposeA: false, transposeB: !keyTransposed, m: rows, n: lk, k: dk, alpha: s,
-                      a: pq + (b * lq + first) * dk, lda: dk, b: pk + b * lk * dk, ldb: keyTransposed ? lk : dk,
+                      a: pq + o.q + first * qs, lda: qs, b: pk + o.k, ldb: keyTransposed ? lk : qs,
                       c: scores, ldc: lk, threads: 1)
                 for r in 0..<rows { softmaxRow(scores + r * lk, scores + r * lk, lk) }
                 sgemm(transposeA: false, transposeB: false, m: rows, n: dv, k: lk, a: scores, lda: lk,
-                      b: pv + b * lk * dv, ldb: dv, c: po + (b * lq + first) * dv, ldc: dv, threads: 1)
+                      b: pv + o.v, ldb: vs, c: po + o.out + first * vs, ldc: vs, threads: 1)
             }
         }
         withExtendedLifetime((q, k, v, out)) {}
-        return out
     }
 
     /// `shape` with its last two axes swapped.
