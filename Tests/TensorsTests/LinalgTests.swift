@@ -34,7 +34,7 @@ import Testing
     }
 
     private func checkFMAChains(level: Int) throws {
-        for (m, n, k, ta, tb) in [(37, 201, 300, false, false), (7, 9, 5, true, false), (130, 17, 513, false, true), (6, 16, 1, true, true), (13, 47, 40, false, false)] {
+        for (m, n, k, ta, tb) in [(37, 201, 300, false, false), (7, 9, 5, true, false), (130, 17, 513, false, true), (6, 16, 1, true, true), (13, 47, 40, false, false), (25, 16, 40, false, false), (24, 12, 9, true, false)] {
             let a = randomTensor(ta ? [k, m] : [m, k], seed: 1), b = randomTensor(tb ? [n, k] : [k, n], seed: 2)
             let c0 = randomTensor([m, n], seed: 3)
             for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (2, 0.25)] {

@@ -116,7 +116,7 @@ extension CPU {
     public func div(_ a: Tensor, _ b: Tensor, into out: Tensor? = nil) throws -> Tensor { try binary(.div, a, b, into: out) }
 
     /// Calls `run(n, x, sa, y, sb, z)` for every contiguous run of `out` (which `a` and `b`
-    /// broadcast to): z = the run's n outputs, x and y its inputs with strides sa, sb (0 = broadcast).
+    /// broadcast to), long runs in pieces: z = n outputs, x and y inputs with strides sa, sb (0 = broadcast).
     /// Each run is read and written by one thread, element by element.
     private func broadcastRuns(_ a: Tensor, _ b: Tensor, _ out: Tensor,
                                _ run: (Int, UnsafeMutablePointer<Float>, Int, UnsafeMutablePointer<Float>, Int,
@@ -124,10 +124,13 @@ extension CPU {
         let plan = StridedPlan(output: out.shape, a: a.shape, b: b.shape)
         let inner = plan.inner, pa = a.pointer, pb = b.pointer, po = out.pointer
         let sa = plan.strideA[plan.dims.rank - 1], sb = plan.strideB[plan.dims.rank - 1]
-        parallelFor(plan.outer, grain: max(1, 16384 / max(inner, 1))) { runs in
-            for r in runs {
+        // Long runs (same-shape operands collapse into one) are cut into pieces of 16K elements.
+        let pieces = max(1, inner / 16384), piece = (inner + pieces - 1) / pieces
+        parallelFor(plan.outer * pieces, grain: max(1, 16384 / max(piece, 1))) { items in
+            for item in items {
+                let r = item / pieces, start = (item % pieces) * piece, n = min(piece, inner - start)
                 let (oa, ob) = plan.runOffsets(r)
-                run(inner, pa + oa, sa, pb + ob, sb, po + r * inner)
+                run(n, pa + oa + start * sa, sa, pb + ob + start * sb, sb, po + r * inner + start)
             }
         }
         withExtendedLifetime((a, b, out)) {}
