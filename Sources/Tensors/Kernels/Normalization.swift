@@ -139,7 +139,8 @@ extension CPU {
         let px = x.pointer, py = out.pointer, pm = stats.mean.pointer, pr = stats.rstd.pointer
         let pw = weight?.pointer, pb = bias?.pointer
         let m = l.rowLength, cpr = l.cpr, s = l.spatial, groups = l.groups
-        parallelFor(l.rows, grain: max(1, 16384 / max(m, 1))) { rows in
+        // Rows of at least 2K elements each get a thread (a batch-1 GroupNorm has only `groups` rows).
+        parallelFor(l.rows, grain: max(1, 2048 / max(m, 1))) { rows in
             for r in rows {
                 let row = UnsafePointer(px + r * m), dst = py + r * m
                 let mu64 = blockedSum(row, m) / Double(max(m, 1))

@@ -92,7 +92,7 @@ extension CPU {
             let (px, pu, pb, pr, py) = work.value
             let capacity = imagesPerUnit * tiles
             let v = Scratch.buffer(slot: 0, count: 16 * c * capacity)
-            let mk = Scratch.buffer(slot: 1, count: 16 * m * capacity)
+            let mk = Scratch.buffer(slot: 1, count: 16 * m * capacity + 8)  // + 8: the output transform loads eight tiles at a time
             for unit in unitRange {
                 let first = unit * imagesPerUnit
                 let images = first..<min(g.batch, first + imagesPerUnit)
@@ -145,30 +145,13 @@ extension CPU {
                         for (j, n) in images.enumerated() {
                             let base = (n * m + o) * oh * ow
                             for ty in 0..<tilesH {
-                                var tx = 0
-                                if 2 * ty + 1 < oh {
-                                    while tx + 8 <= tilesW && 2 * tx + 16 <= ow {
-                                        let at = base + 2 * ty * ow + 2 * tx
-                                        winogradOutputTiles8(mo + j * tiles + ty * tilesW + tx, plane: plane, py + at, width: ow,
-                                                             shift: shift, residual: pr.map { $0 + at })
-                                        tx += 8
-                                    }
-                                }
-                                while tx < tilesW {
-                                    let t = mo + j * tiles + ty * tilesW + tx
-                                    func rowOf(_ r: Int) -> SIMD4<Float> {
-                                        SIMD4(t[(4 * r) * plane], t[(4 * r + 1) * plane], t[(4 * r + 2) * plane], t[(4 * r + 3) * plane])
-                                    }
-                                    let y = winogradOutputTile(rowOf(0), rowOf(1), rowOf(2), rowOf(3))
-                                    for a in 0..<2 where 2 * ty + a < oh {
-                                        for b in 0..<2 where 2 * tx + b < ow {
-                                            let i = base + (2 * ty + a) * ow + 2 * tx + b
-                                            var value = y[a * 2 + b] + shift
-                                            if let pr { value += pr[i] }
-                                            py[i] = value
-                                        }
-                                    }
-                                    tx += 1
+                                // Eight tiles at a time; a row's last group writes only the columns
+                                // (and rows) inside the output (its loads past the row stay in `mk`).
+                                for tx in stride(from: 0, to: tilesW, by: 8) {
+                                    let at = base + 2 * ty * ow + 2 * tx
+                                    winogradOutputTiles8(mo + j * tiles + ty * tilesW + tx, plane: plane, py + at, width: ow,
+                                                         shift: shift, residual: pr.map { $0 + at },
+                                                         columns: min(16, ow - 2 * tx), rows: min(2, oh - 2 * ty))
                                 }
                             }
                             if let activation { unaryRun(activation, 0..<(oh * ow), py + base, py + base) }
@@ -183,29 +166,7 @@ extension CPU {
     }
 }
 
-/// Writes Bᵀ·d·B of the 4x4 tile with rows `d0…d3` to `v[k · stride]` for k = 0..<16;
-/// Bᵀ = [[1,0,−1,0],[0,1,1,0],[0,−1,1,0],[0,1,0,−1]].
-@inline(__always)
-func winogradInputTile(_ d0: SIMD4<Float>, _ d1: SIMD4<Float>, _ d2: SIMD4<Float>, _ d3: SIMD4<Float>,
-                       _ v: UnsafeMutablePointer<Float>, stride: Int) {
-    let rows = (d0 - d2, d1 + d2, d2 - d1, d1 - d3)  // Bᵀ·d
-    func store(_ t: SIMD4<Float>, _ row: Int) {  // ·B
-        v[(row * 4) * stride] = t[0] - t[2]
-        v[(row * 4 + 1) * stride] = t[1] + t[2]
-        v[(row * 4 + 2) * stride] = t[2] - t[1]
-        v[(row * 4 + 3) * stride] = t[1] - t[3]
-    }
-    store(rows.0, 0); store(rows.1, 1); store(rows.2, 2); store(rows.3, 3)
-}
-
-/// Aᵀ·m·A of the 4x4 tile with rows `m0…m3`, as (y00, y01, y10, y11); Aᵀ = [[1,1,1,0],[0,1,−1,−1]].
-@inline(__always)
-func winogradOutputTile(_ m0: SIMD4<Float>, _ m1: SIMD4<Float>, _ m2: SIMD4<Float>, _ m3: SIMD4<Float>) -> SIMD4<Float> {
-    let t0 = m0 + m1 + m2, t1 = m1 - m2 - m3
-    return SIMD4(t0[0] + t0[1] + t0[2], t0[1] - t0[2] - t0[3], t1[0] + t1[1] + t1[2], t1[1] - t1[2] - t1[3])
-}
-
-/// ``winogradInputTile`` for 8 horizontally adjacent tiles whose 4x18 input block starts at `src`
+/// V = Bᵀ·d·B (Bᵀ = [[1,0,−1,0],[0,1,1,0],[0,−1,1,0],[0,1,0,−1]]) for 8 horizontally adjacent tiles whose 4x18 input block starts at `src`
 /// (row stride `width`, all readable); tile t < `count` has its values stored to `v[k · stride + t]`.
 @inline(__always)
 func winogradInputTiles8(_ src: UnsafeMutablePointer<Float>, width: Int, _ v: UnsafeMutablePointer<Float>, stride: Int,
@@ -235,11 +196,12 @@ func winogradInputTiles8(_ src: UnsafeMutablePointer<Float>, width: Int, _ v: Un
     store(t0, 0); store(t1, 1); store(t2, 2); store(t3, 3)
 }
 
-/// ``winogradOutputTile`` for 8 adjacent tiles: element k of tile t at `m[k · plane + t]`; writes
-/// the two 16-float output rows at `dst` and `dst + width`, adding `shift` and the residual.
+/// Y = Aᵀ·m·A (Aᵀ = [[1,1,1,0],[0,1,−1,−1]]) for 8 adjacent tiles: element k of tile t at `m[k · plane + t]` (all
+/// eight readable); writes the first `columns` (≤ 16) of the first `rows` (≤ 2) of the two output
+/// rows at `dst` and `dst + width`, adding `shift` and the residual.
 @inline(__always)
 func winogradOutputTiles8(_ m: UnsafeMutablePointer<Float>, plane: Int, _ dst: UnsafeMutablePointer<Float>, width: Int,
-                          shift: Float, residual: UnsafeMutablePointer<Float>?) {
+                          shift: Float, residual: UnsafeMutablePointer<Float>?, columns: Int = 16, rows: Int = 2) {
     let raw = UnsafeRawPointer(m)
     func load(_ k: Int) -> SIMD8<Float> { raw.loadUnaligned(fromByteOffset: k * plane * 4, as: SIMD8<Float>.self) }
     // t = Aᵀ·m over rows, per column s.
@@ -264,9 +226,14 @@ func winogradOutputTiles8(_ m: UnsafeMutablePointer<Float>, plane: Int, _ dst: U
     let shiftVector = SIMD16<Float>(repeating: shift)
     func write(_ row: Int, _ values: SIMD16<Float>) {
         var out = values + shiftVector
-        if let residual { out += UnsafeRawPointer(residual + row * width).loadUnaligned(as: SIMD16<Float>.self) }
-        UnsafeMutableRawPointer(dst + row * width).storeBytes(of: out, as: SIMD16<Float>.self)
+        if columns == 16 {
+            if let residual { out += UnsafeRawPointer(residual + row * width).loadUnaligned(as: SIMD16<Float>.self) }
+            UnsafeMutableRawPointer(dst + row * width).storeBytes(of: out, as: SIMD16<Float>.self)
+            return
+        }
+        if let residual { for i in 0..<columns { dst[row * width + i] = out[i] + residual[row * width + i] } }
+        else { for i in 0..<columns { dst[row * width + i] = out[i] } }
     }
     write(0, interleave(y00, y01))
-    write(1, interleave(y10, y11))
+    if rows > 1 { write(1, interleave(y10, y11)) }
 }
