@@ -19,8 +19,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Batch sizes to time the model at, comma-separated.")
     var batch = "1,4,16"
 
-    @Option(help: "Threads for our kernels and OpenBLAS (default: all cores).")
-    var threads: Int?
+    @Option(help: "Threads for our kernels, or a comma-separated list to measure the scaling (default: all cores).")
+    var threads: String?
 
     @Flag(help: "Print the results as JSON (for benchmarks/kernels.py).")
     var json = false
@@ -35,11 +35,21 @@ struct Bench: ParsableCommand {
     var minSeconds = 0.4
 
     func validate() throws {
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        _ = try threadCounts()
         if !(minSeconds >= 0 && minSeconds <= 600) { throw ValidationError("--min-seconds must be between 0 and 600, got \(minSeconds)") }
         if !kernels && model == nil { throw ValidationError("nothing to measure: pass a MODEL or --kernels") }
         if kernels && model != nil { throw ValidationError("pass either a MODEL or --kernels, not both") }
         _ = try batches()
+    }
+
+    /// The --threads list (nil: all cores).
+    func threadCounts() throws -> [Int?] {
+        guard let threads else { return [nil] }
+        let list = threads.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !list.isEmpty, list.allSatisfy({ ($0 ?? 0) >= 1 && ($0 ?? 0) <= 1024 }) else {
+            throw ValidationError("--threads must be a thread count 1…1024 or a comma-separated list of them, got '\(threads)'")
+        }
+        return list
     }
 
     /// The --batch list.
@@ -52,8 +62,8 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        let cpu = CPU(threads: threads)
-        if let model { return try runModel(model, cpu: cpu) }
+        if let model { return try runModel(model, threadCounts: try threadCounts()) }
+        let cpu = CPU(threads: try threadCounts()[0])
         let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"
         let header = "threads \(cpu.threads), ISA \(CPU.vectorISA), GEMM \(CPU.gemmKernel), OPENBLAS_CORETYPE=\(coretype), \(CPU.blasDescription)"
         var bench = KernelBenchmark(cpu: cpu)
@@ -76,34 +86,37 @@ struct Bench: ParsableCommand {
         }
     }
 
-    private func runModel(_ path: String, cpu: CPU) throws {
+    private func runModel(_ path: String, threadCounts: [Int?]) throws {
         let graph = try ModelLoader.load(path)
-        var bench = ModelBenchmark(graph: graph, cpu: cpu)
-        bench.minimumSeconds = max(minSeconds, 0.01) * 5
-        bench.options.winograd = !noWinograd
         var results: [ModelMeasurement] = []
-        if !json {
-            let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"
-            say("\(path): threads \(cpu.threads), ISA \(CPU.vectorISA), GEMM \(CPU.gemmKernel), OPENBLAS_CORETYPE=\(coretype)")
-            say("batch    ms/forward     GFLOP/s")
-        }
-        if profile {
-            for b in try batches() {
-                let (ops, steps, total) = try bench.profile(batch: b, shapes: ModelLoader.inputShapes(graph, batch: b))
-                say(String(format: "batch %d: %.3f ms in steps per forward", b, total))
-                say("op                      nodes        ms      share")
-                for e in ops {
-                    say(pad(e.op, 22) + String(format: "%7d  %8.3f  %8.1f%%", e.count, e.ms, 100 * e.ms / max(total, 1e-12)))
-                }
-                say("slowest steps (op, first two input shapes, ms, GFLOP/s):")
-                for e in steps.prefix(Int(ProcessInfo.processInfo.environment["DENOISE_PROFILE_TOP"] ?? "") ?? 20) { say("  " + pad(e.op, 22) + pad(e.shapes, 40) + String(format: "%8.3f %8.1f", e.ms, e.gflops)) }
+        let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"
+        for count in threadCounts {
+            let cpu = CPU(threads: count)
+            var bench = ModelBenchmark(graph: graph, cpu: cpu)
+            bench.minimumSeconds = max(minSeconds, 0.01) * 5
+            bench.options.winograd = !noWinograd
+            if !json && (count == threadCounts.first ?? nil) {
+                say("\(path): ISA \(CPU.vectorISA), GEMM \(CPU.gemmKernel), OPENBLAS_CORETYPE=\(coretype)")
+                if !profile { say("threads  batch    ms/forward     GFLOP/s") }
             }
-            return
-        }
-        for b in try batches() {
-            let m = try bench.measure(batch: b, shapes: ModelLoader.inputShapes(graph, batch: b))
-            results.append(m)
-            if !json { say(String(format: "%5d  %12.2f  %10.1f", m.batch, m.msMedian, m.gflops)) }
+            for b in try batches() {
+                let shapes = try ModelLoader.inputShapes(graph, batch: b)
+                if profile {
+                    let (ops, steps, total) = try bench.profile(batch: b, shapes: shapes)
+                    say(String(format: "threads %d, batch %d: %.3f ms in steps per forward", cpu.threads, b, total))
+                    say("op                      nodes        ms      share")
+                    for e in ops {
+                        say(pad(e.op, 22) + String(format: "%7d  %8.3f  %8.1f%%", e.count, e.ms, 100 * e.ms / max(total, 1e-12)))
+                    }
+                    say("slowest steps (op, first two input shapes, ms, GFLOP/s):")
+                    let top = Int(ProcessInfo.processInfo.environment["DENOISE_PROFILE_TOP"] ?? "") ?? 20
+                    for e in steps.prefix(top) { say("  " + pad(e.op, 22) + pad(e.shapes, 40) + String(format: "%8.3f %8.1f", e.ms, e.gflops)) }
+                    continue
+                }
+                let m = try bench.measure(batch: b, shapes: shapes)
+                results.append(m)
+                if !json { say(String(format: "%7d  %5d  %12.2f  %10.1f", m.threads, m.batch, m.msMedian, m.gflops)) }
+            }
         }
         if json { print(String(decoding: try JSONEncoder().encode(results), as: UTF8.self)) }
     }

@@ -62,10 +62,16 @@ private func relativeError(_ a: String, _ b: String) throws -> Float {
     }
 
     @Test func benchModelPrintsJSON() throws {
-        let r = try runDenoise(["bench", model, "--batch", "1,2", "--json", "--min-seconds", "0"])
+        let r = try runDenoise(["bench", model, "--batch", "1,2", "--threads", "1,2", "--json", "--min-seconds", "0"])
         #expect(r.status == 0, "\(r.stderr)")
         let rows = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] ?? []
-        #expect(rows.map { $0["batch"] as? Int } == [1, 2])
+        #expect(rows.map { $0["batch"] as? Int } == [1, 2, 1, 2])
+        #expect(rows.map { $0["threads"] as? Int } == [1, 1, 2, 2])
+        let profile = try runDenoise(["bench", model, "--batch", "1", "--profile", "--min-seconds", "0"])
+        #expect(profile.status == 0 && profile.stdout.contains("ms in steps per forward") && profile.stdout.contains("slowest steps"),
+                "\(profile.stdout)\(profile.stderr)")
+        let badThreads = try runDenoise(["bench", model, "--threads", "2,x"])
+        #expect(badThreads.status != 0 && badThreads.stderr.contains("--threads"), "\(badThreads.stderr)")
         #expect(rows.allSatisfy { ($0["ms_median"] as? Double ?? 0) > 0 && ($0["gflops"] as? Double ?? 0) > 0 })
     }
 

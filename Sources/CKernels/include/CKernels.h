@@ -53,6 +53,15 @@ void dn_conv2d_direct_rows(const float *x, long channels, long height, long widt
                            long stride_h, long stride_w, long pad_top, long pad_left, long dilation_h, long dilation_w,
                            float *y, long out_height, long out_width, long first_row, long end_row,
                            int accumulate, float *scratch);
+/// Winograd F(2x2, 3x3) input transform V = Bᵀ·d·B of 8 horizontally adjacent tiles whose 4x18
+/// input block starts at `src` (row stride `width`, all readable): element k (< 16) of tile t
+/// (< `count` ≤ 8) goes to v[k·stride + t].
+void dn_winograd_input_tiles8(const float *src, size_t width, float *v, size_t stride, size_t count);
+/// Winograd F(2x2, 3x3) output transform Y = Aᵀ·m·A of 8 adjacent tiles, element k of tile t at
+/// m[k·plane + t] (all eight readable): writes the first `columns` (≤ 16) of the first `rows`
+/// (≤ 2) output rows at dst + r·width, each value + shift (+ residual[r·width + i] when given).
+void dn_winograd_output_tiles8(const float *m, size_t plane, float *dst, size_t width, float shift,
+                               const float *residual, size_t columns, size_t rows);
 /// Makes dn_sgemm use kernel level `level` (0 portable, 1 AVX2, 2 AVX-512), capped at what the
 /// CPU supports, and returns the level now in use. Every level gives the same bits; for tests.
 int dn_sgemm_select(int level);

@@ -6,11 +6,12 @@ import Tensors
 
 /// One measured batch size.
 public struct ModelMeasurement: Codable, Sendable {
+    public let threads: Int
     public let batch: Int
     public let msMedian: Double
     public let gflops: Double
 
-    enum CodingKeys: String, CodingKey { case batch, msMedian = "ms_median", gflops }
+    enum CodingKeys: String, CodingKey { case threads, batch, msMedian = "ms_median", gflops }
 }
 
 /// Times forwards of a graph at several batch sizes.
@@ -42,7 +43,7 @@ public struct ModelBenchmark {
         }
         samples.sort()
         let median = samples[samples.count / 2]
-        return ModelMeasurement(batch: batch, msMedian: median * 1e3, gflops: Double(plan.flops) / median / 1e9)
+        return ModelMeasurement(threads: cpu.threads, batch: batch, msMedian: median * 1e3, gflops: Double(plan.flops) / median / 1e9)
     }
 
     /// Compiles a plan for `batch` and times each of its steps over repeated forwards: the mean

@@ -4,7 +4,8 @@
 // transforms input tiles (V = Bᵀ·d·B, `[16, C, tiles]`), runs 16 GEMMs U_k · V_k, and transforms
 // each 4x4 result back (Y = Aᵀ·m·A), adding bias and residual and applying the activation as it
 // writes. Tiles of several images share one set of GEMMs when an image has few tiles. Inference
-// only (no backward: training uses `conv2d`); the plan chooses it for eligible convs. Naive twin:
+// only (no backward: training uses `conv2d`); the plan chooses it for eligible convs. The tile
+// transforms are C (`CKernels/winograd.c`, AVX-512/AVX2 clones), the GEMMs ours. Naive twin:
 // `Naive.conv2d` (tests compare within float rounding: the transforms reassociate sums).
 
 import CKernels
@@ -116,10 +117,12 @@ extension CPU {
                             }
                             for ty in 0..<tilesH {
                                 for group in 0..<groups {
-                                    let tx = group * 8
-                                    winogradInputTiles8(padded + 2 * ty * pw + 2 * tx, width: pw,
-                                                        v + ch * cols + j * tiles + ty * tilesW + tx, stride: c * cols,
-                                                        count: min(8, tilesW - tx))
+                                    // A row's last group stores all 8 lanes while they stay inside this
+                                    // channel's row of V: the extra lanes land on tiles written later
+                                    // (the next tile row, or the next image), so they are overwritten.
+                                    let tx = group * 8, at = j * tiles + ty * tilesW + tx
+                                    let count = at + 8 <= cols ? 8 : min(8, tilesW - tx)
+                                    dn_winograd_input_tiles8(padded + 2 * ty * pw + 2 * tx, pw, v + ch * cols + at, c * cols, count)
                                 }
                             }
                         }
@@ -149,9 +152,8 @@ extension CPU {
                                 // (and rows) inside the output (its loads past the row stay in `mk`).
                                 for tx in stride(from: 0, to: tilesW, by: 8) {
                                     let at = base + 2 * ty * ow + 2 * tx
-                                    winogradOutputTiles8(mo + j * tiles + ty * tilesW + tx, plane: plane, py + at, width: ow,
-                                                         shift: shift, residual: pr.map { $0 + at },
-                                                         columns: min(16, ow - 2 * tx), rows: min(2, oh - 2 * ty))
+                                    dn_winograd_output_tiles8(mo + j * tiles + ty * tilesW + tx, plane, py + at, ow, shift,
+                                                              pr.map { UnsafePointer($0 + at) }, min(16, ow - 2 * tx), min(2, oh - 2 * ty))
                                 }
                             }
                             if let activation { unaryRun(activation, 0..<(oh * ow), py + base, py + base) }
@@ -164,76 +166,4 @@ extension CPU {
         withExtendedLifetime((x, transformed, bias, residual, out)) {}
         return out
     }
-}
-
-/// V = Bᵀ·d·B (Bᵀ = [[1,0,−1,0],[0,1,1,0],[0,−1,1,0],[0,1,0,−1]]) for 8 horizontally adjacent tiles whose 4x18 input block starts at `src`
-/// (row stride `width`, all readable); tile t < `count` has its values stored to `v[k · stride + t]`.
-@inline(__always)
-func winogradInputTiles8(_ src: UnsafeMutablePointer<Float>, width: Int, _ v: UnsafeMutablePointer<Float>, stride: Int,
-                         count: Int = 8) {
-    // d[r][s]: row r, tile column s, for the 8 tiles (tile t reads columns 2t + s).
-    func columns(_ r: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
-        let line = UnsafeRawPointer(src + r * width)
-        let a = line.loadUnaligned(as: SIMD16<Float>.self), b = line.loadUnaligned(fromByteOffset: 8, as: SIMD16<Float>.self)
-        return (a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf)
-    }
-    let d0 = columns(0), d1 = columns(1), d2 = columns(2), d3 = columns(3)
-    // t = Bᵀ·d over rows, per tile column s.
-    let t0 = (d0.0 - d2.0, d0.1 - d2.1, d0.2 - d2.2, d0.3 - d2.3)
-    let t1 = (d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3)
-    let t2 = (d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3)
-    let t3 = (d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3)
-    func put(_ x: SIMD8<Float>, _ k: Int) {
-        if count == 8 { UnsafeMutableRawPointer(v + k * stride).storeBytes(of: x, as: SIMD8<Float>.self); return }
-        for t in 0..<count { v[k * stride + t] = x[t] }
-    }
-    func store(_ t: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>), _ row: Int) {  // V = t·B
-        put(t.0 - t.2, row * 4)
-        put(t.1 + t.2, row * 4 + 1)
-        put(t.2 - t.1, row * 4 + 2)
-        put(t.1 - t.3, row * 4 + 3)
-    }
-    store(t0, 0); store(t1, 1); store(t2, 2); store(t3, 3)
-}
-
-/// Y = Aᵀ·m·A (Aᵀ = [[1,1,1,0],[0,1,−1,−1]]) for 8 adjacent tiles: element k of tile t at `m[k · plane + t]` (all
-/// eight readable); writes the first `columns` (≤ 16) of the first `rows` (≤ 2) of the two output
-/// rows at `dst` and `dst + width`, adding `shift` and the residual.
-@inline(__always)
-func winogradOutputTiles8(_ m: UnsafeMutablePointer<Float>, plane: Int, _ dst: UnsafeMutablePointer<Float>, width: Int,
-                          shift: Float, residual: UnsafeMutablePointer<Float>?, columns: Int = 16, rows: Int = 2) {
-    let raw = UnsafeRawPointer(m)
-    func load(_ k: Int) -> SIMD8<Float> { raw.loadUnaligned(fromByteOffset: k * plane * 4, as: SIMD8<Float>.self) }
-    // t = Aᵀ·m over rows, per column s.
-    var t0 = (SIMD8<Float>.zero, SIMD8<Float>.zero, SIMD8<Float>.zero, SIMD8<Float>.zero), t1 = t0
-    for s in 0..<4 {
-        let m0 = load(s), m1 = load(4 + s), m2 = load(8 + s), m3 = load(12 + s)
-        let a = m0 + m1 + m2, b = m1 - m2 - m3
-        switch s {
-        case 0: t0.0 = a; t1.0 = b
-        case 1: t0.1 = a; t1.1 = b
-        case 2: t0.2 = a; t1.2 = b
-        default: t0.3 = a; t1.3 = b
-        }
-    }
-    let y00 = t0.0 + t0.1 + t0.2, y01 = t0.1 - t0.2 - t0.3
-    let y10 = t1.0 + t1.1 + t1.2, y11 = t1.1 - t1.2 - t1.3
-    func interleave(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD16<Float> {
-        var r = SIMD16<Float>()
-        for i in 0..<8 { r[2 * i] = a[i]; r[2 * i + 1] = b[i] }
-        return r
-    }
-    let shiftVector = SIMD16<Float>(repeating: shift)
-    func write(_ row: Int, _ values: SIMD16<Float>) {
-        var out = values + shiftVector
-        if columns == 16 {
-            if let residual { out += UnsafeRawPointer(residual + row * width).loadUnaligned(as: SIMD16<Float>.self) }
-            UnsafeMutableRawPointer(dst + row * width).storeBytes(of: out, as: SIMD16<Float>.self)
-            return
-        }
-        if let residual { for i in 0..<columns { dst[row * width + i] = out[i] + residual[row * width + i] } }
-        else { for i in 0..<columns { dst[row * width + i] = out[i] } }
-    }
-    write(0, interleave(y00, y01))
-    if rows > 1 { write(1, interleave(y10, y11)) }
 }
