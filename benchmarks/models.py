@@ -12,12 +12,12 @@ not committed). Each engine runs the same ONNX file (PyTorch the same module, ea
   - onnxruntime: CPUExecutionProvider, intra_op_num_threads=N, ORT_ENABLE_ALL, sequential
   - PyTorch:     torch.set_num_threads(N)
 For every (model, batch) the engines take turns for --rounds rounds (each a median over at least
---seconds), so a slow minute on a noisy host hits all three; the table shows the median round.
-Ratios are ORT ms / denoise ms and PyTorch ms / denoise ms (> 1: denoise is faster), and the
-last line their geometric means. The header names the ISA and GEMM kernel denoise ran.
+--seconds), so a slow minute on a noisy host hits all three; the table shows each engine's median
+ms, and as ratios (ORT ms / denoise ms, PyTorch ms / denoise ms; > 1: denoise is faster) the
+median of the per-round ratios. The last line gives their geometric means. The header names the ISA and GEMM kernel denoise ran.
 
     python benchmarks/models.py [--models default,ddpm_unet28,ddpm_cifar10] [--batch 1,4,16,32]
-                                [--threads 2] [--rounds 3] [--seconds 1] [--skip-torch] [--json OUT]
+                                [--threads 2] [--rounds 5] [--seconds 0.5] [--skip-torch] [--json OUT]
 """
 import argparse
 import json
@@ -99,8 +99,8 @@ def main():
     p.add_argument("--models", default="default,ddpm_unet28,ddpm_cifar10")
     p.add_argument("--batch", default="1,4,16,32")
     p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--seconds", type=float, default=1.0, help="minimum seconds per engine per round")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--seconds", type=float, default=0.5, help="minimum seconds per engine per round")
     p.add_argument("--denoise", default=os.path.join(ROOT, ".build", "release", "denoise"))
     p.add_argument("--skip-torch", action="store_true")
     p.add_argument("--json", help="also write the rows as JSON to this file")
@@ -142,8 +142,12 @@ def main():
             gflops = statistics.median(r["gflops"] for r in ours)
             ort_ms = statistics.median(theirs)
             pt_ms = statistics.median(torch_ms) if torch_ms else float("nan")
+            # Ratios per round (engines measured seconds apart), then their median: a slow phase
+            # of the host that spans a round slows all engines of that round alike.
+            ort_ratio = statistics.median(o / r["ms_median"] for o, r in zip(theirs, ours))
+            torch_ratio = statistics.median(p / r["ms_median"] for p, r in zip(torch_ms, ours)) if torch_ms else float("nan")
             row = dict(model=name, batch=b, denoise_ms=ms, gflops=gflops, ort_ms=ort_ms, torch_ms=pt_ms,
-                       ort_ratio=ort_ms / ms, torch_ratio=pt_ms / ms)
+                       ort_ratio=ort_ratio, torch_ratio=torch_ratio)
             rows.append(row)
             print(f"{name:<13} {b:5d} {ms:11.2f} {gflops:8.1f} {ort_ms:9.2f} {pt_ms:11.2f} "
                   f"{row['ort_ratio']:9.2f} {row['torch_ratio']:11.2f}", flush=True)
