@@ -1,8 +1,9 @@
 // Winograd: 3x3, stride-1, undilated, ungrouped convolution by Winograd's F(2x2, 3x3) — each 2x2
 // output tile from a 4x4 input tile with 16 multiplies per (input, output channel) instead of 36.
 // Weights are transformed once (`winogradWeights`: U = G·g·Gᵀ, stored `[16, M, C]`); a forward
-// transforms input tiles (V = Bᵀ·d·B, `[16, C, tiles]`), runs 16 GEMMs U_k · V_k, and transforms
-// each 4x4 result back (Y = Aᵀ·m·A), adding bias and residual and applying the activation as it
+// transforms input tiles (V = Bᵀ·d·B, `[C, 16, tiles]`: a channel's 16 planes together, so the
+// transform's stores stay in cache; V_k is a strided matrix the GEMM reads in place), runs 16
+// GEMMs U_k · V_k, and transforms each 4x4 result back (Y = Aᵀ·m·A), adding bias and residual and applying the activation as it
 // writes. Tiles of several images share one set of GEMMs when an image has few tiles. Inference
 // only (no backward: training uses `conv2d`); the plan chooses it for eligible convs. The tile
 // transforms are C (`CKernels/winograd.c`, AVX-512/AVX2 clones), the GEMMs ours. Naive twin:
@@ -98,7 +99,7 @@ extension CPU {
                 let first = unit * imagesPerUnit
                 let images = first..<min(g.batch, first + imagesPerUnit)
                 let cols = images.count * tiles
-                // Input transform: V[k][ch][col] = (Bᵀ·d·B)[k] of the 4x4 tile at (2ty − pt, 2tx − pl).
+                // Input transform: V[ch][k][col] = (Bᵀ·d·B)[k] of the 4x4 tile at (2ty − pt, 2tx − pl).
                 self.split(c, inner: inner) { channels in
                     // Each plane is first copied into a zero-padded scratch plane, so every tile is interior
                     // and the input transform runs 8 tiles at a time.
@@ -122,7 +123,7 @@ extension CPU {
                                     // (the next tile row, or the next image), so they are overwritten.
                                     let tx = group * 8, at = j * tiles + ty * tilesW + tx
                                     let count = at + 8 <= cols ? 8 : min(8, tilesW - tx)
-                                    dn_winograd_input_tiles8(padded + 2 * ty * pw + 2 * tx, pw, v + ch * cols + at, c * cols, count)
+                                    dn_winograd_input_tiles8(padded + 2 * ty * pw + 2 * tx, pw, v + ch * 16 * cols + at, cols, count)
                                 }
                             }
                         }
@@ -137,7 +138,7 @@ extension CPU {
                         let k = u / panels, start = (u % panels) * panel, len = min(panel, cols - start)
                         if len <= 0 { continue }
                         sgemm(transposeA: false, transposeB: false, m: m, n: len, k: c, a: pu + k * m * c, lda: c,
-                              b: v + k * c * cols + start, ldb: cols, c: mk + k * m * cols + start, ldc: cols, threads: 1)
+                              b: v + k * cols + start, ldb: 16 * cols, c: mk + k * m * cols + start, ldc: cols, threads: 1)
                     }
                 }
                 // Output transform with the epilogue.
