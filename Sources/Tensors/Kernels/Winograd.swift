@@ -2,8 +2,9 @@
 // output tile from a 4x4 input tile with 16 multiplies per (input, output channel) instead of 36.
 // Weights are transformed once (`winogradWeights`: U = G·g·Gᵀ, stored `[16, M, C]`); a forward
 // transforms input tiles (V = Bᵀ·d·B, `[C, 16, tiles]`: a channel's 16 planes together, so the
-// transform's stores stay in cache; V_k is a strided matrix the GEMM reads in place), runs 16
-// GEMMs U_k · V_k, and transforms each 4x4 result back (Y = Aᵀ·m·A), adding bias and residual and applying the activation as it
+// transform's stores stay in cache, and V_k a strided matrix the GEMM reads in place; `[16, C,
+// tiles]` where that stride would be a multiple of 1 KiB), runs 16 GEMMs U_k · V_k, and transforms
+// each 4x4 result back (Y = Aᵀ·m·A), adding bias and residual and applying the activation as it
 // writes. Tiles of several images share one set of GEMMs when an image has few tiles. Inference
 // only (no backward: training uses `conv2d`); the plan chooses it for eligible convs. The tile
 // transforms are C (`CKernels/winograd.c`, AVX-512/AVX2 clones), the GEMMs ours. Naive twin:
@@ -99,7 +100,11 @@ extension CPU {
                 let first = unit * imagesPerUnit
                 let images = first..<min(g.batch, first + imagesPerUnit)
                 let cols = images.count * tiles
-                // Input transform: V[ch][k][col] = (Bᵀ·d·B)[k] of the 4x4 tile at (2ty − pt, 2tx − pl).
+                // V as [C, 16, cols] (a channel's planes together) when the GEMM can read V_k in place
+                // at that stride; else [16, C, cols], which it packs (see CKernels/gemm.c).
+                let channelMajor = (16 * cols) % 256 != 0
+                let (channelStride, pointStride) = channelMajor ? (16 * cols, cols) : (cols, c * cols)
+                // Input transform: V[ch][k][col] (or V[k][ch][col]) = (Bᵀ·d·B)[k] of the 4x4 tile at (2ty − pt, 2tx − pl).
                 self.split(c, inner: inner) { channels in
                     // Each plane is first copied into a zero-padded scratch plane, so every tile is interior
                     // and the input transform runs 8 tiles at a time.
@@ -123,7 +128,7 @@ extension CPU {
                                     // (the next tile row, or the next image), so they are overwritten.
                                     let tx = group * 8, at = j * tiles + ty * tilesW + tx
                                     let count = at + 8 <= cols ? 8 : min(8, tilesW - tx)
-                                    dn_winograd_input_tiles8(padded + 2 * ty * pw + 2 * tx, pw, v + ch * 16 * cols + at, cols, count)
+                                    dn_winograd_input_tiles8(padded + 2 * ty * pw + 2 * tx, pw, v + ch * channelStride + at, pointStride, count)
                                 }
                             }
                         }
@@ -138,7 +143,7 @@ extension CPU {
                         let k = u / panels, start = (u % panels) * panel, len = min(panel, cols - start)
                         if len <= 0 { continue }
                         sgemm(transposeA: false, transposeB: false, m: m, n: len, k: c, a: pu + k * m * c, lda: c,
-                              b: v + k * cols + start, ldb: 16 * cols, c: mk + k * m * cols + start, ldc: cols, threads: 1)
+                              b: v + k * pointStride + start, ldb: channelStride, c: mk + k * m * cols + start, ldc: cols, threads: 1)
                     }
                 }
                 // Output transform with the epilogue.
