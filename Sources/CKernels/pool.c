@@ -10,12 +10,10 @@
 // Not a task scheduler: no queues, no priorities, no work stealing across jobs.
 #include "CKernels.h"
 #include <limits.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -24,6 +22,21 @@
 #define relax() _mm_pause()
 #else
 #define relax() ((void)0)
+#endif
+
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+/// Sleeps while *word == value (or until woken); wakes every sleeper on word.
+static void sleep_while(_Atomic uint32_t *word, uint32_t value) { syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0); }
+static void wake_all(_Atomic uint32_t *word) { syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0); }
+#else
+// Elsewhere (no futex): idle workers poll every 50 µs.
+static void sleep_while(_Atomic uint32_t *word, uint32_t value) {
+    struct timespec pause = {0, 50000};
+    if (atomic_load(word) == value) nanosleep(&pause, NULL);
+}
+static void wake_all(_Atomic uint32_t *word) { (void)word; }
 #endif
 
 enum { MAX_WORKERS = 255 };
@@ -84,7 +97,7 @@ static void *worker(void *unused) {
             if (deadline == 0) deadline = now_seconds() + spin_seconds;
             else if (now_seconds() > deadline) {
                 atomic_fetch_add(&pool.sleepers, 1);
-                if (atomic_load(&pool.wake) == seen) syscall(SYS_futex, &pool.wake, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+                if (atomic_load(&pool.wake) == seen) sleep_while(&pool.wake, seen);
                 atomic_fetch_sub(&pool.sleepers, 1);
                 deadline = 0;
             }
@@ -118,7 +131,7 @@ int dn_parallel(long chunks, dn_chunk_fn fn, void *ctx) {
     uint32_t job = (uint32_t)(atomic_load_explicit(&pool.claim, memory_order_relaxed) >> 32) + 1;
     atomic_store_explicit(&pool.claim, (uint64_t)job << 32, memory_order_release);
     atomic_fetch_add(&pool.wake, 1);
-    if (atomic_load(&pool.sleepers) > 0) syscall(SYS_futex, &pool.wake, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    if (atomic_load(&pool.sleepers) > 0) wake_all(&pool.wake);
     run_chunks(job);
     // Wait for chunks still running on workers; yield now and then in case one lost its core.
     for (unsigned spins = 1; atomic_load_explicit(&pool.done, memory_order_acquire) < chunks; spins++) {
