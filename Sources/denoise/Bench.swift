@@ -31,6 +31,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "With a MODEL: time every step of the compiled plan and print milliseconds per op kind.")
     var profile = false
 
+    @Option(help: "With --profile: how many of the slowest steps to list.")
+    var top = 20
+
     @Option(help: "Minimum measured time per entry, in seconds (after one warm-up call).")
     var minSeconds = 0.4
 
@@ -39,6 +42,8 @@ struct Bench: ParsableCommand {
         if !(minSeconds >= 0 && minSeconds <= 600) { throw ValidationError("--min-seconds must be between 0 and 600, got \(minSeconds)") }
         if !kernels && model == nil { throw ValidationError("nothing to measure: pass a MODEL or --kernels") }
         if kernels && model != nil { throw ValidationError("pass either a MODEL or --kernels, not both") }
+        if profile && (kernels || json) { throw ValidationError("--profile times a MODEL's steps as text: not with --kernels or --json") }
+        if top < 0 { throw ValidationError("--top must be at least 0, got \(top)") }
         _ = try batches()
     }
 
@@ -90,15 +95,15 @@ struct Bench: ParsableCommand {
         let graph = try ModelLoader.load(path)
         var results: [ModelMeasurement] = []
         let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"
+        if !json {
+            say("\(path): ISA \(CPU.vectorISA), GEMM \(CPU.gemmKernel), OPENBLAS_CORETYPE=\(coretype)")
+            if !profile { say("threads  batch    ms/forward     GFLOP/s") }
+        }
         for count in threadCounts {
             let cpu = CPU(threads: count)
             var bench = ModelBenchmark(graph: graph, cpu: cpu)
             bench.minimumSeconds = max(minSeconds, 0.01) * 5
             bench.options.winograd = !noWinograd
-            if !json && (count == threadCounts.first ?? nil) {
-                say("\(path): ISA \(CPU.vectorISA), GEMM \(CPU.gemmKernel), OPENBLAS_CORETYPE=\(coretype)")
-                if !profile { say("threads  batch    ms/forward     GFLOP/s") }
-            }
             for b in try batches() {
                 let shapes = try ModelLoader.inputShapes(graph, batch: b)
                 if profile {
@@ -109,7 +114,6 @@ struct Bench: ParsableCommand {
                         say(pad(e.op, 22) + String(format: "%7d  %8.3f  %8.1f%%", e.count, e.ms, 100 * e.ms / max(total, 1e-12)))
                     }
                     say("slowest steps (op, first two input shapes, ms, GFLOP/s):")
-                    let top = Int(ProcessInfo.processInfo.environment["DENOISE_PROFILE_TOP"] ?? "") ?? 20
                     for e in steps.prefix(top) { say("  " + pad(e.op, 22) + pad(e.shapes, 40) + String(format: "%8.3f %8.1f", e.ms, e.gflops)) }
                     continue
                 }

@@ -67,9 +67,13 @@ private func relativeError(_ a: String, _ b: String) throws -> Float {
         let rows = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] ?? []
         #expect(rows.map { $0["batch"] as? Int } == [1, 2, 1, 2])
         #expect(rows.map { $0["threads"] as? Int } == [1, 1, 2, 2])
-        let profile = try runDenoise(["bench", model, "--batch", "1", "--profile", "--min-seconds", "0"])
+        let profile = try runDenoise(["bench", model, "--batch", "1", "--profile", "--top", "2", "--min-seconds", "0"])
         #expect(profile.status == 0 && profile.stdout.contains("ms in steps per forward") && profile.stdout.contains("slowest steps"),
                 "\(profile.stdout)\(profile.stderr)")
+        let listed = profile.stdout.components(separatedBy: "slowest steps").last?.split(separator: "\n").dropFirst() ?? []
+        #expect(listed.count == 2, "--top 2 listed \(listed.count) steps")
+        let profileJSON = try runDenoise(["bench", model, "--profile", "--json"])
+        #expect(profileJSON.status != 0 && profileJSON.stderr.contains("--profile"), "\(profileJSON.stderr)")
         let badThreads = try runDenoise(["bench", model, "--threads", "2,x"])
         #expect(badThreads.status != 0 && badThreads.stderr.contains("--threads"), "\(badThreads.stderr)")
         #expect(rows.allSatisfy { ($0["ms_median"] as? Double ?? 0) > 0 && ($0["gflops"] as? Double ?? 0) > 0 })

@@ -1,7 +1,8 @@
 // Winograd lowering for inference: every 3x3, stride-1, undilated, ungrouped conv whose weight is a
 // constant and whose output and channels are large enough to feed 16 GEMMs (`CPU.winogradPays`)
-// becomes `winogradConv` over weights transformed once here (`CPU.winogradWeights`), so each forward does 16 multiplies per tile and channel pair instead of 36. Runs last, after fusion
-// (it keeps the conv's bias, residual and activation). Inference only: training keeps `conv`.
+// becomes `winogradConv` over weights transformed once here (`CPU.winogradWeights`), so each
+// forward does 16 multiplies per tile and channel pair instead of 36. Runs last, after fusion (it
+// keeps the conv's bias, residual and activation). Inference only: training keeps `conv`.
 
 import Tensors
 

@@ -73,13 +73,21 @@ struct TimeTable {
         // Many timesteps per run when the branch's shapes follow its input (a small plan batch
         // would otherwise take `size` runs, most of the start-up time of a batch-1 plan); rows
         // do not depend on the batch they are computed in (batch-invariant kernels). A branch
-        // whose shapes were specialized to the plan's batch runs at that batch.
+        // whose shapes were specialized to the plan's batch runs at that batch; so does one whose
+        // wide rows differ from a run at the plan's batch (a shape baked in that mixes rows).
         let wide = max(batch, min(size, 250))
         var filled = wide > batch
         if filled {
             for start in stride(from: 0, to: size, by: wide) where filled {
                 filled = (try? fill(start, min(wide, size - start), width: wide)) ?? false
             }
+        }
+        if filled {
+            let head = min(batch, size), saved = zip(rows, rowSizes).map { Array(UnsafeBufferPointer(start: $0.pointer, count: head * $1)) }
+            filled = try fill(0, head, width: batch)
+                && zip(rows, zip(rowSizes, saved)).allSatisfy { row, entry in
+                    (0..<(head * entry.0)).allSatisfy { row.pointer[$0].bitPattern == entry.1[$0].bitPattern }
+                }
         }
         if !filled {
             for start in stride(from: 0, to: size, by: batch) {

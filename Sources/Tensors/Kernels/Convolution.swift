@@ -18,6 +18,8 @@
 // No autograd here (`Autograd/Tape+Convolution.swift`); lowering loops in `Im2Col.swift`;
 // naive twins in `Naive/Convolution+Naive.swift`.
 
+import CKernels
+
 /// Stride, zero padding, dilation and groups of a 2D convolution (PyTorch / ONNX attributes).
 public struct Conv2dOptions: Sendable, Hashable, Codable, CustomStringConvertible {
     public var strideH: Int, strideW: Int
@@ -142,8 +144,6 @@ struct ConvGeometry {
                             kernelH: weight[2], kernelW: weight[3], options: o)
     }
 }
-
-import CKernels
 
 extension CPU {
     /// 2D convolution (cross-correlation) as PyTorch's `F.conv2d` / ONNX `Conv`, with an optional

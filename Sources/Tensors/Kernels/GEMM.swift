@@ -22,7 +22,7 @@ public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, al
     if m == 0 || n == 0 { return }
     let t = min(threads ?? gemmThreads.load(ordering: .relaxed), max(1, m * n * k / 250_000))
     if t > 1 && k > 0 && (n >= 32 * t || m >= 32 * t) {
-        // Split the larger of N and M into t panels (multiples of 16), one OpenBLAS call each.
+        // Split the larger of N and M into t panels (multiples of 16), one kernel call each.
         let splitN = n >= m || m < 32 * t
         let extent = splitN ? n : m
         let panel = ((extent + t - 1) / t + 15) / 16 * 16

@@ -120,24 +120,24 @@ extension CPU {
                                   eps: Float, kind: RMSNormKind, _ f: UnsafeMutablePointer<Float>) {
     let n = i1 - i0
     withUnsafeTemporaryAllocation(of: Double.self, capacity: 256) { buffer in
-    let q = buffer.baseAddress!  // column sums of squares, on the stack (no allocation per block)
-    q.update(repeating: 0, count: n)
-    for a in 0..<len {
-        let row = px + (o * len + a) * inner + i0
-        for i in 0..<n { let v = Double(row[i]); q[i] += v * v }
-    }
-    let scale = Double(len).squareRoot()
-    for i in 0..<n {
-        switch kind {
-        case .meanSquare:
-            f[i] = Float(1 / (q[i] / Double(len) + Double(eps)).squareRoot())
-            f[256 + i] = 0
-        case .l2Scaled:
-            let norm = q[i].squareRoot()
-            let clamped = norm <= Double(eps)
-            f[i] = Float(scale / max(norm, Double(eps)))
-            f[256 + i] = clamped ? 1 : 0
+        let q = buffer.baseAddress!  // column sums of squares, on the stack (no allocation per block)
+        q.update(repeating: 0, count: n)
+        for a in 0..<len {
+            let row = px + (o * len + a) * inner + i0
+            for i in 0..<n { let v = Double(row[i]); q[i] += v * v }
         }
-    }
+        let scale = Double(len).squareRoot()
+        for i in 0..<n {
+            switch kind {
+            case .meanSquare:
+                f[i] = Float(1 / (q[i] / Double(len) + Double(eps)).squareRoot())
+                f[256 + i] = 0
+            case .l2Scaled:
+                let norm = q[i].squareRoot()
+                let clamped = norm <= Double(eps)
+                f[i] = Float(scale / max(norm, Double(eps)))
+                f[256 + i] = clamped ? 1 : 0
+            }
+        }
     }
 }
