@@ -178,3 +178,99 @@ public enum Op: Sendable, Codable {
         }
     }
 }
+
+/// Which case of ``Op`` a value is, without its parameters: one name per case, listed by
+/// `allCases`. The raw values are stable (the native format and the op-conformance table use them),
+/// so renaming a Swift case never changes a file.
+public enum OpKind: String, Sendable, CaseIterable {
+    case conv = "conv"
+    case winogradConv = "winogradConv"
+    case convTranspose = "convTranspose"
+    case gemm = "gemm"
+    case matMul = "matMul"
+    case einsum = "einsum"
+    case attention = "attention"
+    case attentionInterleaved = "attentionInterleaved"
+    case binary = "binary"
+    case unary = "unary"
+    case clip = "clip"
+    case compare = "compare"
+    case not = "not"
+    case select = "select"
+    case cast = "cast"
+    case softmax = "softmax"
+    case instanceNorm = "instanceNorm"
+    case groupNorm = "groupNorm"
+    case batchNorm = "batchNorm"
+    case layerNorm = "layerNorm"
+    case l2Norm = "l2Norm"
+    case reduce = "reduce"
+    case reshape = "reshape"
+    case transpose = "transpose"
+    case concat = "concat"
+    case split = "split"
+    case slice = "slice"
+    case gather = "gather"
+    case unsqueeze = "unsqueeze"
+    case squeeze = "squeeze"
+    case flatten = "flatten"
+    case expand = "expand"
+    case tile = "tile"
+    case pad = "pad"
+    case resize = "resize"
+    case depthToSpace = "depthToSpace"
+    case spaceToDepth = "spaceToDepth"
+    case shape = "shape"
+    case constantOfShape = "constantOfShape"
+    case range = "range"
+    case identity = "identity"
+}
+
+extension Op {
+    /// The case of this op, without parameters.
+    public var kind: OpKind {
+        switch self {
+        case .conv: return .conv
+        case .winogradConv: return .winogradConv
+        case .convTranspose: return .convTranspose
+        case .gemm: return .gemm
+        case .matMul: return .matMul
+        case .einsum: return .einsum
+        case .attention: return .attention
+        case .attentionInterleaved: return .attentionInterleaved
+        case .binary: return .binary
+        case .unary: return .unary
+        case .clip: return .clip
+        case .compare: return .compare
+        case .not: return .not
+        case .select: return .select
+        case .cast: return .cast
+        case .softmax: return .softmax
+        case .instanceNorm: return .instanceNorm
+        case .groupNorm: return .groupNorm
+        case .batchNorm: return .batchNorm
+        case .layerNorm: return .layerNorm
+        case .l2Norm: return .l2Norm
+        case .reduce: return .reduce
+        case .reshape: return .reshape
+        case .transpose: return .transpose
+        case .concat: return .concat
+        case .split: return .split
+        case .slice: return .slice
+        case .gather: return .gather
+        case .unsqueeze: return .unsqueeze
+        case .squeeze: return .squeeze
+        case .flatten: return .flatten
+        case .expand: return .expand
+        case .tile: return .tile
+        case .pad: return .pad
+        case .resize: return .resize
+        case .depthToSpace: return .depthToSpace
+        case .spaceToDepth: return .spaceToDepth
+        case .shape: return .shape
+        case .constantOfShape: return .constantOfShape
+        case .range: return .range
+        case .identity: return .identity
+        }
+    }
+}
