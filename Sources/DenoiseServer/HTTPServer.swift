@@ -128,8 +128,8 @@ public final class HTTPServer: @unchecked Sendable {
         return ["name": m.name, "image_shape": m.native.imageShape, "channels": m.native.imageShape[0],
                 "height": m.native.imageShape[1], "width": m.native.imageShape[2],
                 "num_train_timesteps": s.numTrainTimesteps,
-                "schedule": ["beta_schedule": s.betaSchedule, "beta_start": s.betaStart, "beta_end": s.betaEnd],
-                "prediction_type": s.predictionType, "parameters": m.native.graph.parameterCount]
+                "schedule": ["beta_schedule": s.betaSchedule.rawValue, "beta_start": s.betaStart, "beta_end": s.betaEnd],
+                "prediction_type": s.predictionType.rawValue, "parameters": m.native.graph.parameterCount]
     }
 
     func generate(query: [(String, String?)], socket: Int32) -> Response {

@@ -1,6 +1,5 @@
-// ModelLoader: opens any supported model format by path and returns its graph, and finds the
-// image and timestep inputs of a diffusion model's graph. Formats: ONNX files (`.onnx`); the
-// native folder and diffusers folders join here as they land.
+// ModelLoader: opens any supported model format by path — ONNX files (`.onnx`), native model
+// folders and diffusers folders — and gives the concrete input shapes for a batch size.
 
 import Foundation
 import Graphs
@@ -31,7 +30,7 @@ public enum ModelLoader {
         }
         let graph = try ONNXImporter.load(path)
         let schedule = try scheduleConfig.map(ScheduleConfig.read) ?? ScheduleConfig.from(metadata: graph.metadata, source: path)
-        let (image, _) = try imageAndTimeInputs(graph)
+        let (image, _) = try graph.diffusionInputs()
         guard let dims = graph[image].dims, dims.count == 4 else {
             throw ModelFileError(path: path, problem: "image input '\(graph[image].name)' must be [N, C, H, W]")
         }
@@ -46,16 +45,6 @@ public enum ModelLoader {
 
     /// The graph of the model at `path` (any supported format).
     public static func load(_ path: String) throws -> Graph { try open(path).graph }
-
-    /// The image input (the first rank-4 float input, or the first input) and the timestep input
-    /// (the other input, if any) of a diffusion model's graph.
-    public static func imageAndTimeInputs(_ graph: Graph) throws -> (image: ValueID, time: ValueID?) {
-        guard !graph.inputs.isEmpty, graph.inputs.count <= 2 else {
-            throw GraphError.invalid("a diffusion model takes an image and optionally a timestep; this one has \(graph.inputs.count) inputs (\(graph.inputs.map { graph[$0].name }))")
-        }
-        let image = graph.inputs.first { graph[$0].dims?.count == 4 && graph[$0].type == .float32 } ?? graph.inputs[0]
-        return (image, graph.inputs.first { $0 != image })
-    }
 
     /// Concrete shapes of every input for a batch of `batch`: declared fixed dims kept, the first
     /// dim set to `batch`. Other symbolic dims are an error naming the input.

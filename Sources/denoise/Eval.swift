@@ -33,7 +33,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         let graph = try ModelLoader.load(model)
         var feed: [ValueID: Value] = [:]
-        let (image, time) = try ModelLoader.imageAndTimeInputs(graph)
+        let (image, time) = try graph.diffusionInputs()
         feed[image] = try NumPy.read(x)
         if let time {
             guard let t else { throw ValidationError("the model takes a timestep input '\(graph[time].name)': pass --t T.npy") }

@@ -29,6 +29,6 @@ struct Import: ParsableCommand {
         try native.write(to: out)
         let s = native.schedule
         print("wrote \(out): \(native.graph.nodes.count) nodes, \(native.graph.parameterCount) parameters, image \(native.imageShape), "
-              + "schedule \(s.betaSchedule) \(s.betaStart)…\(s.betaEnd) over \(s.numTrainTimesteps) steps, \(s.predictionType)")
+              + "schedule \(s.betaSchedule.rawValue) \(s.betaStart)…\(s.betaEnd) over \(s.numTrainTimesteps) steps, \(s.predictionType.rawValue)")
     }
 }

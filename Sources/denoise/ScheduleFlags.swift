@@ -8,14 +8,14 @@ struct ScheduleFlags: ParsableArguments {
     @Option(help: "A diffusers scheduler_config.json giving the noise schedule.")
     var schedulerConfig: String?
 
-    @Option(help: "Beta schedule (\(ScheduleConfig.betaSchedules.sorted().joined(separator: ", "))).")
-    var betaSchedule: String?
+    @Option(help: "Beta schedule (\(BetaSchedule.names.joined(separator: ", "))).")
+    var betaSchedule: BetaSchedule?
 
     @Option(help: "Number of training timesteps T.")
     var numTrainTimesteps: Int?
 
-    @Option(help: "Prediction type (epsilon, sample, v_prediction).")
-    var predictionType: String?
+    @Option(help: "Prediction type (\(PredictionType.names.joined(separator: ", "))).")
+    var predictionType: PredictionType?
 
     /// `base` with the scheduler config file (if any) replacing it, then each flag given.
     func applied(to base: ScheduleConfig) throws -> ScheduleConfig {
@@ -26,3 +26,7 @@ struct ScheduleFlags: ParsableArguments {
         return try s.validated(source: "the schedule flags")
     }
 }
+
+// An unknown name is refused by the parser with the accepted names listed.
+extension BetaSchedule: ExpressibleByArgument {}
+extension PredictionType: ExpressibleByArgument {}

@@ -14,7 +14,7 @@ import TestSupport
 @Suite struct BatchInvarianceTests {
     /// Runs `model` on samples `xs` with timesteps `ts` in one forward of batch xs.count.
     func forward(_ model: NativeModel, _ xs: [Tensor], _ ts: [Int], threads: Int) throws -> [Tensor] {
-        let (image, time) = try ModelLoader.imageAndTimeInputs(model.graph)
+        let (image, time) = try model.graph.diffusionInputs()
         let b = xs.count
         var shapes = try ModelLoader.inputShapes(model.graph, batch: b)
         shapes[image] = Shape([b] + model.imageShape)

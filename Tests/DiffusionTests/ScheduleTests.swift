@@ -4,6 +4,8 @@
 import Foundation
 import Testing
 @testable import Diffusion
+import ModelIO
+import TestSupport
 
 let schedulerFixtures = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/schedulers")
 
@@ -65,5 +67,32 @@ extension ScheduleTests {
                 #expect(plan.timesteps == (c["timesteps"] as? [Int] ?? []), "\(what)")
             }
         }
+    }
+}
+
+extension ScheduleTests {
+    /// A config's names become typed values once; an unknown name is an error naming it and the
+    /// accepted names (never a silent fallback to epsilon or linear).
+    @Test func scheduleVocabularyIsTypedAndStrict() throws {
+        let good = #"{"beta_schedule": "squaredcos_cap_v2", "prediction_type": "v_prediction", "num_train_timesteps": 50}"#
+        let config = try JSONDecoder().decode(ScheduleConfig.self, from: Data(good.utf8))
+        #expect(config.betaSchedule == .cosine && config.predictionType == .vPrediction)
+        #expect(NoiseSchedule(config) == NoiseSchedule(.cosine, timesteps: 50))
+        let o = SamplerOptions(for: config, steps: 50)
+        #expect(o.kind == .ddpm && o.prediction == .vPrediction && SamplerOptions(for: config, steps: 10).kind == .ddim)
+        // Written back with the same strings.
+        let encoded = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
+        #expect(encoded.contains(#""prediction_type":"v_prediction""#) && encoded.contains(#""beta_schedule":"squaredcos_cap_v2""#))
+
+        let folder = try temporaryFolder()
+        let path = folder + "/scheduler_config.json"
+        try Data(#"{"prediction_type": "eps"}"#.utf8).write(to: URL(fileURLWithPath: path))
+        #expect {
+            try ScheduleConfig.read(path)
+        } throws: { "\($0)".contains("prediction_type 'eps' is not one of epsilon, sample, v_prediction") && "\($0)".contains(path) }
+        #expect {
+            try ScheduleConfig.from(metadata: ["denoise.beta_schedule": "cosine"], source: "m.onnx")
+        } throws: { "\($0)".contains("beta_schedule 'cosine' is not one of linear, scaled_linear, squaredcos_cap_v2") }
+        #expect(throws: VocabularyError(key: "prediction_type", value: "x", accepted: PredictionType.names)) { try PredictionType.parse("x") }
     }
 }

@@ -19,7 +19,7 @@ import TestSupport
         let expected = try SafeTensors.read(contentsOf: fixture.appendingPathComponent("grads.safetensors"))
         let x = try NumPy.read(onnx.appendingPathComponent("x.npy").path), t = try NumPy.read(onnx.appendingPathComponent("t.npy").path)
         guard case .float(let target) = try NumPy.read(fixture.appendingPathComponent("target.npy").path) else { Issue.record("target"); return }
-        let (image, time) = try ModelLoader.imageAndTimeInputs(graph)
+        let (image, time) = try graph.diffusionInputs()
         var inputs: [ValueID: Value] = [image: x]
         if let time { inputs[time] = t }
         // Which ONNX initializer holds which PyTorch parameter, and how (the exporter renames and

@@ -13,7 +13,7 @@ import TestSupport
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
 
     func evaluate(_ graph: Graph, x: Value, t: Value) throws -> Tensor {
-        let (image, time) = try ModelLoader.imageAndTimeInputs(graph)
+        let (image, time) = try graph.diffusionInputs()
         var inputs: [ValueID: Value] = [image: x]
         if let time { inputs[time] = t }
         guard case .float(let y) = try Interpreter(cpu: CPU(threads: 2)).run(graph, inputs: inputs)[0] else { throw GraphError.invalid("no output") }

@@ -60,27 +60,15 @@ public final class BatchStepper: @unchecked Sendable {
     public init(model: NativeModel, cpu: CPU) throws {
         self.model = model
         self.cpu = cpu
-        let config = model.schedule
-        guard let kind = BetaSchedule(rawValue: config.betaSchedule) else {
-            throw GraphError.invalid("beta schedule '\(config.betaSchedule)' is not one of \(BetaSchedule.allCases.map(\.rawValue))")
-        }
-        schedule = NoiseSchedule(kind, timesteps: config.numTrainTimesteps, betaStart: config.betaStart, betaEnd: config.betaEnd)
-        (image, time) = try ModelLoader.imageAndTimeInputs(model.graph)
+        schedule = NoiseSchedule(model.schedule)
+        (image, time) = try model.graph.diffusionInputs()
         noise = Tensor(uninitialized: Shape([1] + model.imageShape))
         predicted = Tensor(uninitialized: noise.shape)
     }
 
     /// Sampler options for `steps` steps with the model's prediction type and clipping, and the
     /// default sampler: DDPM when `steps` equals the training timesteps, DDIM otherwise.
-    public func defaultSamplerOptions(steps: Int) -> SamplerOptions {
-        var o = SamplerOptions()
-        o.kind = steps == schedule.trainingTimesteps ? .ddpm : .ddim
-        o.steps = steps
-        o.prediction = PredictionType(rawValue: model.schedule.predictionType) ?? .epsilon
-        o.clipSample = model.schedule.clipSample
-        o.clipRange = model.schedule.clipSampleRange
-        return o
-    }
+    public func defaultSamplerOptions(steps: Int) -> SamplerOptions { SamplerOptions(for: model.schedule, steps: steps) }
 
     /// The plan for `batch` samples per forward (compiled on first use).
     public func plan(batch: Int) throws -> InferencePlan {

@@ -7,11 +7,7 @@
 // caller's `SamplerHistory`, one per sample. Scalars are computed in Double, elements in Float.
 
 import Foundation
-
-/// What the network predicts.
-public enum PredictionType: String, Sendable, Codable, CaseIterable {
-    case epsilon, sample, vPrediction = "v_prediction"
-}
+import ModelIO
 
 /// Sampling algorithms.
 public enum SamplerKind: String, Sendable, Codable, CaseIterable {
@@ -45,6 +41,16 @@ public struct SamplerOptions: Sendable, Equatable {
     public var variance: DDPMVariance = .fixedSmall
 
     public init() {}
+
+    /// The defaults for a model with `config` and `steps` denoising steps: its prediction type and
+    /// clipping, DDPM when `steps` equals the training timesteps, DDIM otherwise.
+    public init(for config: ScheduleConfig, steps: Int) {
+        kind = steps == config.numTrainTimesteps ? .ddpm : .ddim
+        self.steps = steps
+        prediction = config.predictionType
+        clipSample = config.clipSample
+        clipRange = config.clipSampleRange
+    }
 }
 
 /// A multistep sampler's per-sample memory.

@@ -6,12 +6,7 @@
 // the values agree with theirs to the last bits (checked against fixtures of both libraries).
 
 import Foundation
-
-/// Which β schedule a model was trained with.
-public enum BetaSchedule: String, Sendable, Codable, CaseIterable {
-    case linear, scaledLinear = "scaled_linear", cosine = "squaredcos_cap_v2", sigmoid
-    case lucidrainsLinear = "lucidrains_linear", lucidrainsCosine = "lucidrains_cosine", lucidrainsSigmoid = "lucidrains_sigmoid"
-}
+import ModelIO
 
 /// β_t and ᾱ_t of a diffusion process with T training timesteps.
 public struct NoiseSchedule: Sendable, Equatable {
@@ -76,6 +71,13 @@ public struct NoiseSchedule: Sendable, Equatable {
             alphasCumprod = b.map { acc *= 1 - $0; return Double(Float(acc)) }  // computed in float64, stored float32
             betas = b
         }
+    }
+}
+
+extension NoiseSchedule {
+    /// The schedule a model's config names: the one place a config becomes a schedule.
+    public init(_ config: ScheduleConfig) {
+        self.init(config.betaSchedule, timesteps: config.numTrainTimesteps, betaStart: config.betaStart, betaEnd: config.betaEnd)
     }
 }
 

@@ -60,10 +60,8 @@ public final class Trainer {
         self.options = options
         self.data = data
         self.cpu = cpu
-        let config = model.schedule
-        guard let kind = BetaSchedule(rawValue: config.betaSchedule) else { throw GraphError.invalid("unknown beta schedule '\(config.betaSchedule)'") }
-        schedule = NoiseSchedule(kind, timesteps: config.numTrainTimesteps, betaStart: config.betaStart, betaEnd: config.betaEnd)
-        (image, time) = try ModelLoader.imageAndTimeInputs(model.graph)
+        schedule = NoiseSchedule(model.schedule)
+        (image, time) = try model.graph.diffusionInputs()
         let g = model.graph
         parameterIDs = g.trainableConstants(imageInputs: [image]).filter { id in
             let n = g[id].name
@@ -138,7 +136,7 @@ public final class Trainer {
             }
         }
         let xt = Tensor(uninitialized: x0.shape), target = Tensor(uninitialized: x0.shape)
-        let prediction = PredictionType(rawValue: model.schedule.predictionType) ?? .epsilon
+        let prediction = model.schedule.predictionType
         for j in 0..<b {
             let a = schedule.alphasCumprod[Int(timesteps[j])]
             let (sa, sb) = (Float(a.squareRoot()), Float((1 - a).squareRoot()))

@@ -84,9 +84,8 @@ extension Graph {
 
     /// Values computed from the timestep input (a non-image input) and constants only.
     func timeOnlyValues() -> Set<ValueID> {
-        guard inputs.count == 2 else { return [] }
-        let image = inputs.first { self[$0].type == .float32 && (self[$0].dims?.count ?? 0) == 4 } ?? inputs[0]
-        guard let time = inputs.first(where: { $0 != image }) else { return [] }
+        guard let roles = try? diffusionInputs(), let time = roles.time else { return [] }
+        let image = roles.image
         var imageDependent: Set<ValueID> = [image], timeDependent: Set<ValueID> = [time]
         for node in nodes {
             let ins = node.inputs.compactMap { $0 }

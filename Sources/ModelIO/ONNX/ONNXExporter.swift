@@ -65,7 +65,7 @@ public enum ONNXExporter {
         var graph = model.graph
         for (k, v) in model.schedule.metadata { graph.metadata[k] = v }
         var inputShapes = try ModelLoader.inputShapes(graph, batch: 1)
-        inputShapes[try ModelLoader.imageAndTimeInputs(graph).image] = Shape([1] + model.imageShape)
+        inputShapes[try graph.diffusionInputs().image] = Shape([1] + model.imageShape)
         return try export(graph, shapes: try graph.specialized(inputShapes: inputShapes, cpu: CPU(threads: 1)).shapes)
     }
 

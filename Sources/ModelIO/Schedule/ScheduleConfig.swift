@@ -1,6 +1,7 @@
 // ScheduleConfig: the diffusion facts a model file must carry beside its network — the noise
-// schedule, the number of training timesteps and what the network predicts. Plain data with
-// diffusers' `scheduler_config.json` key names; the Diffusion module turns it into a schedule.
+// schedule, the number of training timesteps and what the network predicts. Typed values
+// (DiffusionVocabulary) stored under diffusers' `scheduler_config.json` key names; the Diffusion
+// module turns it into a schedule (`NoiseSchedule(config)`) and sampler defaults.
 // Sources, in order of precedence: an explicit scheduler_config.json, ONNX `metadata_props`
 // keys (documented in docs/model-formats.md), else the seeds' defaults (linear 1e-4…0.02 over
 // 1000 steps, epsilon).
@@ -11,21 +12,13 @@ import Foundation
 public struct ScheduleConfig: Codable, Sendable, Equatable {
     /// Training timesteps T: the network is trained on t ∈ 0..<T.
     public var numTrainTimesteps: Int = 1000
-    /// diffusers' `linear`, `scaled_linear`, `squaredcos_cap_v2` (cosine), `sigmoid`, or
-    /// denoising-diffusion-pytorch's `lucidrains_linear` (rescaled by 1000/T), `lucidrains_cosine`,
-    /// `lucidrains_sigmoid`.
-    public var betaSchedule: String = "linear"
+    public var betaSchedule: BetaSchedule = .linear
     public var betaStart: Double = 0.0001
     public var betaEnd: Double = 0.02
-    /// `epsilon`, `sample` or `v_prediction`.
-    public var predictionType: String = "epsilon"
+    public var predictionType: PredictionType = .epsilon
     /// Clip the predicted x0 to ±`clipSampleRange` when sampling.
     public var clipSample: Bool = true
     public var clipSampleRange: Double = 1
-
-    public static let betaSchedules: Set<String> = ["linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid",
-                                                    "lucidrains_linear", "lucidrains_cosine", "lucidrains_sigmoid"]
-    public static let predictionTypes: Set<String> = ["epsilon", "sample", "v_prediction"]
 
     public init() {}
 
@@ -40,10 +33,10 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = ScheduleConfig()
         numTrainTimesteps = try c.decodeIfPresent(Int.self, forKey: .numTrainTimesteps) ?? d.numTrainTimesteps
-        betaSchedule = try c.decodeIfPresent(String.self, forKey: .betaSchedule) ?? d.betaSchedule
+        betaSchedule = try c.decodeIfPresent(String.self, forKey: .betaSchedule).map(BetaSchedule.parse) ?? d.betaSchedule
         betaStart = try c.decodeIfPresent(Double.self, forKey: .betaStart) ?? d.betaStart
         betaEnd = try c.decodeIfPresent(Double.self, forKey: .betaEnd) ?? d.betaEnd
-        predictionType = try c.decodeIfPresent(String.self, forKey: .predictionType) ?? d.predictionType
+        predictionType = try c.decodeIfPresent(String.self, forKey: .predictionType).map(PredictionType.parse) ?? d.predictionType
         clipSample = try c.decodeIfPresent(Bool.self, forKey: .clipSample) ?? d.clipSample
         clipSampleRange = try c.decodeIfPresent(Double.self, forKey: .clipSampleRange) ?? d.clipSampleRange
     }
@@ -52,8 +45,6 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
     public func validated(source: String) throws -> ScheduleConfig {
         func fail(_ problem: String) -> ModelFileError { ModelFileError(path: source, problem: "schedule: \(problem)") }
         guard numTrainTimesteps >= 1 && numTrainTimesteps <= 100_000 else { throw fail("num_train_timesteps \(numTrainTimesteps) must be 1…100000") }
-        guard Self.betaSchedules.contains(betaSchedule) else { throw fail("beta_schedule '\(betaSchedule)' is not one of \(Self.betaSchedules.sorted())") }
-        guard Self.predictionTypes.contains(predictionType) else { throw fail("prediction_type '\(predictionType)' is not one of \(Self.predictionTypes.sorted())") }
         guard betaStart > 0, betaEnd > 0, betaStart < 1, betaEnd < 1 else { throw fail("beta_start \(betaStart) and beta_end \(betaEnd) must lie in (0, 1)") }
         guard clipSampleRange > 0 else { throw fail("clip_sample_range must be positive") }
         return self
@@ -66,6 +57,8 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
         }
         do { return try JSONDecoder().decode(ScheduleConfig.self, from: data).validated(source: path) } catch let e as ModelFileError {
             throw e
+        } catch let e as VocabularyError {
+            throw ModelFileError(path: path, problem: "schedule: \(e)")
         } catch {
             throw ModelFileError(path: path, problem: "not a valid scheduler config: \(error)")
         }
@@ -77,8 +70,8 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
 
     /// The config as ONNX metadata keys (the inverse of `from(metadata:source:)`).
     public var metadata: [String: String] {
-        ["denoise.num_train_timesteps": "\(numTrainTimesteps)", "denoise.beta_schedule": betaSchedule,
-         "denoise.beta_start": "\(betaStart)", "denoise.beta_end": "\(betaEnd)", "denoise.prediction_type": predictionType,
+        ["denoise.num_train_timesteps": "\(numTrainTimesteps)", "denoise.beta_schedule": betaSchedule.rawValue,
+         "denoise.beta_start": "\(betaStart)", "denoise.beta_end": "\(betaEnd)", "denoise.prediction_type": predictionType.rawValue,
          "denoise.clip_sample": clipSample ? "true" : "false"]
     }
 
@@ -93,8 +86,12 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
         if let v = try number("num_train_timesteps") { c.numTrainTimesteps = Int(v) }
         if let v = try number("beta_start") { c.betaStart = v }
         if let v = try number("beta_end") { c.betaEnd = v }
-        if let v = metadata["denoise.beta_schedule"] { c.betaSchedule = v }
-        if let v = metadata["denoise.prediction_type"] { c.predictionType = v }
+        do {
+            if let v = metadata["denoise.beta_schedule"] { c.betaSchedule = try BetaSchedule.parse(v) }
+            if let v = metadata["denoise.prediction_type"] { c.predictionType = try PredictionType.parse(v) }
+        } catch {
+            throw ModelFileError(path: source, problem: "metadata denoise.\(error)")
+        }
         if let v = metadata["denoise.clip_sample"] { c.clipSample = ["1", "true", "True"].contains(v) }
         return try c.validated(source: source)
     }
