@@ -141,10 +141,7 @@ public final class HTTPServer: @unchecked Sendable {
         let model = request.model, stepper = model.stepper
         let jobs: [SampleJob]
         do {
-            let sampler = Sampler(request.sampler, schedule: stepper.schedule)
-            jobs = try (0..<request.n).map { k in
-                try SampleJob(sampler: sampler, imageShape: model.native.imageShape, seed: request.seed, stream: UInt64(k), cpu: stepper.cpu)
-            }
+            jobs = try stepper.jobs(GenerationOptions(count: request.n, seed: request.seed, sampler: request.sampler), samples: 0..<request.n)
         } catch { return .error(500, "cannot start generation: \(error)") }
         let record = GenerationRecord(model: model.name, seed: request.seed, sampler: request.sampler)
         let ticket = Ticket(model: model, jobs: jobs, record: record)

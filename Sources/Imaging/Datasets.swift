@@ -193,3 +193,26 @@ public enum ImageFolder {
         return Image8(width: size, height: size, channels: c, pixels: out)
     }
 }
+
+/// A training set as a user names it: a known dataset (`fashion-mnist`, Debian's
+/// dataset-fashion-mnist), an IDX image file, or a folder of PNGs.
+public enum TrainingData {
+    /// Known datasets: name → IDX image file under ``datasetRoot``.
+    public static let named = ["fashion-mnist": "fashion-mnist/train-images-idx3-ubyte.gz"]
+
+    /// Where the named datasets are installed: `$DENOISE_DATASETS`, else Debian's /usr/share/datasets.
+    public static var datasetRoot: String {
+        ProcessInfo.processInfo.environment["DENOISE_DATASETS"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/share/datasets"
+    }
+
+    /// The images `spec` names: IDX images as stored; a folder's PNGs converted to `channels` and
+    /// `size`x`size` (unreadable files skipped and listed).
+    public static func load(_ spec: String, channels: Int, size: Int) throws -> (images: ImageStack, skipped: [DatasetError]) {
+        if let file = named[spec] { return (try IDX.images(datasetRoot + "/" + file), []) }
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: spec, isDirectory: &isFolder) else {
+            throw DatasetError(path: spec, problem: "no such file or folder (expected \(named.keys.sorted().joined(separator: ", ")), an IDX image file or a folder of PNGs)")
+        }
+        return isFolder.boolValue ? try ImageFolder.load(spec, channels: channels, size: size) : (try IDX.images(spec), [])
+    }
+}

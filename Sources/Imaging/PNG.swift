@@ -1,8 +1,8 @@
 // PNG: 8-bit grayscale and RGB images through libpng's simplified API (png_image_*), which
 // reports errors in the struct instead of longjmp — safe to call from Swift. Text metadata
 // (generation parameters) is added as standard tEXt chunks inserted before IEND, so every image
-// says how to make it again. Writes are atomic (ModelIO's AtomicFile is not visible here: this
-// module writes through its own temporary-file-and-rename).
+// says how to make it again. Encoding gives bytes; files are written by ModelIO's AtomicFile, the
+// one atomic writer.
 
 import CPNG
 import Foundation
@@ -86,21 +86,6 @@ public enum PNG {
         return result
     }
 
-    /// Writes `image` to `path` atomically (temporary file in the same folder, then rename).
-    public static func write(_ image: Image8, to path: String, text: [(String, String)] = []) throws {
-        let data = try encode(image, text: text)
-        let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        do {
-            try data.write(to: temporary)
-            if rename(temporary.path, url.path) != 0 { throw PNGError(path: path, problem: "cannot rename into place: \(String(cString: strerror(errno)))") }
-        } catch let e as PNGError {
-            try? FileManager.default.removeItem(at: temporary); throw e
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw PNGError(path: path, problem: "cannot write: \(error.localizedDescription)")
-        }
-    }
 
     private static func message(_ png: png_image) -> String {
         var m = png.message

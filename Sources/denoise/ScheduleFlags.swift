@@ -8,13 +8,13 @@ struct ScheduleFlags: ParsableArguments {
     @Option(help: "A diffusers scheduler_config.json giving the noise schedule.")
     var schedulerConfig: String?
 
-    @Option(help: "Beta schedule (\(BetaSchedule.names.joined(separator: ", "))).")
+    @Option(help: "Beta schedule (\(BetaSchedule.names.joined(separator: ", "))).", transform: { try BetaSchedule.parse($0) })
     var betaSchedule: BetaSchedule?
 
     @Option(help: "Number of training timesteps T.")
     var numTrainTimesteps: Int?
 
-    @Option(help: "Prediction type (\(PredictionType.names.joined(separator: ", "))).")
+    @Option(help: "Prediction type (\(PredictionType.names.joined(separator: ", "))).", transform: { try PredictionType.parse($0) })
     var predictionType: PredictionType?
 
     /// `base` with the scheduler config file (if any) replacing it, then each flag given.
@@ -26,7 +26,3 @@ struct ScheduleFlags: ParsableArguments {
         return try s.validated(source: "the schedule flags")
     }
 }
-
-// An unknown name is refused by the parser with the accepted names listed.
-extension BetaSchedule: ExpressibleByArgument {}
-extension PredictionType: ExpressibleByArgument {}

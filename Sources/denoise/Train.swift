@@ -1,6 +1,7 @@
 // denoise train / denoise finetune: train a U-Net from scratch (a diffusers UNet2DModel config, or
 // the built-in small default) or continue training any model (ONNX, native, diffusers), on
-// Fashion-MNIST or a folder of PNGs. Both share TrainingFlags and one training loop.
+// Fashion-MNIST, an IDX file or a folder of PNGs. Both share TrainingFlags; the loop and its
+// cadence (checkpoints, sample grids, loss log) are Diffusion's `Trainer.train(until:…)`.
 
 import ArgumentParser
 import Diffusion
@@ -12,7 +13,7 @@ import Tensors
 
 /// The flags of every training command.
 struct TrainingFlags: ParsableArguments {
-    @Option(help: "Training data: 'fashion-mnist' (Debian's dataset-fashion-mnist) or a folder of PNG images.")
+    @Option(help: "Training data: 'fashion-mnist' (Debian's dataset-fashion-mnist; $DENOISE_DATASETS overrides /usr/share/datasets), an IDX image file, or a folder of PNG images.")
     var data = "fashion-mnist"
 
     @Option(help: "Output folder: the EMA model (model.json + weights.safetensors) and training state.")
@@ -54,7 +55,7 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "Append step,loss to this CSV file.")
     var log: String?
 
-    @Option(help: "Every this many steps, write a grid of 16 EMA samples (DDIM, 50 steps, seed 0) to OUT/samples/.")
+    @Option(help: "Every this many steps, write a grid of 16 EMA samples (50 steps of the default sampler, seed 0) to OUT/samples/.")
     var sampleEvery: Int?
 
     @Option(help: "Keep parameters whose names match this glob fixed (* and ?; comma-separated for several).")
@@ -93,62 +94,40 @@ struct TrainingFlags: ParsableArguments {
         return o
     }
 
-    /// The training images, converted to the model's channels and size.
-    func images(for model: NativeModel) throws -> ImageStack {
-        if data == "fashion-mnist" { return try IDX.images("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") }
-        let (stack, skipped) = try ImageFolder.load(data, channels: model.imageShape[0], size: model.imageShape[1])
-        for s in skipped { FileHandle.standardError.write(Data("skipped \(s)\n".utf8)) }
-        return stack
+    var cadence: TrainingCadence {
+        var c = TrainingCadence()
+        (c.saveEvery, c.sampleEvery, c.lossLog) = (saveEvery, sampleEvery, log)
+        return c
     }
 
-    /// Trains `model` to `steps`, checkpointing, logging and sampling along the way.
+    /// Trains `model` to `steps` (the loop and its cadence live in Diffusion's TrainingRun); this
+    /// checks the output folder, loads the data and draws progress.
     func run(_ model: NativeModel, cpu: CPU) throws {
         do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
             throw ValidationError("--out \(out): cannot create this folder (\((error as NSError).localizedDescription))")
         }
         guard FileManager.default.isWritableFile(atPath: out) else { throw ValidationError("--out \(out): the folder is not writable") }
-        let images = try images(for: model)
+        let (images, skipped) = try TrainingData.load(data, channels: model.imageShape[0], size: model.imageShape[1])
+        for s in skipped { FileHandle.standardError.write(Data("skipped \(s)\n".utf8)) }
         guard images.count > 0 else { throw ValidationError("\(data): no training images") }
         let trainer = try Trainer(model: model, data: images, options: options, cpu: cpu)
         if resume { try trainer.resume(from: out) }
         print("training \(trainer.parameters.scalarCount) parameters (\(trainer.parameters.count) tensors) on \(images.count) images, "
               + "batch \(batchSize)\(gradAccum > 1 ? " x \(gradAccum)" : ""), from step \(trainer.step)")
-        let start = Date(), firstStep = trainer.step
+        let start = Date(), firstStep = trainer.step, total = steps
         var recent: [Float] = []
-        while trainer.step < steps {
-            let loss = try trainer.trainStep()
+        try trainer.train(until: steps, folder: out, cadence: cadence) { step, loss in
             recent.append(loss)
-            if let log {
-                let line = "\(trainer.step),\(loss)\n"
-                if let handle = FileHandle(forWritingAtPath: log) { handle.seekToEndOfFile(); handle.write(Data(line.utf8)); try? handle.close() }
-                else { try Data(("step,loss\n" + line).utf8).write(to: URL(fileURLWithPath: log)) }
-            }
-            if trainer.step % 10 == 0 || trainer.step == steps {
-                let rate = Double(trainer.step - firstStep) / Date().timeIntervalSince(start)
-                let mean = recent.reduce(0, +) / Float(recent.count)
-                let eta = rate > 0 ? Double(steps - trainer.step) / rate : 0
-                FileHandle.standardError.write(Data(String(format: "\rstep %d/%d  loss %.4f  %.2f it/s  ETA %d:%02d ", trainer.step, steps, mean, rate,
-                                                           Int(eta) / 60, Int(eta) % 60).utf8))
-                recent = []
-            }
-            if trainer.step % saveEvery == 0 || trainer.step == steps { try trainer.save(to: out) }
-            if let sampleEvery, trainer.step % sampleEvery == 0 { try writeSampleGrid(trainer, cpu: cpu) }
+            guard step % 10 == 0 || step == total else { return }
+            let rate = Double(step - firstStep) / Date().timeIntervalSince(start)
+            let mean = recent.reduce(0, +) / Float(recent.count)
+            let eta = rate > 0 ? Double(total - step) / rate : 0
+            FileHandle.standardError.write(Data(String(format: "\rstep %d/%d  loss %.4f  %.2f it/s  ETA %d:%02d ", step, total, mean, rate,
+                                                       Int(eta) / 60, Int(eta) % 60).utf8))
+            recent = []
         }
         FileHandle.standardError.write(Data("\n".utf8))
         print("wrote \(out)")
-    }
-
-    /// A grid of 16 samples of the EMA model (the same noise every time, so grids compare across steps).
-    func writeSampleGrid(_ trainer: Trainer, cpu: CPU) throws {
-        let generator = try ImageGenerator(model: trainer.emaModel(), cpu: cpu)
-        var options = GenerationOptions()
-        (options.count, options.batchSize, options.seed) = (16, 16, 0)
-        options.sampler = generator.defaultSamplerOptions(steps: min(50, generator.schedule.trainingTimesteps))
-        let samples = try generator.generate(options)
-        try FileManager.default.createDirectory(atPath: out + "/samples", withIntermediateDirectories: true)
-        let images = try (0..<16).map { try SampleImages.image(samples, index: $0) }
-        try PNG.write(Image8.grid(images, columns: 4), to: out + String(format: "/samples/step_%06d.png", trainer.step),
-                      text: [("parameters", "step=\(trainer.step) sampler=ddim steps=50 seed=0"), ("Software", "denoise")])
     }
 }
 

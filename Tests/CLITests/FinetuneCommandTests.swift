@@ -20,7 +20,7 @@ private func images() throws -> String {
     for k in 0..<16 {
         var pixels: [UInt8] = []
         for y in 0..<16 { for x in 0..<16 { for c in 0..<3 { pixels.append(((k % 2 == 0 ? x : y) / (1 + k % 4) + c) % 2 == 0 ? 230 : 20) } } }
-        try PNG.write(Image8(width: 16, height: 16, channels: 3, pixels: pixels), to: dir + "/images/\(k).png")
+        try PNG.encode(Image8(width: 16, height: 16, channels: 3, pixels: pixels)).write(to: URL(fileURLWithPath: dir + "/images/\(k).png"))
     }
     return dir
 }

@@ -11,7 +11,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir + "/images", withIntermediateDirectories: true)
         for k in 0..<6 {
             let pixels = (0..<64).map { UInt8(($0 + k) % 2 == 0 ? 255 : 0) }
-            try PNG.write(Image8(width: 8, height: 8, channels: 1, pixels: pixels), to: dir + "/images/\(k).png")
+            try PNG.encode(Image8(width: 8, height: 8, channels: 1, pixels: pixels)).write(to: URL(fileURLWithPath: dir + "/images/\(k).png"))
         }
         try Data("not a png".utf8).write(to: URL(fileURLWithPath: dir + "/images/bad.png"))
         let config = #"{"sample_size": 8, "in_channels": 1, "out_channels": 1, "block_out_channels": [8, 16], "layers_per_block": 1, "norm_num_groups": 4, "attention_head_dim": 8, "down_block_types": ["DownBlock2D", "AttnDownBlock2D"], "up_block_types": ["AttnUpBlock2D", "UpBlock2D"]}"#

@@ -92,3 +92,34 @@ import Tensors
         #expect(abs(la[0] - (l0 / 2 + l1 / 2)) <= 1e-6 * abs(la[0]), "\(la[0]) vs \(l0), \(l1)")
     }
 }
+
+extension TrainerTests {
+    /// The training cadence: the losses of `train(until:)` are the step-by-step losses, the CSV
+    /// log holds one line per step after its header, checkpoints land every `saveEvery` steps and
+    /// at the end, and sample grids carry their real generation parameters.
+    @Test func trainingRunKeepsItsCadence() throws {
+        let folder = NSTemporaryDirectory() + "denoise-run-\(UUID().uuidString)"
+        let reference = try trainer()
+        let expected = try (0..<5).map { _ in try reference.trainStep() }
+        let t = try trainer()
+        var cadence = TrainingCadence()
+        (cadence.saveEvery, cadence.sampleEvery, cadence.sampleCount, cadence.sampleSteps) = (2, 4, 4, 3)
+        cadence.lossLog = folder + "/loss.csv"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var seen: [(Int, Float)] = []
+        try t.train(until: 5, folder: folder, cadence: cadence) { seen.append(($0, $1)) }
+        #expect(seen.map(\.0) == [1, 2, 3, 4, 5] && seen.map(\.1) == expected)
+        let log = try String(contentsOfFile: folder + "/loss.csv", encoding: .utf8).split(separator: "\n")
+        #expect(log.first == "step,loss" && log.count == 6 && log[5] == "5,\(expected[4])")
+        let state = try SafeTensors.read(contentsOf: URL(fileURLWithPath: folder + "/training.safetensors"))
+        #expect(state.metadata["step"] == "5")
+        let grid = try Data(contentsOf: URL(fileURLWithPath: folder + "/samples/step_000004.png"))
+        #expect(PNG.text(of: grid).contains { $0.0 == "parameters" && $0.1.contains("steps=3 sampler=ddim") && $0.1.contains("seed=0") })
+        #expect(try PNG.decode(grid, path: "grid").width == 2 * (8 + 2) + 2)  // 2x2 grid of 8x8 images, 2-pixel gaps
+        // A bad cadence is refused before any step.
+        var bad = TrainingCadence()
+        bad.saveEvery = 0
+        #expect(throws: DiffusionError.self) { try t.train(until: 9, folder: folder, cadence: bad) }
+        #expect(t.step == 5)
+    }
+}

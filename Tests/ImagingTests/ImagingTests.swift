@@ -51,9 +51,9 @@ private let fashion = "/usr/share/datasets/fashion-mnist"
         let gray = Image8(width: 20, height: 20, channels: 1, pixels: [UInt8](repeating: 200, count: 400))
         var checker = [UInt8](repeating: 0, count: 32 * 32)
         for y in 0..<32 { for x in 0..<32 where (x + y) % 2 == 0 { checker[y * 32 + x] = 255 } }
-        try PNG.write(red, to: dir + "/a.png")
-        try PNG.write(gray, to: dir + "/b.png")
-        try PNG.write(Image8(width: 32, height: 32, channels: 1, pixels: checker), to: dir + "/c.png")
+        try PNG.encode(red).write(to: URL(fileURLWithPath: dir + "/a.png"))
+        try PNG.encode(gray).write(to: URL(fileURLWithPath: dir + "/b.png"))
+        try PNG.encode(Image8(width: 32, height: 32, channels: 1, pixels: checker)).write(to: URL(fileURLWithPath: dir + "/c.png"))
         try Data("broken".utf8).write(to: URL(fileURLWithPath: dir + "/d.png"))
         let (stack, skipped) = try ImageFolder.load(dir, channels: 1, size: 16)
         #expect(stack.count == 3 && stack.width == 16 && stack.channels == 1)
@@ -64,5 +64,17 @@ private let fashion = "/usr/share/datasets/fashion-mnist"
         let rgb = try ImageFolder.load(dir, channels: 3, size: 8).images
         #expect(Array(rgb.image(1).pixels.prefix(3)) == [200, 200, 200])
         #expect(throws: DatasetError.self) { try ImageFolder.load(dir + "/missing", channels: 1, size: 8) }
+    }
+
+    /// `--data` names: a known dataset, an IDX file, a PNG folder; anything else names the path.
+    @Test func trainingDataByName() throws {
+        let named = try TrainingData.load("fashion-mnist", channels: 1, size: 28).images
+        let direct = try IDX.images(fashion + "/train-images-idx3-ubyte.gz")
+        #expect(named.count == 60000 && named.width == 28 && named.pixels[0..<784] == direct.pixels[0..<784])
+        let file = try TrainingData.load(fashion + "/t10k-images-idx3-ubyte.gz", channels: 1, size: 28).images
+        #expect(file.count == 10000)
+        #expect { try TrainingData.load("/no/such/data", channels: 1, size: 28) } throws: {
+            "\($0)".contains("/no/such/data") && "\($0)".contains("fashion-mnist, an IDX image file or a folder of PNGs")
+        }
     }
 }

@@ -70,6 +70,31 @@ public final class BatchStepper: @unchecked Sendable {
     /// default sampler: DDPM when `steps` equals the training timesteps, DDIM otherwise.
     public func defaultSamplerOptions(steps: Int) -> SamplerOptions { SamplerOptions(for: model.schedule, steps: steps) }
 
+    /// The jobs of samples `samples` of `request` (indices into its `count`): the one place a
+    /// request becomes sample jobs, for `denoise generate` and the server alike. Sample k starts
+    /// from row k of the request's initial noise, else from Philox stream k under its seed.
+    public func jobs(_ request: GenerationOptions, samples: Range<Int>) throws -> [SampleJob] {
+        let t = schedule.trainingTimesteps
+        guard request.count >= 1 else { throw DiffusionError("the number of samples must be at least 1, got \(request.count)") }
+        guard samples.lowerBound >= 0, samples.upperBound <= request.count else {
+            throw DiffusionError("samples \(samples) are not within the request's \(request.count)")
+        }
+        guard request.sampler.steps >= 1, request.sampler.steps <= t else {
+            throw DiffusionError("steps must be 1…\(t) (the model's training timesteps), got \(request.sampler.steps)")
+        }
+        let shape = Shape([request.count] + model.imageShape), count = model.imageShape.reduce(1, *)
+        if let noise = request.initialNoise, noise.shape != shape {
+            throw DiffusionError("initial noise has shape \(noise.shape); expected \(shape)")
+        }
+        let sampler = Sampler(request.sampler, schedule: schedule)
+        return try samples.map { k in
+            try withExtendedLifetime(request.initialNoise) {
+                try SampleJob(sampler: sampler, imageShape: model.imageShape, seed: request.seed, stream: UInt64(k),
+                              initialNoise: request.initialNoise.map { UnsafePointer($0.pointer + k * count) }, cpu: cpu)
+            }
+        }
+    }
+
     /// The plan for `batch` samples per forward (compiled on first use).
     public func plan(batch: Int) throws -> InferencePlan {
         if let p = plans[batch] { return p }
@@ -102,14 +127,14 @@ public final class BatchStepper: @unchecked Sendable {
             // A model with one timestep for the whole batch can only step samples in lockstep.
             if shape.elementCount == 1, Set(steps).count == 1 { steps = [steps[0]] }
             guard shape.elementCount == steps.count else {
-                throw GraphError.invalid("the model's timestep input has shape \(shape); samples at different timesteps need one per sample [\(b)]")
+                throw DiffusionError("the model's timestep input has shape \(shape); samples at different timesteps need one per sample [\(b)]")
             }
             inputs[time] = model.graph[time].type == .int64
                 ? .int(IntTensor(shape: shape, values: steps.map(Int64.init)))
                 : .float(Tensor(shape: shape, scalars: steps.map(Float.init)))
         }
         guard case .float(let output) = try plan.run(inputs)[0], output.count == x.count else {
-            throw GraphError.invalid("the model's output does not have the image's shape \(x.shape)")
+            throw DiffusionError("the model's output does not have the image's shape \(x.shape)")
         }
         for (j, job) in jobs.enumerated() {
             try job.advance(modelOutput: output.pointer + j * count, noise: noise, predicted: predicted, cpu: cpu)

@@ -7,7 +7,7 @@ import Graphs
 import ModelIO
 import Tensors
 
-/// What to generate.
+/// What to generate: one request, from the CLI or the server.
 public struct GenerationOptions: Sendable {
     /// Number of samples.
     public var count = 16
@@ -19,6 +19,10 @@ public struct GenerationOptions: Sendable {
     public var initialNoise: Tensor?
 
     public init() {}
+
+    public init(count: Int, seed: UInt64, sampler: SamplerOptions) {
+        (self.count, self.seed, self.sampler) = (count, seed, sampler)
+    }
 }
 
 /// Generates images from a diffusion model.
@@ -38,21 +42,14 @@ public final class ImageGenerator {
     /// Generates `options.count` samples `[N, C, H, W]` in the model's space (nominally [-1, 1]).
     /// `progress(stepsDone, stepsTotal)` is called after every step of every chunk.
     public func generate(_ options: GenerationOptions, progress: (Int, Int) -> Void = { _, _ in }) throws -> Tensor {
-        let sampler = Sampler(options.sampler, schedule: schedule)
-        let shape = Shape([options.count] + model.imageShape)
-        guard options.count >= 1, options.batchSize >= 1 else { throw GraphError.badInput("count and batch size must be at least 1") }
-        if let noise = options.initialNoise, noise.shape != shape {
-            throw GraphError.badInput("initial noise has shape \(noise.shape); expected \(shape)")
-        }
-        let result = Tensor(uninitialized: shape)
-        let count = model.imageShape.reduce(1, *), steps = sampler.timesteps.count
+        guard options.count >= 1, options.batchSize >= 1 else { throw DiffusionError("count and batch size must be at least 1") }
+        let result = Tensor(uninitialized: Shape([options.count] + model.imageShape))
+        let count = model.imageShape.reduce(1, *)
         let chunks = stride(from: 0, to: options.count, by: options.batchSize).map { $0..<min(options.count, $0 + options.batchSize) }
         var done = 0
         for chunk in chunks {
-            let jobs = try chunk.map { k in
-                try SampleJob(sampler: sampler, imageShape: model.imageShape, seed: options.seed, stream: UInt64(k),
-                              initialNoise: options.initialNoise.map { UnsafePointer($0.pointer + k * count) }, cpu: cpu)
-            }
+            let jobs = try stepper.jobs(options, samples: chunk)
+            let steps = jobs[0].stepCount
             for _ in 0..<steps {
                 try stepper.step(jobs)
                 done += 1
@@ -60,7 +57,6 @@ public final class ImageGenerator {
             }
             for (j, job) in jobs.enumerated() { (result.pointer + (chunk.lowerBound + j) * count).update(from: job.x.pointer, count: count) }
         }
-        withExtendedLifetime(options.initialNoise) {}
         return result
     }
 }

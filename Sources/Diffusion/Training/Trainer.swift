@@ -54,7 +54,7 @@ public final class Trainer {
 
     public init(model: NativeModel, data: ImageStack, options: TrainingOptions, cpu: CPU) throws {
         guard data.channels == model.imageShape[0], data.height == model.imageShape[1], data.width == model.imageShape[2] else {
-            throw GraphError.badInput("training images are \(data.channels)x\(data.height)x\(data.width); the model takes \(model.imageShape)")
+            throw DiffusionError("training images are \(data.channels)x\(data.height)x\(data.width); the model takes \(model.imageShape)")
         }
         self.model = model
         self.options = options
@@ -71,10 +71,10 @@ public final class Trainer {
         parameters = ParameterSet()
         for id in parameterIDs { if case .float(let t)? = g.constants[id] { try parameters.add(g[id].name, t) } }
         guard parameters.count > 0 else {
-            throw GraphError.invalid("no parameters to train"
+            throw DiffusionError("no parameters to train"
                                      + (options.freeze.isEmpty && options.trainOnly.isEmpty ? "" : " left after --freeze / --train-only"))
         }
-        guard options.gradientAccumulation >= 1 else { throw GraphError.badInput("gradient accumulation must be at least 1") }
+        guard options.gradientAccumulation >= 1 else { throw DiffusionError("gradient accumulation must be at least 1") }
         var shapes = try ModelLoader.inputShapes(g, batch: options.batchSize)
         shapes[image] = Shape([options.batchSize] + model.imageShape)
         compiled = try g.specialized(inputShapes: shapes, cpu: cpu, trainable: Set(parameterIDs)).graph
