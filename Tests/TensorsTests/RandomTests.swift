@@ -5,6 +5,7 @@
 
 import Testing
 @testable import Tensors
+import TestSupport
 
 @Suite struct RandomTests {
     /// Random123 kat_vectors, "philox4x32 10" lines: counter, key → output.
