@@ -182,18 +182,27 @@ private struct Emitter {
     }
 
     mutating func unary(_ op: UnaryOp, _ x: String, _ y: String, name: String) throws {
-        let simple: [UnaryOp: String] = [.neg: "Neg", .abs: "Abs", .exp: "Exp", .log: "Log", .sqrt: "Sqrt", .sin: "Sin", .cos: "Cos",
-                                         .erf: "Erf", .tanh: "Tanh", .sigmoid: "Sigmoid", .relu: "Relu", .reciprocal: "Reciprocal"]
-        if let s = simple[op] { node(s, [x], [y], name: name); return }
+        func one(_ type: String) { node(type, [x], [y], name: name) }
         switch op {
+        case .neg: one("Neg")
+        case .abs: one("Abs")
+        case .exp: one("Exp")
+        case .log: one("Log")
+        case .sqrt: one("Sqrt")
+        case .sin: one("Sin")
+        case .cos: one("Cos")
+        case .erf: one("Erf")
+        case .tanh: one("Tanh")
+        case .sigmoid: one("Sigmoid")
+        case .relu: one("Relu")
+        case .reciprocal: one("Reciprocal")
         case .silu:
             let s = fresh(name + "_sigmoid")
             node("Sigmoid", [x], [s], name: s)
             node("Mul", [x, s], [y], name: name)
         case .square: node("Mul", [x, x], [y], name: name)
-        case .gelu: node("Gelu", [x], [y], name: name)
+        case .gelu: one("Gelu")
         case .geluTanh: node("Gelu", [x], [y], [("approximate", .string("tanh"))], name: name)
-        default: throw GraphError.invalid("ONNX export: unary \(op.rawValue) has no mapping")
         }
     }
 
