@@ -1,7 +1,8 @@
 // CPU: the compute context every kernel runs on. It owns the cores: a fixed thread count for
-// our parallel loops, which also split large GEMMs into panels. OpenBLAS runs single-threaded
-// inside them (its own worker threads spin-wait after each call and would fight our threads
-// for the 2 cores; measured: a 1M-element ReLU went from 0.13 ms to 14 ms). Work is split into static,
+// our parallel loops (the worker pool in CKernels/pool.c), which also split large GEMMs into
+// panels of our own kernel. OpenBLAS — linked only as the baseline of `denoise bench --kernels`
+// and a reference in tests — is set to one thread (its worker threads spin-wait after each call
+// and would fight ours for the cores; measured: a 1M-element ReLU went from 0.13 ms to 14 ms). Work is split into static,
 // contiguous chunks, so for a given thread count results are bit-identical run to run.
 // Not a scheduler for requests: the server and trainer decide what runs; this runs it.
 

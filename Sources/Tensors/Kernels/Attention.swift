@@ -1,10 +1,11 @@
 // Attention kernels: softmax / log-softmax along an axis (max-subtracted, vectorized exp) and
 // scaled dot-product attention softmax(scale·q·kᵀ + mask)·v with its backward.
 // Layout: q [..., Lq, D], k [..., Lk, D], v [..., Lk, Dv] with equal leading (batch, head) axes;
-// the additive mask broadcasts to [..., Lq, Lk]. GEMMs go through OpenBLAS one (batch, head)
-// block at a time, issued outside any parallel loop (OpenBLAS owns the cores then); the
-// row softmax runs in ``CPU/parallelFor(_:grain:_:)`` over all rows of all blocks at once.
-// Each row is owned by one thread, so results are bit-identical for any thread count.
+// the additive mask broadcasts to [..., Lq, Lk]. The forward splits every (head, block of 64
+// query rows) over the threads; each computes its scores, row softmax and product with v in
+// cache with our single-threaded GEMM (`sgemm(…, threads: 1)`). The backward runs whole-batch
+// GEMMs and the row softmax gradient in ``CPU/parallelFor(_:grain:_:)``. Each row is owned by
+// one thread, so results are bit-identical for any thread count.
 // No flash-style tiling: the probabilities [..., Lq, Lk] are materialized (and kept for the
 // backward). Naive twins in `Naive/Attention+Naive.swift`; tape rules in `Tape+Attention.swift`.
 
