@@ -8,12 +8,12 @@
 import Tensors
 
 /// Which reduction a `reduce` op computes.
-public enum ReduceKind: String, Sendable, Codable {
+public enum ReduceKind: String, Sendable, CaseIterable, Codable {
     case sum, mean, max, min, l2, sumSquare, prod
 }
 
 /// Comparisons producing 0/1 int tensors.
-public enum Comparison: String, Sendable, Codable {
+public enum Comparison: String, Sendable, CaseIterable, Codable {
     case equal, less, greater, lessOrEqual, greaterOrEqual
 }
 
@@ -27,7 +27,7 @@ public enum ResizeMode: Sendable, Equatable, Codable {
 }
 
 /// How `pad` fills (ONNX Pad modes).
-public enum PadFill: String, Sendable, Codable {
+public enum PadFill: String, Sendable, CaseIterable, Codable {
     case constant, reflect, edge
 }
 

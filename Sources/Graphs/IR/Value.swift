@@ -6,7 +6,7 @@
 import Tensors
 
 /// Element type of a graph value.
-public enum ElementType: String, Sendable, Codable {
+public enum ElementType: String, Sendable, CaseIterable, Codable {
     case float32, int64
 }
 
