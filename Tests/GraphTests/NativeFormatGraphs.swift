@@ -4,6 +4,7 @@
 // parameters (the round-trip table and the version-1 fixture `Fixtures/native/v1-all-ops`).
 // Changing either graph changes what the committed fixtures must contain.
 
+import Foundation
 import Graphs
 import ModelIO
 import Tensors
@@ -44,9 +45,8 @@ enum NativeFormatGraphs {
         let m2t = node(.transpose(perm: nil), [parts[1]], "m2t")[0]                                                // [1, 1, 3, N]
         g.outputs = [y, m2t]
         g.metadata = ["producer": "NativeFormatTests"]
-        var schedule = ScheduleConfig()
-        schedule.numTrainTimesteps = 500
-        schedule.predictionType = "v_prediction"
+        // Through the schedule's own JSON, which stays put while its Swift property types may change.
+        let schedule = try! JSONDecoder().decode(ScheduleConfig.self, from: Data(#"{"num_train_timesteps": 500, "prediction_type": "v_prediction"}"#.utf8))
         return NativeModel(graph: g, schedule: schedule, imageShape: [4, 6, 6])
     }
 
