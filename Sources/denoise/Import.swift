@@ -1,4 +1,5 @@
-// denoise import: converts an ONNX file to the native model folder.
+// denoise import: converts a model (ONNX file, diffusers folder, or a native folder of an older
+// format version) to a native model folder in the current format version.
 
 import ArgumentParser
 import Foundation
@@ -7,14 +8,16 @@ import ModelIO
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Convert an ONNX model into a native model folder (model.json + weights.safetensors).",
+        abstract: "Convert a model (ONNX file, diffusers or native folder) into a native model folder (model.json + weights.safetensors).",
         discussion: """
-            The schedule comes from --scheduler-config (a diffusers scheduler_config.json) and the schedule flags, else from the ONNX \
-            metadata_props keys \(ScheduleConfig.metadataKeys.joined(separator: ", ")), else the defaults \
-            (linear betas 1e-4…0.02, 1000 timesteps, epsilon prediction).
+            A native folder (e.g. one of an older format version) is rewritten in the current format version \
+            (\(NativeModel.formatVersion)): a new model.json, weights.safetensors copied byte for byte. \
+            The schedule comes from --scheduler-config (a diffusers scheduler_config.json) and the schedule flags, else from the \
+            model (a native or diffusers folder's own, or the ONNX metadata_props keys \(ScheduleConfig.metadataKeys.joined(separator: ", "))), \
+            else the defaults (linear betas 1e-4…0.02, 1000 timesteps, epsilon prediction).
             """)
 
-    @Argument(help: "The ONNX file.")
+    @Argument(help: "The model: an ONNX file, a diffusers folder, or a native folder (any format version denoise reads).")
     var model: String
 
     @Option(help: "Output folder (created; its model.json and weights.safetensors are replaced).")
@@ -24,9 +27,17 @@ struct Import: ParsableCommand {
     var schedule: ScheduleFlags
 
     func run() throws {
-        var native = try ModelLoader.open(model)
-        native.schedule = try schedule.applied(to: native.schedule)
-        try native.write(to: out)
+        let native: NativeModel
+        if let version = try NativeModel.storedFormatVersion(model) {
+            native = try NativeModel.rewrite(model, to: out) { try schedule.applied(to: $0) }
+            print("\(model): native format version \(version) → \(out): format version \(NativeModel.formatVersion) "
+                  + "(model.json rewritten; weights.safetensors unchanged)")
+        } else {
+            var opened = try ModelLoader.open(model)
+            opened.schedule = try schedule.applied(to: opened.schedule)
+            try opened.write(to: out)
+            native = opened
+        }
         let s = native.schedule
         print("wrote \(out): \(native.graph.nodes.count) nodes, \(native.graph.parameterCount) parameters, image \(native.imageShape), "
               + "schedule \(s.betaSchedule.rawValue) \(s.betaStart)…\(s.betaEnd) over \(s.numTrainTimesteps) steps, \(s.predictionType.rawValue)")

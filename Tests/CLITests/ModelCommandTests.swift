@@ -1,5 +1,6 @@
 // End-to-end tests of the model commands on the committed ONNX fixtures: inspect, eval (ONNX and
-// native), import, bench MODEL — and their errors for missing, corrupted or mismatched input.
+// native), import (also of a version-1 native folder), bench MODEL — and their errors for missing,
+// corrupted or mismatched input.
 
 import Foundation
 import Graphs
@@ -59,6 +60,16 @@ private func relativeError(_ a: String, _ b: String) throws -> Float {
         try Data(#"{"beta_schedule": "exotic"}"#.utf8).write(to: URL(fileURLWithPath: config))
         let bad = try runDenoise(["import", model, "--out", dir + "/m2", "--scheduler-config", config])
         #expect(bad.status != 0 && bad.stderr.contains("exotic") && bad.stderr.contains("scheduler_config.json"), "\(bad.stderr)")
+    }
+
+    @Test func importRewritesAVersion1NativeFolder() throws {
+        let v1 = fixtures.appendingPathComponent("../native/v1-small").standardizedFileURL.path, dir = try temporaryFolder()
+        let r = try runDenoise(["import", v1, "--out", dir + "/v2"])
+        #expect(r.status == 0 && r.stdout.contains("native format version 1") && r.stdout.contains("format version 2"), "\(r.stdout)\(r.stderr)")
+        #expect(try NativeModel.storedFormatVersion(dir + "/v2") == 2)
+        #expect(FileManager.default.contents(atPath: dir + "/v2/weights.safetensors") == FileManager.default.contents(atPath: v1 + "/weights.safetensors"))
+        let old = try NativeModel.read(v1), new = try NativeModel.read(dir + "/v2")
+        #expect(new.graph.nodes.map { "\($0.op)" } == old.graph.nodes.map { "\($0.op)" } && new.schedule == old.schedule)
     }
 
     @Test func benchModelPrintsJSON() throws {

@@ -7,7 +7,7 @@
 import Tensors
 
 /// Index of a value in a ``Graph``.
-public struct ValueID: Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
+public struct ValueID: Hashable, Comparable, Sendable, CustomStringConvertible {
     public let index: Int
     public init(_ index: Int) { self.index = index }
     public static func < (a: ValueID, b: ValueID) -> Bool { a.index < b.index }
@@ -29,7 +29,7 @@ public enum Dim: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// What the graph knows about a value.
-public struct ValueInfo: Sendable, Codable {
+public struct ValueInfo: Sendable {
     public var name: String
     public var type: ElementType
     /// Declared shape (graph inputs and outputs), or nil where unknown.
@@ -43,7 +43,7 @@ public struct ValueInfo: Sendable, Codable {
 }
 
 /// One operation: `outputs = op(inputs)`. A nil input is an omitted optional input.
-public struct Node: Sendable, Codable {
+public struct Node: Sendable {
     public var op: Op
     public var inputs: [ValueID?]
     public var outputs: [ValueID]
@@ -121,29 +121,6 @@ public enum GraphError: Error, CustomStringConvertible, Sendable {
         case let .node(name, op, underlying): return "node '\(name)' (\(op)): \(underlying)"
         case let .badInput(message): return "input: \(message)"
         case let .invalid(message): return "graph: \(message)"
-        }
-    }
-}
-
-extension ValueID {
-    public init(from decoder: Decoder) throws { index = try decoder.singleValueContainer().decode(Int.self) }
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(index)
-    }
-}
-
-/// A fixed dim encodes as a number, a symbolic one as its name.
-extension Dim: Codable {
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if let n = try? c.decode(Int.self) { self = .fixed(n) } else { self = .symbol(try c.decode(String.self)) }
-    }
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
-        switch self {
-        case .fixed(let n): try c.encode(n)
-        case .symbol(let s): try c.encode(s)
         }
     }
 }

@@ -8,17 +8,17 @@
 import Tensors
 
 /// Which reduction a `reduce` op computes.
-public enum ReduceKind: String, Sendable, Codable {
+public enum ReduceKind: String, Sendable, CaseIterable {
     case sum, mean, max, min, l2, sumSquare, prod
 }
 
 /// Comparisons producing 0/1 int tensors.
-public enum Comparison: String, Sendable, Codable {
+public enum Comparison: String, Sendable, CaseIterable {
     case equal, less, greater, lessOrEqual, greaterOrEqual
 }
 
 /// How `resize` samples (ONNX Resize, restricted to what PyTorch's interpolate exports).
-public enum ResizeMode: Sendable, Equatable, Codable {
+public enum ResizeMode: Sendable, Equatable {
     /// Nearest neighbour, asymmetric coordinates, floor rounding (PyTorch `nearest`).
     case nearest
     /// Bilinear over H and W; `alignCorners` selects ONNX `align_corners`, else `half_pixel` /
@@ -27,12 +27,12 @@ public enum ResizeMode: Sendable, Equatable, Codable {
 }
 
 /// How `pad` fills (ONNX Pad modes).
-public enum PadFill: String, Sendable, Codable {
+public enum PadFill: String, Sendable, CaseIterable {
     case constant, reflect, edge
 }
 
 /// One operation of the graph IR.
-public enum Op: Sendable, Codable {
+public enum Op: Sendable {
     // MARK: dense compute
     /// x `[N, C, H, W]`, w `[M, C/g, KH, KW]`, b `[M]`?, residual `[N, M, OH, OW]`? →
     /// activation(conv + b + residual) `[N, M, OH, OW]` (residual and activation set by fusion)

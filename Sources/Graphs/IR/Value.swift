@@ -6,7 +6,7 @@
 import Tensors
 
 /// Element type of a graph value.
-public enum ElementType: String, Sendable, Codable {
+public enum ElementType: String, Sendable, CaseIterable {
     case float32, int64
 }
 
@@ -72,41 +72,6 @@ public enum Value: Sendable {
         switch self {
         case .float(let t): return t.scalars
         case .int(let t): return t.values.map { Float($0) }
-        }
-    }
-}
-
-/// A value encodes as `{"type", "shape", "values"}`: for the small constants that live inside
-/// model JSON (op parameters, int64 shape constants). Weights go to safetensors instead.
-extension Value: Codable {
-    private enum Keys: String, CodingKey { case type, shape, values }
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: Keys.self)
-        let shape = Shape(try c.decode([Int].self, forKey: .shape))
-        switch try c.decode(ElementType.self, forKey: .type) {
-        case .float32:
-            let values = try c.decode([Float].self, forKey: .values)
-            guard values.count == shape.elementCount else {
-                throw DecodingError.dataCorruptedError(forKey: .values, in: c, debugDescription: "\(values.count) values for shape \(shape)")
-            }
-            self = .float(Tensor(shape: shape, scalars: values))
-        case .int64:
-            let values = try c.decode([Int64].self, forKey: .values)
-            guard values.count == shape.elementCount else {
-                throw DecodingError.dataCorruptedError(forKey: .values, in: c, debugDescription: "\(values.count) values for shape \(shape)")
-            }
-            self = .int(IntTensor(shape: shape, values: values))
-        }
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: Keys.self)
-        try c.encode(elementType, forKey: .type)
-        try c.encode(Array(shape), forKey: .shape)
-        switch self {
-        case .float(let t): try c.encode(t.scalars, forKey: .values)
-        case .int(let t): try c.encode(t.values, forKey: .values)
         }
     }
 }

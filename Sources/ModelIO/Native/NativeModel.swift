@@ -2,10 +2,11 @@
 // IR, the image shape, the schedule) and `weights.safetensors` (every float constant of the graph,
 // readable by Python's safetensors). Loading parses JSON and reads the weights file; no protobuf.
 // Int64 constants (shape arithmetic) are small and live inline in the JSON. Each file is written
-// atomically (weights first), and both carry the same random write id (`model.json`
-// the safetensors metadata `denoise.write_id`; JSON key `writeID`): a kill between the two renames leaves a folder
-// whose files disagree, and loading says so instead of pairing a graph with the wrong weights.
-// Format reference: docs/model-formats.md.
+// atomically (weights first), and both carry the same random write id (`model.json`'s
+// `write_id`, the safetensors metadata `denoise.write_id`): a kill between the two renames leaves
+// a folder whose files disagree, and loading says so instead of pairing a graph with the wrong
+// weights. Writes format version 2 (`ModelDocument.swift`, ops in `OpAttributes.swift`); reads
+// versions 1 (`ModelDocumentV1.swift`) and 2. Format reference: docs/model-formats.md.
 
 import Foundation
 import Graphs
@@ -14,7 +15,8 @@ import Tensors
 /// A model in denoise's native format: graph, schedule and image shape.
 public struct NativeModel: Sendable {
     public static let formatName = "denoise-model"
-    public static let formatVersion = 1
+    /// The `format_version` this build writes (and the newest it reads).
+    public static let formatVersion = 2
 
     public var graph: Graph
     public var schedule: ScheduleConfig
@@ -27,29 +29,10 @@ public struct NativeModel: Sendable {
         self.imageShape = imageShape
     }
 
-    /// The JSON document (`model.json`).
-    struct Document: Codable {
-        var format: String
-        var version: Int
-        var image: [Int]
-        var schedule: ScheduleConfig
-        var metadata: [String: String]
-        var values: [ValueInfo]
-        var inputs: [ValueID]
-        var outputs: [ValueID]
-        var nodes: [Node]
-        /// Float constants by value id → tensor name in weights.safetensors.
-        var weights: [String: String]
-        /// Int64 constants by value id.
-        var intConstants: [String: Value]
-        /// Equal to the weights file's `denoise.write_id` metadata when both come from one write.
-        var writeID: String
-    }
-
     /// Writes `folder/model.json` and `folder/weights.safetensors`, creating the folder.
     public func write(to folder: String) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        var tensors: [String: Tensor] = [:], weights: [String: String] = [:], ints: [String: Value] = [:]
+        var tensors: [String: Tensor] = [:], weights: [Int: String] = [:], ints: [Int: Value] = [:]
         var used = Set<String>(), values = graph.values
         for (id, value) in graph.constants.sorted(by: { $0.key < $1.key }) {
             switch value {
@@ -58,35 +41,57 @@ public struct NativeModel: Sendable {
                 if used.contains(name) { name += ".\(id.index)" }
                 used.insert(name)
                 tensors[name] = t
-                weights["\(id.index)"] = name
+                weights[id.index] = name
                 values[id.index].dims = t.shape.map { .fixed($0) }  // checked against the file on read
             case .int:
-                ints["\(id.index)"] = value
+                ints[id.index] = value
             }
         }
-        let doc = Document(format: Self.formatName, version: Self.formatVersion, image: imageShape, schedule: schedule,
-                           metadata: graph.metadata, values: values, inputs: graph.inputs, outputs: graph.outputs,
-                           nodes: graph.nodes, weights: weights, intConstants: ints, writeID: UUID().uuidString)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let json = try encoder.encode(doc)
+        let doc = ModelDocument(image: imageShape, schedule: schedule, metadata: graph.metadata, values: values, inputs: graph.inputs,
+                                outputs: graph.outputs, nodes: graph.nodes, weights: weights, intConstants: ints, writeID: UUID().uuidString)
+        let json = Data(try doc.version2JSON().document().utf8)
         try SafeTensors.write(tensors, metadata: ["format": Self.formatName, "denoise.write_id": doc.writeID], to: URL(fileURLWithPath: folder + "/weights.safetensors"))
         try AtomicFile.write(json, to: URL(fileURLWithPath: folder + "/model.json"))
     }
 
-    /// Reads a native model folder.
-    public static func read(_ folder: String) throws -> NativeModel {
+    /// The format version `folder/model.json` declares, or nil when the folder has no model.json.
+    public static func storedFormatVersion(_ folder: String) throws -> Int? {
+        let path = folder + "/model.json"
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        do { return try ModelDocument.declaredVersion(JSONValue.parse(data), path: path) } catch let e as ModelFileError { throw e } catch {
+            throw ModelFileError(path: path, problem: "not valid JSON: \(error)")
+        }
+    }
+
+    /// Reads a native model folder of any format version this build reads (1 or 2).
+    public static func read(_ folder: String) throws -> NativeModel { try load(folder).model }
+
+    /// Rewrites the native folder `folder` (any version this build reads) in the current format
+    /// version at `out` (which may be `folder`): model.json is written anew with the schedule
+    /// `schedule` returns and the same write id; weights.safetensors is copied byte for byte (left
+    /// alone when rewriting in place). Returns the model as read, with the new schedule.
+    public static func rewrite(_ folder: String, to out: String,
+                               schedule: (ScheduleConfig) throws -> ScheduleConfig = { $0 }) throws -> NativeModel {
+        var (model, doc) = try load(folder)
+        model.schedule = try schedule(model.schedule)
+        doc.schedule = model.schedule
+        let json = Data(try doc.version2JSON().document().utf8)
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let source = URL(fileURLWithPath: folder + "/weights.safetensors"), target = URL(fileURLWithPath: out + "/weights.safetensors")
+        if source.resolvingSymlinksInPath().standardizedFileURL != target.resolvingSymlinksInPath().standardizedFileURL {
+            try AtomicFile.write(try Data(contentsOf: source), to: target)
+        }
+        try AtomicFile.write(json, to: URL(fileURLWithPath: out + "/model.json"))
+        return model
+    }
+
+    /// The model in `folder` and the document its model.json holds, checked against each other.
+    private static func load(_ folder: String) throws -> (model: NativeModel, document: ModelDocument) {
         let path = folder + "/model.json"
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ModelFileError(path: path, problem: "cannot read model.json (is \(folder) a native model folder?)")
         }
-        let doc: Document
-        do { doc = try JSONDecoder().decode(Document.self, from: data) } catch {
-            throw ModelFileError(path: path, problem: "not a valid native model description: \(error)")
-        }
-        guard doc.format == formatName, doc.version == formatVersion else {
-            throw ModelFileError(path: path, problem: "format '\(doc.format)' version \(doc.version) is not \(formatName) version \(formatVersion)")
-        }
+        let doc = try ModelDocument.read(data, path: path).document
         var graph = Graph()
         graph.values = doc.values
         graph.inputs = doc.inputs
@@ -94,9 +99,9 @@ public struct NativeModel: Sendable {
         graph.nodes = doc.nodes
         graph.metadata = doc.metadata
         let count = doc.values.count
-        func id(_ key: String) throws -> ValueID {
-            guard let i = Int(key), i >= 0, i < count else { throw ModelFileError(path: path, problem: "constant id '\(key)' is not a value") }
-            return ValueID(i)
+        func id(_ index: Int) throws -> ValueID {
+            guard index >= 0, index < count else { throw ModelFileError(path: path, problem: "constant id \(index) is not a value") }
+            return ValueID(index)
         }
         for (key, value) in doc.intConstants { graph.constants[try id(key)] = value }
         let weightsPath = folder + "/weights.safetensors"
@@ -104,7 +109,7 @@ public struct NativeModel: Sendable {
         guard file.metadata["denoise.write_id"] == doc.writeID else {
             throw ModelFileError(path: weightsPath, problem: "does not belong to \(path) (write ids differ: was a write interrupted?)")
         }
-        for (key, name) in doc.weights {
+        for (key, name) in doc.weights.sorted(by: { $0.key < $1.key }) {
             guard file.entry(name) != nil else { throw ModelFileError(path: weightsPath, problem: "tensor '\(name)' named by model.json is missing") }
             let v = try id(key), t = try file.tensor(name)
             if let dims = graph.values[v.index].dims, dims != t.shape.map({ .fixed($0) }) {
@@ -130,6 +135,6 @@ public struct NativeModel: Sendable {
         guard doc.image.count == 3, doc.image.allSatisfy({ $0 >= 1 }) else {
             throw ModelFileError(path: path, problem: "image shape \(doc.image) must be [channels, height, width]")
         }
-        return NativeModel(graph: graph, schedule: try doc.schedule.validated(source: path), imageShape: doc.image)
+        return (NativeModel(graph: graph, schedule: try doc.schedule.validated(source: path), imageShape: doc.image), doc)
     }
 }

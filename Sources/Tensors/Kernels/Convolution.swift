@@ -21,7 +21,7 @@
 import CKernels
 
 /// Stride, zero padding, dilation and groups of a 2D convolution (PyTorch / ONNX attributes).
-public struct Conv2dOptions: Sendable, Hashable, Codable, CustomStringConvertible {
+public struct Conv2dOptions: Sendable, Hashable, CustomStringConvertible {
     public var strideH: Int, strideW: Int
     /// Zero padding in rows above / below and columns left / right (ONNX `pads` is
     /// `[top, left, bottom, right]`; PyTorch pads both sides alike).

@@ -9,7 +9,7 @@ import CKernels
 import Foundation
 
 /// Binary elementwise ops (numpy broadcasting).
-public enum BinaryOp: String, Sendable, CaseIterable, Codable {
+public enum BinaryOp: String, Sendable, CaseIterable {
     case add, sub, mul, div, pow, maximum, minimum
 
     @inline(__always) func apply(_ a: Float, _ b: Float) -> Float {
@@ -26,7 +26,7 @@ public enum BinaryOp: String, Sendable, CaseIterable, Codable {
 }
 
 /// Unary elementwise ops: math functions and activations.
-public enum UnaryOp: String, Sendable, CaseIterable, Codable {
+public enum UnaryOp: String, Sendable, CaseIterable {
     case neg, abs, exp, log, sqrt, sin, cos, erf, tanh, sigmoid, relu, silu, gelu, geluTanh, square, reciprocal
 
     @inline(__always) func apply(_ x: Float) -> Float {
