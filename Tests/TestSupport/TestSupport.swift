@@ -1,6 +1,6 @@
 // TestSupport: helpers shared by every test target — a seeded generator for test data (SplitMix64,
-// independent of the product's Philox), closeness measures, temporary folders. Test-only: no
-// product target depends on it.
+// independent of the product's Philox), closeness measures, temporary folders, and the
+// finite-difference gradient check (`GradientCheck.swift`). Test-only: no product target depends on it.
 
 import Foundation
 import Tensors
@@ -23,6 +23,12 @@ public struct TestRNG: RandomNumberGenerator {
     public mutating func int(_ range: ClosedRange<Int>) -> Int {
         range.lowerBound + Int(next() % UInt64(range.count))
     }
+}
+
+/// A tensor of uniform values in [low, high), reproducible from `seed`.
+public func randomTensor(_ shape: Shape, seed: UInt64, _ low: Float = -1, _ high: Float = 1) -> Tensor {
+    var rng = TestRNG(seed: seed)
+    return Tensor(shape: shape, scalars: (0..<shape.elementCount).map { _ in rng.uniform(low, high) })
 }
 
 /// max|a − b| / max|b| (the reference's scale).

@@ -133,7 +133,13 @@ public struct TapeExecutor {
             if alpha != 1 { y = t.affine(y, scale: alpha) }
             if let c = try optional(2), beta != 0 { y = try t.add(y, beta == 1 ? c : t.affine(c, scale: beta)) }
             return [y]
-        case .matMul: return [try t.matmul(v(0), v(1))]
+        case .matMul:  // numpy's rank-1 promotion, as the interpreter's `matMul`
+            let a = try v(0), b = try v(1), ra = t[a].rank, rb = t[b].rank
+            let row = ra == 1 ? try t.reshape(a, [1, t[a].count]) : a, column = rb == 1 ? try t.reshape(b, [t[b].count, 1]) : b
+            var y = try t.matmul(row, column)
+            if ra == 1 { y = try t.reshape(y, t[y].shape.removing(axis: t[y].rank - 2)) }
+            if rb == 1 { y = try t.reshape(y, t[y].shape.removing(axis: t[y].rank - 1)) }
+            return [y]
         case .einsum(let equation):
             return [try EinsumPlan.run(equation, node.inputs.indices.map { try v($0) }, EinsumPlan.Ops(
                 shape: { t[$0].shape }, sum: { try t.sum($0, axes: $1) }, permute: { try t.permute($0, $1) },
@@ -163,8 +169,11 @@ public struct TapeExecutor {
             let r = try shape(node.inputs[0]!).rank
             return [try t.layerNorm(v(0), normalizedRank: r - (axis < 0 ? axis + r : axis), weight: optional(1), bias: optional(2), eps: eps)]
         case let .l2Norm(axis, eps): return [try t.rmsNorm(v(0), axis: axis, weight: optional(1), eps: eps, kind: .l2Scaled)]
-        case let .reduce(kind, axes, keepDims, _):
-            let list = try axes ?? ints(1)
+        case let .reduce(kind, axes, keepDims, noop):
+            // As the interpreter: axes from the attribute or input 1; none or empty means every axis, or no-op.
+            let given = try axes ?? (node.inputs.count > 1 && node.inputs[1] != nil ? ints(1) : nil)
+            if given?.isEmpty ?? true, noop { return [try v(0)] }
+            let list = try given?.isEmpty ?? true ? Array(0..<shape(node.inputs[0]!).rank) : given!
             switch kind {
             case .sum: return [try t.sum(v(0), axes: list, keepDims: keepDims)]
             case .mean: return [try t.mean(v(0), axes: list, keepDims: keepDims)]
