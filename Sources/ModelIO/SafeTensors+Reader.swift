@@ -57,9 +57,9 @@ extension SafeTensors {
         guard header[0] == UInt8(ascii: "{") else {
             throw fail("header does not start with '{' (byte 0x\(String(header[0], radix: 16)))")
         }
-        let json: HeaderJSON
+        let json: StrictJSON
         do {
-            json = try HeaderJSONParser.parse(header)
+            json = try StrictJSONParser.parse(header)
         } catch {
             throw fail("header is not valid JSON: \(error.message) at byte \(error.offset) of the header")
         }
@@ -120,10 +120,10 @@ extension SafeTensors {
         return SafeTensorsFile(path: path, metadata: metadata, entries: ordered, bytes: bytes, dataStart: dataStart)
     }
 
-    private static func parseEntry(_ name: String, _ value: HeaderJSON,
+    private static func parseEntry(_ name: String, _ value: StrictJSON,
                                    _ fail: (String) -> SafeTensorsError) throws -> SafeTensorsEntry {
         guard case let .object(fieldNames, fieldValues) = value else { throw fail("tensor '\(name)' is \(value.kind), not an object") }
-        var dtypeValue: HeaderJSON?, shapeValue: HeaderJSON?, offsetsValue: HeaderJSON?
+        var dtypeValue: StrictJSON?, shapeValue: StrictJSON?, offsetsValue: StrictJSON?
         for (key, v) in zip(fieldNames, fieldValues) {
             switch key {
             case "dtype", "shape", "data_offsets":
@@ -175,7 +175,7 @@ extension SafeTensors {
     }
 
     /// A compact rendering of a small JSON value for error messages.
-    private static func describe(_ v: HeaderJSON) -> String {
+    private static func describe(_ v: StrictJSON) -> String {
         switch v {
         case let .array(items):
             let shown = items.prefix(8).map(describe).joined(separator: ", ")

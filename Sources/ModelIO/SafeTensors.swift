@@ -1,6 +1,6 @@
 // safetensors files (https://github.com/huggingface/safetensors): the public types, and getting
 // tensors out of a validated file. Parsing and validation: SafeTensors+Reader.swift (header JSON in
-// SafeTensors+JSON.swift); writing: SafeTensors+Writer.swift.
+// StrictJSON.swift); writing: SafeTensors+Writer.swift.
 //
 // Layout: 8-byte little-endian header length N, N bytes of UTF-8 JSON
 // `{"__metadata__": {str: str}?, name: {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}`

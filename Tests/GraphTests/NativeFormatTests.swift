@@ -138,6 +138,8 @@ import TestSupport
             ({ $0.replacingOccurrences(of: #""activation": "silu""#, with: #""activation": "swish""#) },
              ["node 0 'conv' (conv)", "attribute 'activation' is 'swish'", "silu"]),
             ({ $0.replacingOccurrences(of: #""format_version": 2"#, with: #""format_version": 3"#) }, ["format version 3", "reads (2)"]),
+            ({ $0.replacingOccurrences(of: #""groups": 2"#, with: #""groups": 2, "groups": 3"#) }, ["not valid JSON", "member 'groups' appears twice"]),
+            ({ $0.replacingOccurrences(of: #""format_version": 2,"#, with: #""format_version": 2,,"#) }, ["not valid JSON", "at byte"]),
             ({ $0.replacingOccurrences(of: #""write_id""#, with: #""writeID""#) }, ["key 'write_id' is missing"]),
             ({ $0.replacingOccurrences(of: #""values": [0, 0, 1, 1, 0, 0, 1, 1]"#, with: #""values": [0, 0, 1, 1]"#) },
              ["int_constants", "'6'", "has 4 values for shape [8]"]),

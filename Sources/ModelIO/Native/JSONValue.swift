@@ -2,8 +2,8 @@
 // keeps object members in the order they were given, prints floats in Swift's shortest
 // round-trip form and lays the document out for reading and diffing: the top level and its
 // objects and arrays of containers one member per line, everything deeper on one line.
-// Reading goes through Foundation's JSONDecoder (syntax errors are its own); integers that fit
-// Int64 stay exact. `JSONFields` reads one object's members by name with type checks and refuses
+// Reading goes through the strict reader (StrictJSON.swift: syntax errors name the byte offset,
+// duplicate members are refused); integers that fit Int64 stay exact. `JSONFields` reads one object's members by name with type checks and refuses
 // members nobody asked for; its errors are `ModelFileError`s naming the place and the member.
 // Not a general JSON library: no streaming, no pretty-printing options.
 
@@ -118,21 +118,38 @@ enum JSONValue: Sendable {
         out += "\""
     }
 
-    /// Parses JSON text; the error is JSONDecoder's.
-    static func parse(_ data: Data) throws -> JSONValue { try JSONDecoder().decode(JSONValue.self, from: data) }
+    /// Parses JSON text with the strict reader: a syntax error names its byte offset, and an
+    /// object that names a member twice is an error (never silently the last one).
+    static func parse(_ data: Data) throws -> JSONValue {
+        let tree: StrictJSON
+        do { tree = try data.withUnsafeBytes { try StrictJSONParser.parse($0) } } catch let e as StrictJSONError {
+            throw JSONSyntaxError(description: "\(e.message) at byte \(e.offset)")
+        }
+        return try JSONValue(tree)
+    }
+
+    /// The tree the strict reader gives, with duplicate members refused.
+    private init(_ tree: StrictJSON) throws {
+        switch tree {
+        case .null: self = .null
+        case .bool(let b): self = .bool(b)
+        case .integer(let n): self = .integer(Int64(n))
+        case .number(let text):
+            guard let d = Double(text) else { throw JSONSyntaxError(description: "number '\(text)' is out of range") }
+            self = .real(d)
+        case .string(let s): self = .string(s)
+        case .array(let items): self = .array(try items.map(JSONValue.init))
+        case let .object(keys, values):
+            var seen = Set<String>()
+            for k in keys where !seen.insert(k).inserted { throw JSONSyntaxError(description: "member '\(k)' appears twice in one object") }
+            self = .object(try zip(keys, values).map { ($0, try JSONValue($1)) })
+        }
+    }
 }
 
-extension JSONValue: Decodable {
-    init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let n = try? c.decode(Int64.self) { self = .integer(n) }
-        else if let d = try? c.decode(Double.self) { self = .real(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }) }
-    }
+/// A JSON text that the strict reader refuses.
+struct JSONSyntaxError: Error, CustomStringConvertible {
+    let description: String
 }
 
 /// The members of one JSON object, read by name with type checks; `finish()` refuses members

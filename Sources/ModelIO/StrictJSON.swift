@@ -1,15 +1,16 @@
-// A small strict JSON parser for safetensors headers (and only that): RFC 8259 grammar over raw
-// bytes, UTF-8 validated, nesting depth limited, numbers kept as integers when they are integers
-// that fit in Int. Object members are returned in file order with duplicates kept, so the caller
-// can reject duplicate tensor names (Foundation's JSONSerialization silently keeps the last one).
-// Not a general JSON library: no floating-point values are produced, no writer (the safetensors
-// writer emits its few fixed shapes itself).
+// StrictJSON: the one JSON reader of files we load (safetensors headers, the native model.json):
+// RFC 8259 grammar over raw bytes, UTF-8 validated, nesting depth limited, numbers kept as
+// integers when they are integers that fit in Int, other numbers as written. Object members are
+// returned in file order with duplicates kept, so callers can reject duplicate names
+// (Foundation's JSONSerialization and JSONDecoder silently keep the last one).
+// Not a general JSON library: no writer (the safetensors writer emits its few fixed shapes
+// itself; model.json is written by Native/JSONValue.swift).
 
 /// A parsed JSON value.
-indirect enum HeaderJSON {
+indirect enum StrictJSON {
     /// Members in file order, duplicates kept: `keys[k]` names `values[k]`.
-    case object(keys: [String], values: [HeaderJSON])
-    case array([HeaderJSON])
+    case object(keys: [String], values: [StrictJSON])
+    case array([StrictJSON])
     case string(String)
     /// An integer literal that fits in `Int`.
     case integer(Int)
@@ -32,13 +33,13 @@ indirect enum HeaderJSON {
 }
 
 /// A JSON syntax error at a byte offset of the parsed text.
-struct HeaderJSONError: Error {
+struct StrictJSONError: Error {
     let message: String
     let offset: Int
 }
 
 /// Recursive-descent parser over a byte buffer. Linear time; depth at most `maxDepth`.
-struct HeaderJSONParser {
+struct StrictJSONParser {
     private let bytes: UnsafeRawBufferPointer
     private var i = 0
     private var depth = 0
@@ -47,8 +48,8 @@ struct HeaderJSONParser {
     init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
     /// Parses one value followed only by JSON whitespace (safetensors pads its header with spaces).
-    static func parse(_ bytes: UnsafeRawBufferPointer) throws(HeaderJSONError) -> HeaderJSON {
-        var p = HeaderJSONParser(bytes)
+    static func parse(_ bytes: UnsafeRawBufferPointer) throws(StrictJSONError) -> StrictJSON {
+        var p = StrictJSONParser(bytes)
         p.skipWhitespace()
         let value = try p.value()
         p.skipWhitespace()
@@ -56,7 +57,7 @@ struct HeaderJSONParser {
         return value
     }
 
-    private func fail(_ message: String) -> HeaderJSONError { HeaderJSONError(message: message, offset: i) }
+    private func fail(_ message: String) -> StrictJSONError { StrictJSONError(message: message, offset: i) }
 
     private func describeCurrent() -> String {
         guard i < bytes.count else { return "end of text" }
@@ -68,14 +69,14 @@ struct HeaderJSONParser {
         while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0a || bytes[i] == 0x0d || bytes[i] == 0x09 { i += 1 }
     }
 
-    private mutating func expect(_ c: UInt8) throws(HeaderJSONError) {
+    private mutating func expect(_ c: UInt8) throws(StrictJSONError) {
         guard i < bytes.count, bytes[i] == c else {
             throw fail("expected '\(Character(Unicode.Scalar(c)))' but found \(describeCurrent())")
         }
         i += 1
     }
 
-    private mutating func value() throws(HeaderJSONError) -> HeaderJSON {
+    private mutating func value() throws(StrictJSONError) -> StrictJSON {
         guard i < bytes.count else { throw fail("unexpected end of text") }
         switch bytes[i] {
         case UInt8(ascii: "{"): return try object()
@@ -89,22 +90,22 @@ struct HeaderJSONParser {
         }
     }
 
-    private mutating func literal(_ word: StaticString) throws(HeaderJSONError) {
+    private mutating func literal(_ word: StaticString) throws(StrictJSONError) {
         let n = word.utf8CodeUnitCount
         guard i + n <= bytes.count else { throw fail("unexpected end of text") }
         for k in 0..<n where bytes[i + k] != word.utf8Start[k] { throw fail("unexpected \(describeCurrent())") }
         i += n
     }
 
-    private mutating func enter() throws(HeaderJSONError) {
+    private mutating func enter() throws(StrictJSONError) {
         depth += 1
-        if depth > HeaderJSONParser.maxDepth { throw fail("nesting deeper than \(HeaderJSONParser.maxDepth)") }
+        if depth > StrictJSONParser.maxDepth { throw fail("nesting deeper than \(StrictJSONParser.maxDepth)") }
     }
 
-    private mutating func object() throws(HeaderJSONError) -> HeaderJSON {
+    private mutating func object() throws(StrictJSONError) -> StrictJSON {
         try enter()
         i += 1
-        var keys: [String] = [], values: [HeaderJSON] = []
+        var keys: [String] = [], values: [StrictJSON] = []
         skipWhitespace()
         if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
             i += 1
@@ -131,10 +132,10 @@ struct HeaderJSONParser {
         }
     }
 
-    private mutating func array() throws(HeaderJSONError) -> HeaderJSON {
+    private mutating func array() throws(StrictJSONError) -> StrictJSON {
         try enter()
         i += 1
-        var items: [HeaderJSON] = []
+        var items: [StrictJSON] = []
         skipWhitespace()
         if i < bytes.count, bytes[i] == UInt8(ascii: "]") {
             i += 1
@@ -153,7 +154,7 @@ struct HeaderJSONParser {
         }
     }
 
-    private mutating func number() throws(HeaderJSONError) -> HeaderJSON {
+    private mutating func number() throws(StrictJSONError) -> StrictJSON {
         let start = i
         var isInteger = true
         if bytes[i] == UInt8(ascii: "-") { i += 1 }
@@ -179,7 +180,7 @@ struct HeaderJSONParser {
 
     private func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
 
-    private mutating func hex4() throws(HeaderJSONError) -> UInt32 {
+    private mutating func hex4() throws(StrictJSONError) -> UInt32 {
         guard i + 4 <= bytes.count else { throw fail("unexpected end of text in a \\u escape") }
         var v: UInt32 = 0
         for _ in 0..<4 {
@@ -197,18 +198,18 @@ struct HeaderJSONParser {
         return v
     }
 
-    private mutating func string() throws(HeaderJSONError) -> String {
+    private mutating func string() throws(StrictJSONError) -> String {
         let start = i
         i += 1
         var out: [UInt8] = []
         while true {
-            guard i < bytes.count else { throw HeaderJSONError(message: "unterminated string", offset: start) }
+            guard i < bytes.count else { throw StrictJSONError(message: "unterminated string", offset: start) }
             let c = bytes[i]
             if c == UInt8(ascii: "\"") { i += 1; break }
             if c < 0x20 { throw fail("control byte 0x\(String(c, radix: 16)) inside a string") }
             if c != UInt8(ascii: "\\") { out.append(c); i += 1; continue }
             i += 1
-            guard i < bytes.count else { throw HeaderJSONError(message: "unterminated string", offset: start) }
+            guard i < bytes.count else { throw StrictJSONError(message: "unterminated string", offset: start) }
             let e = bytes[i]
             i += 1
             switch e {
@@ -238,7 +239,7 @@ struct HeaderJSONParser {
             }
         }
         guard let s = String(validating: out, as: UTF8.self) else {
-            throw HeaderJSONError(message: "string is not valid UTF-8", offset: start)
+            throw StrictJSONError(message: "string is not valid UTF-8", offset: start)
         }
         return s
     }
