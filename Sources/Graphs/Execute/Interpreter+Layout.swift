@@ -3,7 +3,7 @@
 // and every int64 tensor, go through one mechanism: an index map (output element i reads input
 // element map[i]) applied by `take`. Int64 tensors are small (shape arithmetic), so maps cost
 // nothing there; on float data they serve rare ops (negative-step slices, gathers, tiles).
-// Einsum lowers to permute + reshape + batched matmul.
+// Einsum lowers to permute + reshape + batched matmul (`EinsumPlan.swift`).
 
 import Foundation
 import Tensors
@@ -316,84 +316,14 @@ extension Interpreter {
         return .float(Tensor(shape: [n], scalars: (0..<n).map { s + Float($0) * st }))
     }
 
-    /// Einsum over one or two operands with an explicit output (`->`); spaces are ignored.
-    /// Two operands lower to one batched matmul: [batch, left, contracted] · [batch, contracted, right].
-    func einsum(_ equation: String, _ operands: [Tensor]) throws -> Tensor {
+    /// Einsum over one or two operands (see ``EinsumSpec``); lowered by ``EinsumPlan``.
+    func einsum(_ spec: EinsumSpec, _ operands: [Tensor]) throws -> Tensor {
         let c = cpu
-        return try EinsumPlan.run(equation, operands, EinsumPlan.Ops(
+        return try EinsumPlan.run(spec, operands, EinsumPlan.Ops(
             shape: { $0.shape }, sum: { try c.sum($0, axes: $1) }, permute: { try c.permute($0, $1) },
             reshape: { try $0.reshaped($1) }, matmul: { try c.matmul($0, $1, transposeA: $2, transposeB: $3) }))
     }
 }
-
-/// Einsum of one or two operands (no ellipsis) as sums, permutes, reshapes and one batched
-/// matmul (an operand laid out with its contracted axes first or last enters it transposed, not
-/// permuted) — the same decomposition for tensors (interpreter) and tape variables (training).
-enum EinsumPlan {
-    struct Ops<T> {
-        let shape: (T) -> Shape
-        let sum: (T, [Int]) throws -> T
-        let permute: (T, [Int]) throws -> T
-        let reshape: (T, Shape) throws -> T
-        /// Batched matmul of `[B, M, K]` (`[B, K, M]` when transposing A) and `[B, K, N]` (`[B, N, K]`).
-        let matmul: (T, T, _ transposeA: Bool, _ transposeB: Bool) throws -> T
-    }
-
-    static func run<T>(_ equation: String, _ operands: [T], _ op: Ops<T>) throws -> T {
-        let eq = equation.filter { !$0.isWhitespace }
-        let sides = eq.components(separatedBy: "->")
-        guard sides.count == 2 else { throw GraphError.badInput("einsum '\(equation)': needs an explicit '->'") }
-        let ins = sides[0].split(separator: ",", omittingEmptySubsequences: false).map(Array.init), out = Array(sides[1])
-        guard ins.count == operands.count, (1...2).contains(ins.count), !eq.contains(".") else {
-            throw GraphError.badInput("einsum '\(equation)': supports one or two operands without ellipsis")
-        }
-        var size: [Character: Int] = [:]
-        for (labels, t) in zip(ins, operands) {
-            let shape = op.shape(t)
-            guard labels.count == shape.rank, Set(labels).count == labels.count else {
-                throw GraphError.badInput("einsum '\(equation)': subscripts \(String(labels)) do not fit shape \(shape)")
-            }
-            for (l, d) in zip(labels, shape) {
-                if let e = size[l], e != d { throw GraphError.badInput("einsum '\(equation)': '\(l)' is \(e) and \(d)") }
-                size[l] = d
-            }
-        }
-        /// Sums away labels of `t` not in `keep`, then permutes to `order`.
-        func arrange(_ t: T, _ labels: [Character], keep: Set<Character>, order: [Character]) throws -> T {
-            var t = t, labels = labels
-            let drop = labels.indices.filter { !keep.contains(labels[$0]) }
-            if !drop.isEmpty {
-                t = try op.sum(t, drop)
-                labels = labels.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
-            }
-            let perm = order.map { labels.firstIndex(of: $0)! }
-            return perm == Array(0..<perm.count) ? t : try op.permute(t, perm)
-        }
-        if ins.count == 1 { return try arrange(operands[0], ins[0], keep: Set(out), order: out) }
-        let (a, b) = (ins[0], ins[1]), outSet = Set(out)
-        let batch = out.filter { a.contains($0) && b.contains($0) }
-        let left = out.filter { a.contains($0) && !b.contains($0) }, right = out.filter { b.contains($0) && !a.contains($0) }
-        let contracted = a.filter { b.contains($0) && !outSet.contains($0) }
-        // An operand whose labels already run batch, contracted, left (or batch, right, contracted)
-        // enters the matmul transposed instead of being permuted.
-        let kept = { (labels: [Character]) in labels.filter { outSet.contains($0) || contracted.contains($0) } }
-        let transposeA = kept(a) == batch + contracted + left && !left.isEmpty && !contracted.isEmpty
-        let transposeB = kept(b) == batch + right + contracted && !right.isEmpty && !contracted.isEmpty
-        let ta = try arrange(operands[0], a, keep: Set(batch + left + contracted),
-                             order: transposeA ? batch + contracted + left : batch + left + contracted)
-        let tb = try arrange(operands[1], b, keep: Set(batch + contracted + right),
-                             order: transposeB ? batch + right + contracted : batch + contracted + right)
-        let n = { (ls: [Character]) in ls.reduce(1) { $0 * size[$1]! } }
-        let product = try op.matmul(op.reshape(ta, transposeA ? [n(batch), n(contracted), n(left)] : [n(batch), n(left), n(contracted)]),
-                                    op.reshape(tb, transposeB ? [n(batch), n(right), n(contracted)] : [n(batch), n(contracted), n(right)]),
-                                    transposeA, transposeB)
-        let labels = batch + left + right
-        let shaped = try op.reshape(product, Shape(labels.map { size[$0]! }))
-        let perm = out.map { labels.firstIndex(of: $0)! }
-        return perm == Array(0..<perm.count) ? shaped : try op.permute(shaped, perm)
-    }
-}
-
 
 extension Double {
     func clamped(_ low: Double, _ high: Double) -> Double { Swift.min(Swift.max(self, low), high) }

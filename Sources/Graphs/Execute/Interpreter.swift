@@ -93,8 +93,8 @@ public struct Interpreter: Sendable {
             let x = try a.float(0), y = try a.float(1)
             if x.rank >= 2 && y.rank >= 2 { return [.float(try cpu.matmul(x, y, into: out))] }
             return [.float(try matMul(x, y))]
-        case .einsum(let equation):
-            return [.float(try einsum(equation, (0..<a.count).map { try a.float($0) }))]
+        case .einsum(let spec):
+            return [.float(try einsum(spec, (0..<a.count).map { try a.float($0) }))]
         case let .attention(scale, keyTransposed):
             return [.float(try cpu.scaledDotProductAttention(a.float(0), a.float(1), a.float(2), scale: scale,
                                                              keyTransposed: keyTransposed, into: out))]

@@ -134,8 +134,8 @@ public struct TapeExecutor {
             if let c = try optional(2), beta != 0 { y = try t.add(y, beta == 1 ? c : t.affine(c, scale: beta)) }
             return [y]
         case .matMul: return [try t.matmul(v(0), v(1))]
-        case .einsum(let equation):
-            return [try EinsumPlan.run(equation, node.inputs.indices.map { try v($0) }, EinsumPlan.Ops(
+        case .einsum(let spec):
+            return [try EinsumPlan.run(spec, node.inputs.indices.map { try v($0) }, EinsumPlan.Ops(
                 shape: { t[$0].shape }, sum: { try t.sum($0, axes: $1) }, permute: { try t.permute($0, $1) },
                 reshape: { try t.reshape($0, $1) }, matmul: { try t.matmul($0, $1, transposeA: $2, transposeB: $3) }))]
         case let .attention(scale, keyTransposed):

@@ -102,10 +102,9 @@ extension SpecializedGraph {
             guard let a = ins[0] else { return 0 }
             if case .gemm(let ta, _, _, _) = node.op, ta { return 2 * outShape.elementCount * a[0] }
             return 2 * outShape.elementCount * a[a.rank - 1]
-        case .einsum:
+        case .einsum(let spec):
             // Product of every distinct label's size, twice.
-            guard case .einsum(let eq) = node.op else { return 0 }
-            let labels = eq.filter { !$0.isWhitespace }.components(separatedBy: "->")[0].split(separator: ",").map(Array.init)
+            let labels = spec.operands
             var size: [Character: Int] = [:]
             for (ls, s) in zip(labels, ins) { if let s { for (l, d) in zip(ls, s) { size[l] = d } } }
             return labels.count == 2 ? 2 * size.values.reduce(1, *) : 0
