@@ -109,7 +109,8 @@ public struct Interpreter: Sendable {
                 switch u {
                 case .neg: return [.int(IntTensor(shape: x.shape, values: x.values.map { -$0 }))]
                 case .abs: return [.int(IntTensor(shape: x.shape, values: x.values.map { Swift.abs($0) }))]
-                default: return [.float(cpu.unary(u, try a.floatCast(0)))]
+                case .exp, .log, .sqrt, .sin, .cos, .erf, .tanh, .sigmoid, .relu, .silu, .gelu, .geluTanh, .square, .reciprocal:
+                    return [.float(cpu.unary(u, try a.floatCast(0)))]
                 }
             }
             return [.float(cpu.unary(u, try a.float(0), into: out))]
@@ -305,28 +306,28 @@ public struct Interpreter: Sendable {
         case .mean: return try cpu.mean(x, axes: axes, keepDims: keepDims, into: out)
         case .sumSquare: return try cpu.sum(cpu.unary(.square, x), axes: axes, keepDims: keepDims)
         case .l2: return cpu.unary(.sqrt, try cpu.sum(cpu.unary(.square, x), axes: axes, keepDims: keepDims))
-        case .max, .min, .prod:
-            // Move the reduced axes last, then fold each contiguous row.
-            let reduced = Set(try axes.map { try x.shape.axis($0, op: "reduce") })
-            let kept = (0..<x.rank).filter { !reduced.contains($0) }
-            let moved = try cpu.permute(x, kept + reduced.sorted())
-            let rowLength = reduced.reduce(1) { $0 * x.shape[$1] }, rows = x.count / Swift.max(rowLength, 1)
-            var out = [Float](repeating: 0, count: rows)
-            for r in 0..<rows {
-                let row = moved.pointer + r * rowLength
-                var acc: Float = kind == .max ? -.infinity : (kind == .min ? .infinity : 1)
-                for i in 0..<rowLength {
-                    switch kind {
-                    case .max: acc = Swift.max(acc, row[i])
-                    case .min: acc = Swift.min(acc, row[i])
-                    default: acc *= row[i]
-                    }
-                }
-                out[r] = acc
-            }
-            let shape = keepDims ? Shape((0..<x.rank).map { reduced.contains($0) ? 1 : x.shape[$0] }) : Shape(kept.map { x.shape[$0] })
-            return Tensor(shape: shape, scalars: out)
+        case .max: return try foldRows(x, axes: axes, keepDims: keepDims, initial: -.infinity) { Swift.max($0, $1) }
+        case .min: return try foldRows(x, axes: axes, keepDims: keepDims, initial: .infinity) { Swift.min($0, $1) }
+        case .prod: return try foldRows(x, axes: axes, keepDims: keepDims, initial: 1) { $0 * $1 }
         }
+    }
+
+    /// A reduction without a kernel: the reduced axes moved last, each contiguous row folded in order.
+    private func foldRows(_ x: Tensor, axes: [Int], keepDims: Bool, initial: Float, _ combine: (Float, Float) -> Float) throws -> Tensor {
+        let reduced = Set(try axes.map { try x.shape.axis($0, op: "reduce") })
+        let kept = (0..<x.rank).filter { !reduced.contains($0) }
+        let moved = try cpu.permute(x, kept + reduced.sorted())
+        let rowLength = reduced.reduce(1) { $0 * x.shape[$1] }, rows = x.count / Swift.max(rowLength, 1)
+        var out = [Float](repeating: 0, count: rows)
+        for r in 0..<rows {
+            let row = moved.pointer + r * rowLength
+            var acc = initial
+            for i in 0..<rowLength { acc = combine(acc, row[i]) }
+            out[r] = acc
+        }
+        withExtendedLifetime(moved) {}
+        let shape = keepDims ? Shape((0..<x.rank).map { reduced.contains($0) ? 1 : x.shape[$0] }) : Shape(kept.map { x.shape[$0] })
+        return Tensor(shape: shape, scalars: out)
     }
 }
 

@@ -9,7 +9,8 @@
 // computes by running the node on element indices. Nodes whose output carries no gradient
 // (comparisons, casts to int, shapes) are evaluated on the host from the tape's values.
 // BatchNormalization trains as PyTorch's train mode does: batch statistics, running statistics
-// updated in place (momentum 0.1). Winograd convs (inference-only) are refused by name.
+// updated in place (momentum 0.1). Every op is listed: Winograd convs (inference-only) and reduce
+// prod are refused by name.
 
 import Tensors
 
@@ -82,11 +83,10 @@ public struct TapeExecutor {
         func indexMap(_ i: Int = 0) throws -> (Var, [Int], Shape) {
             let x = try v(i), n = t[x].count
             var args = try node.inputs.map { id -> Value? in try id.map { try host[$0] ?? .float(t[variable($0)]) } }
-            switch node.op {
-            case .spaceToDepth, .depthToSpace:  // float-only kernels: indices as floats, exact below 2^24
+            if [.spaceToDepth, .depthToSpace].contains(node.op.kind) {  // float-only kernels: indices as floats, exact below 2^24
                 guard n <= 1 << 24 else { throw GraphError.badInput("\(node.op.name) of \(n) elements is too large to train") }
                 args[i] = .float(Tensor(shape: t[x].shape, scalars: (0..<n).map(Float.init)))
-            default:
+            } else {
                 args[i] = .int(IntTensor(shape: t[x].shape, values: (0..<n).map(Int64.init)))
             }
             let out = try interpreter.evaluate(node, args)[0]
@@ -221,8 +221,10 @@ public struct TapeExecutor {
             case .linear(let alignCorners): return [try t.upsampleBilinear(x, outputSize: size, alignCorners: alignCorners, scaleFactor: factor)]
             }
         case .depthToSpace(let b, true): return [try t.pixelShuffle(v(0), factor: b)]
-        default:
-            throw GraphError.badInput("\(node.op.name) cannot be trained (no backward rule)")
+        case .winogradConv:  // only inference plans lower convs to it; training keeps `conv`
+            throw GraphError.badInput("\(node.op.name) cannot be trained (no backward rule): train the graph's conv before Winograd lowering")
+        case .compare, .not, .cast(.int64), .shape, .constantOfShape, .range:  // `run` evaluates these on the host
+            throw GraphError.invalid("\(node.op.name) carries no gradient: it is evaluated on the host, never recorded")
         }
     }
 }
@@ -232,7 +234,12 @@ extension Op {
     var outputCarriesNoGradient: Bool {
         switch self {
         case .compare, .not, .shape, .constantOfShape, .range, .cast(.int64): return true
-        default: return false
+        case .conv, .winogradConv, .convTranspose, .gemm, .matMul, .einsum, .attention, .attentionInterleaved,
+             .binary, .unary, .clip, .select, .cast(.float32),
+             .softmax, .instanceNorm, .groupNorm, .batchNorm, .layerNorm, .l2Norm, .reduce,
+             .reshape, .transpose, .concat, .split, .slice, .gather, .unsqueeze, .squeeze, .flatten, .expand, .tile, .pad, .resize,
+             .depthToSpace, .spaceToDepth, .identity:
+            return false
         }
     }
 }

@@ -21,7 +21,12 @@ extension Op {
     public var isView: Bool {
         switch self {
         case .reshape, .flatten, .squeeze, .unsqueeze, .identity: return true
-        default: return false
+        case .conv, .winogradConv, .convTranspose, .gemm, .matMul, .einsum, .attention, .attentionInterleaved,
+             .binary, .unary, .clip, .compare, .not, .select, .cast,
+             .softmax, .instanceNorm, .groupNorm, .batchNorm, .layerNorm, .l2Norm, .reduce,
+             .transpose, .concat, .split, .slice, .gather, .expand, .tile, .pad, .resize, .depthToSpace, .spaceToDepth,
+             .shape, .constantOfShape, .range:
+            return false
         }
     }
 }
@@ -115,7 +120,11 @@ extension SpecializedGraph {
         case .attentionInterleaved:
             guard let q = ins[0], let k = ins[1] else { return 0 }
             return 2 * q.elementCount * k[1] + 2 * outShape.elementCount * k[1]
-        default: return 0
+        case .binary, .unary, .clip, .compare, .not, .select, .cast,  // not dense: counted as 0
+             .softmax, .instanceNorm, .groupNorm, .batchNorm, .layerNorm, .l2Norm, .reduce,
+             .reshape, .transpose, .concat, .split, .slice, .gather, .unsqueeze, .squeeze, .flatten, .expand, .tile, .pad, .resize,
+             .depthToSpace, .spaceToDepth, .shape, .constantOfShape, .range, .identity:
+            return 0
         }
     }
 }
