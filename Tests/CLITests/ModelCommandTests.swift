@@ -13,6 +13,9 @@ private let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent
     .appendingPathComponent("../GraphTests/Fixtures/onnx").standardizedFileURL
 private let diffusers = fixtures.appendingPathComponent("diffusers_unet_small")
 private let model = diffusers.appendingPathComponent("diffusers_unet_small.ts.onnx").path
+/// The shipped native model (a folder).
+private let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("../../models/fashion-mnist").standardizedFileURL.path
 
 /// A fresh temporary folder.
 
@@ -31,6 +34,27 @@ private func relativeError(_ a: String, _ b: String) throws -> Float {
         for part in ["input  x: float32 [batch, 3, 16, 16]", "input  t: int64 [batch]", "parameters: 177",
                      "FLOPs per forward", "arena:", "groupNorm+silu", "instanceNorm"] {
             #expect(r.stdout.contains(part), "missing '\(part)' in:\n\(r.stdout)")
+        }
+    }
+
+    /// inspect reports the plan that runs: the FLOPs, arena bytes, steps and time table of an
+    /// InferencePlan compiled with default options (Winograd on, a 1000-timestep table, the models'
+    /// schedule) for the same shapes; `--no-winograd` those of one compiled without Winograd.
+    @Test(arguments: [model, shipped]) func inspectReportsThePlanThatRuns(_ path: String) throws {
+        let native = try ModelLoader.open(path)
+        #expect(native.schedule.numTrainTimesteps == 1000)
+        let shapes = try ModelLoader.inputShapes(native.graph, batch: 2), cpu = CPU(threads: 1)
+        for winograd in [true, false] {
+            let r = try runDenoise(["inspect", path, "--batch", "2"] + (winograd ? [] : ["--no-winograd"]))
+            #expect(r.status == 0, "\(r.stderr)")
+            let plan = try InferencePlan(native.graph, inputShapes: shapes, cpu: cpu, options: PlanOptions(winograd: winograd))
+            let lowered = plan.compiled.graph.nodes.filter { $0.op.kind == .winogradConv }.count
+            for part in ["(\(plan.flops), batch 2)", "(\(plan.arenaBytes) bytes;", "steps: \(plan.stepCount) per forward",
+                         "time table: 1000 timesteps", "\(plan.timeBranchStepCount) steps skipped",
+                         winograd ? "winograd: on, \(lowered) convs lowered" : "winograd: off"] {
+                #expect(r.stdout.contains(part), "\(path): missing '\(part)' in:\n\(r.stdout)")
+            }
+            #expect(plan.hasTimeTable && (!winograd || lowered > 0), "\(path): winograd \(lowered), time table \(plan.hasTimeTable)")
         }
     }
 

@@ -58,7 +58,7 @@ enum NativeFormatGraphs {
         .convTranspose(Conv2dOptions(stride: 2, padding: 1, dilation: 1, groups: 4), outputPaddingH: 1, outputPaddingW: 0),
         .gemm(transA: true, transB: false, alpha: 0.5, beta: 2),
         .matMul,
-        .einsum(equation: "bij,bjk->bik"),
+        .einsum(try! EinsumSpec("bij,bjk->bik")),
         .attention(scale: 0.125, keyTransposed: true),
         .attentionInterleaved(scale: 0.35355338),
         .binary(.pow),

@@ -11,7 +11,7 @@ import Tensors
 import TestSupport
 
 /// The einsum op for an equation; the only place the table spells einsum's parameters.
-func einsumOp(_ equation: String) -> Op { .einsum(equation: equation) }
+func einsumOp(_ equation: String) -> Op { .einsum(try! EinsumSpec(equation)) }
 
 /// Kernel vs naive-twin tolerances, as the tensor-core tests state them for the same kernels.
 extension Tolerance {

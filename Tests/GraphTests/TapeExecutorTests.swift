@@ -1,7 +1,8 @@
 // Training through single-op graphs: for each op the tape executor maps specially (index-map
-// takes, reductions, pad, where, casts, BatchNorm in training mode), the gradient of a trained
-// constant matches central finite differences of the executor's own forward, and the forward
-// matches the interpreter (except BatchNorm, which trains on batch statistics).
+// takes, reductions, pad, where, casts, BatchNorm in training mode, parameters read from inputs:
+// axes, scales, sizes, bounds, shapes), the gradient of a trained constant matches central finite
+// differences of the executor's own forward, and the forward matches the interpreter (except
+// BatchNorm, which trains on batch statistics).
 
 import Foundation
 import Testing
@@ -48,6 +49,13 @@ import TestSupport
                  extra: [.float(random([3, 4], seed: 5))],
                  extraBefore: [.int(IntTensor(shape: [3, 4], values: (0..<12).map { Int64($0 % 3 == 0 ? 1 : 0) }))]),
             Case(name: "cast to float", op: .cast(.float32), parameter: x),
+            // Parameters read from inputs, decoded by OpArguments as the interpreter decodes them.
+            Case(name: "reduce mean, axes omitted (all)", op: .reduce(.mean, axes: nil, keepDims: true, noopWithEmptyAxes: false), parameter: x),
+            Case(name: "resize nearest by scales", op: .resize(.nearest), parameter: x, extra: [nil, .float(Tensor(shape: [4], scalars: [1, 1, 2, 1.5]))]),
+            Case(name: "resize bilinear to sizes", op: .resize(.linear(alignCorners: false)), parameter: x, extra: [nil, nil, ints([2, 3, 6, 7])]),
+            Case(name: "clip", op: .clip, parameter: spaced, extra: [.float(Tensor(scalar: 1.025)), .float(Tensor(scalar: 3.025))]),
+            Case(name: "squeeze axes from input", op: .squeeze(axes: nil), parameter: random([2, 1, 3, 1], seed: 10), extra: [ints([1, -1])]),
+            Case(name: "expand", op: .expand, parameter: random([3, 1], seed: 11), extra: [ints([2, 3, 4])]),
             Case(name: "batch norm (training mode)", op: .batchNorm(eps: 1e-5), parameter: random([4, 3, 2, 2], seed: 6),
                  extra: [.float(random([3], seed: 7)), .float(random([3], seed: 8)), .float(Tensor(zeros: [3])), .float(Tensor(shape: [3], repeating: 1))],
                  matchesInterpreter: false),

@@ -98,11 +98,24 @@ public final class BatchStepper: @unchecked Sendable {
     /// The plan for `batch` samples per forward (compiled on first use).
     public func plan(batch: Int) throws -> InferencePlan {
         if let p = plans[batch] { return p }
-        var shapes = try ModelLoader.inputShapes(model.graph, batch: batch)
-        shapes[image] = Shape([batch] + model.imageShape)
-        let p = try InferencePlan(model.graph, inputShapes: shapes, cpu: cpu, options: PlanOptions(timeTable: schedule.trainingTimesteps))
+        let p = try InferencePlan(model.graph, inputShapes: Self.inputShapes(of: model, batch: batch), cpu: cpu,
+                                  options: Self.planOptions(for: model))
         plans[batch] = p
         return p
+    }
+
+    /// How generation and serving compile `model`: Winograd on, the time branch tabulated over
+    /// the model's training timesteps. `denoise inspect` reports on the same options.
+    public static func planOptions(for model: NativeModel) -> PlanOptions {
+        PlanOptions(winograd: true, timeTable: model.schedule.numTrainTimesteps)
+    }
+
+    /// The input shapes generation and serving compile `model` for at `batch` samples per
+    /// forward: the declared shapes with the batch set, the image input `[batch, C, H, W]`.
+    public static func inputShapes(of model: NativeModel, batch: Int) throws -> [ValueID: Shape] {
+        var shapes = try ModelLoader.inputShapes(model.graph, batch: batch)
+        shapes[try model.graph.diffusionInputs().image] = Shape([batch] + model.imageShape)
+        return shapes
     }
 
     /// Denoises every job (none done) by one step, in one forward of batch `max(jobs.count,

@@ -3,30 +3,12 @@
 // and every int64 tensor, go through one mechanism: an index map (output element i reads input
 // element map[i]) applied by `take`. Int64 tensors are small (shape arithmetic), so maps cost
 // nothing there; on float data they serve rare ops (negative-step slices, gathers, tiles).
-// Einsum lowers to permute + reshape + batched matmul.
+// Einsum lowers to permute + reshape + batched matmul (`EinsumPlan.swift`).
 
 import Foundation
 import Tensors
 
-/// The largest tensor a shape computed from model data may describe (2^31 elements, 8 GiB of
-/// float32): a corrupted file asking for more gets an error, not an allocation failure.
-let maxComputedElements = 1 << 31
-
 extension Interpreter {
-    /// A shape from dims computed out of model data, checked: rank ≤ 6, dims ≥ 0, bounded size.
-    func checkedShape(_ dims: [Int], op: String) throws -> Shape {
-        guard dims.count <= Shape.maxRank, dims.allSatisfy({ $0 >= 0 }) else {
-            throw GraphError.badInput("\(op): invalid shape \(dims)")
-        }
-        var n = 1
-        for d in dims {
-            let (p, overflow) = n.multipliedReportingOverflow(by: d)
-            guard !overflow, p <= maxComputedElements else { throw GraphError.badInput("\(op): shape \(dims) is too large") }
-            n = p
-        }
-        return Shape(dims)
-    }
-
     /// `out[i] = v[map[i]]` with the given shape.
     func take(_ v: Value, _ map: [Int], shape: Shape) -> Value {
         switch v {
@@ -114,30 +96,6 @@ extension Interpreter {
         return .float(Tensor(shape: shape, scalars: (0..<shape.elementCount).map { c[mc[$0]] != 0 ? xs[mx[$0]] : ys[my[$0]] }))
     }
 
-    /// ONNX Reshape's target: 0 copies the input dim (unless `allowZero`), one −1 is inferred.
-    func reshapeTarget(_ input: Shape, _ spec: [Int], allowZero: Bool) throws -> Shape {
-        var dims = spec
-        for (i, d) in dims.enumerated() where d == 0 && !allowZero {
-            guard i < input.rank else { throw GraphError.badInput("reshape: 0 at axis \(i) but input \(input) has rank \(input.rank)") }
-            dims[i] = input[i]
-        }
-        let unknown = dims.indices.filter { dims[$0] == -1 }
-        guard unknown.count <= 1, dims.allSatisfy({ $0 >= -1 }), dims.count <= Shape.maxRank else {
-            throw GraphError.badInput("reshape: invalid target \(spec) for input \(input)")
-        }
-        if let u = unknown.first {
-            let known = dims.enumerated().reduce(1) { $1.offset == u ? $0 : $0 * $1.element }
-            guard known > 0, input.elementCount % known == 0 else {
-                throw GraphError.badInput("reshape: cannot infer -1 in \(spec) for input \(input)")
-            }
-            dims[u] = input.elementCount / known
-        }
-        guard dims.reduce(1, *) == input.elementCount else {
-            throw GraphError.badInput("reshape: target \(dims) has a different element count than input \(input)")
-        }
-        return try checkedShape(dims, op: "reshape")
-    }
-
     func permute(_ v: Value, _ perm: [Int], into out: Tensor? = nil) throws -> Value {
         let s = v.shape
         guard perm.count == s.rank, Set(perm) == Set(0..<s.rank) else { throw GraphError.badInput("transpose: permutation \(perm) for shape \(s)") }
@@ -182,12 +140,6 @@ extension Interpreter {
             }
         }
         return .int(IntTensor(shape: shape, values: values))
-    }
-
-    /// Sizes of an even split (ONNX: the last part may be smaller).
-    func evenSplit(_ n: Int, _ parts: Int) -> [Int] {
-        let size = (n + parts - 1) / Swift.max(parts, 1)
-        return (0..<parts).map { Swift.max(0, Swift.min(size, n - $0 * size)) }
     }
 
     func split(_ v: Value, axis: Int, sizes: [Int]) throws -> [Value] {
@@ -260,29 +212,8 @@ extension Interpreter {
         return take(data, map, shape: shape)
     }
 
-    func unsqueezed(_ s: Shape, axes: [Int]) throws -> Shape {
-        let rank = s.rank + axes.count
-        let list = Set(axes.map { $0 < 0 ? $0 + rank : $0 })
-        guard list.count == axes.count, list.allSatisfy({ $0 >= 0 && $0 < rank }), rank <= Shape.maxRank else {
-            throw GraphError.badInput("unsqueeze: axes \(axes) for shape \(s)")
-        }
-        var out = Shape(), next = 0
-        for i in 0..<rank {
-            if list.contains(i) { out.append(1) } else { out.append(s[next]); next += 1 }
-        }
-        return out
-    }
-
-    func squeezed(_ s: Shape, axes: [Int]?) throws -> Shape {
-        let list = try Set((axes ?? (0..<s.rank).filter { s[$0] == 1 }).map { try s.axis($0, op: "squeeze") })
-        guard list.allSatisfy({ s[$0] == 1 }) else { throw GraphError.badInput("squeeze: axes \(axes ?? []) of \(s) are not all 1") }
-        return Shape((0..<s.rank).filter { !list.contains($0) }.map { s[$0] })
-    }
-
-    /// ONNX Expand: bidirectional broadcast of the value and the requested shape.
-    func expand(_ v: Value, to dims: [Int], into out: Tensor? = nil) throws -> Value {
-        let target = try broadcastShapes(v.shape, checkedShape(dims, op: "expand"), op: "expand")
-        _ = try checkedShape(Array(target), op: "expand")
+    /// ONNX Expand to `target` (``OpArguments/expandTarget(_:_:)``: the broadcast of the value's shape and the requested one).
+    func expand(_ v: Value, to target: Shape, into out: Tensor? = nil) throws -> Value {
         if case .float(let t) = v { return .float(try cpu.broadcast(t, to: target, into: out)) }
         return take(v, broadcastMap(from: v.shape, to: target), shape: target)
     }
@@ -290,7 +221,7 @@ extension Interpreter {
     func tile(_ v: Value, repeats: [Int]) throws -> Value {
         let s = v.shape
         guard repeats.count == s.rank, repeats.allSatisfy({ $0 >= 0 }) else { throw GraphError.badInput("tile: repeats \(repeats) for shape \(s)") }
-        let out = try checkedShape((0..<s.rank).map { s[$0] * repeats[$0] }, op: "tile"), strides = s.contiguousStrides
+        let out = try OpArguments.checkedShape((0..<s.rank).map { s[$0] * repeats[$0] }, op: "tile"), strides = s.contiguousStrides
         var map = [0]
         for axis in 0..<s.rank {
             var next: [Int] = []
@@ -305,95 +236,25 @@ extension Interpreter {
         if case .int(let a) = start, case .int(let b) = limit, case .int(let d) = delta {
             guard let s = a.values.first, let e = b.values.first, let st = d.values.first, st != 0 else { throw GraphError.badInput("range: zero step") }
             let n = Swift.max(0, Int(clamping: Int64((Double(e - s) / Double(st)).rounded(.up).clamped(-1e12, 1e12))))
-            _ = try checkedShape([n], op: "range")
+            _ = try OpArguments.checkedShape([n], op: "range")
             return .int(IntTensor((0..<n).map { s + Int64($0) * st }))
         }
         guard let s = start.floatValues.first, let e = limit.floatValues.first, let st = delta.floatValues.first, st != 0 else {
             throw GraphError.badInput("range: needs scalar start, limit and a non-zero delta")
         }
         let n = Swift.max(0, Int(Double((e - s) / st).rounded(.up).clamped(-1e12, 1e12)))
-        _ = try checkedShape([n], op: "range")
+        _ = try OpArguments.checkedShape([n], op: "range")
         return .float(Tensor(shape: [n], scalars: (0..<n).map { s + Float($0) * st }))
     }
 
-    /// Einsum over one or two operands with an explicit output (`->`); spaces are ignored.
-    /// Two operands lower to one batched matmul: [batch, left, contracted] · [batch, contracted, right].
-    func einsum(_ equation: String, _ operands: [Tensor]) throws -> Tensor {
+    /// Einsum over one or two operands (see ``EinsumSpec``); lowered by ``EinsumPlan``.
+    func einsum(_ spec: EinsumSpec, _ operands: [Tensor]) throws -> Tensor {
         let c = cpu
-        return try EinsumPlan.run(equation, operands, EinsumPlan.Ops(
+        return try EinsumPlan.run(spec, operands, EinsumPlan.Ops(
             shape: { $0.shape }, sum: { try c.sum($0, axes: $1) }, permute: { try c.permute($0, $1) },
             reshape: { try $0.reshaped($1) }, matmul: { try c.matmul($0, $1, transposeA: $2, transposeB: $3) }))
     }
 }
-
-/// Einsum of one or two operands (no ellipsis) as sums, permutes, reshapes and one batched
-/// matmul (an operand laid out with its contracted axes first or last enters it transposed, not
-/// permuted) — the same decomposition for tensors (interpreter) and tape variables (training).
-enum EinsumPlan {
-    struct Ops<T> {
-        let shape: (T) -> Shape
-        let sum: (T, [Int]) throws -> T
-        let permute: (T, [Int]) throws -> T
-        let reshape: (T, Shape) throws -> T
-        /// Batched matmul of `[B, M, K]` (`[B, K, M]` when transposing A) and `[B, K, N]` (`[B, N, K]`).
-        let matmul: (T, T, _ transposeA: Bool, _ transposeB: Bool) throws -> T
-    }
-
-    static func run<T>(_ equation: String, _ operands: [T], _ op: Ops<T>) throws -> T {
-        let eq = equation.filter { !$0.isWhitespace }
-        let sides = eq.components(separatedBy: "->")
-        guard sides.count == 2 else { throw GraphError.badInput("einsum '\(equation)': needs an explicit '->'") }
-        let ins = sides[0].split(separator: ",", omittingEmptySubsequences: false).map(Array.init), out = Array(sides[1])
-        guard ins.count == operands.count, (1...2).contains(ins.count), !eq.contains(".") else {
-            throw GraphError.badInput("einsum '\(equation)': supports one or two operands without ellipsis")
-        }
-        var size: [Character: Int] = [:]
-        for (labels, t) in zip(ins, operands) {
-            let shape = op.shape(t)
-            guard labels.count == shape.rank, Set(labels).count == labels.count else {
-                throw GraphError.badInput("einsum '\(equation)': subscripts \(String(labels)) do not fit shape \(shape)")
-            }
-            for (l, d) in zip(labels, shape) {
-                if let e = size[l], e != d { throw GraphError.badInput("einsum '\(equation)': '\(l)' is \(e) and \(d)") }
-                size[l] = d
-            }
-        }
-        /// Sums away labels of `t` not in `keep`, then permutes to `order`.
-        func arrange(_ t: T, _ labels: [Character], keep: Set<Character>, order: [Character]) throws -> T {
-            var t = t, labels = labels
-            let drop = labels.indices.filter { !keep.contains(labels[$0]) }
-            if !drop.isEmpty {
-                t = try op.sum(t, drop)
-                labels = labels.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
-            }
-            let perm = order.map { labels.firstIndex(of: $0)! }
-            return perm == Array(0..<perm.count) ? t : try op.permute(t, perm)
-        }
-        if ins.count == 1 { return try arrange(operands[0], ins[0], keep: Set(out), order: out) }
-        let (a, b) = (ins[0], ins[1]), outSet = Set(out)
-        let batch = out.filter { a.contains($0) && b.contains($0) }
-        let left = out.filter { a.contains($0) && !b.contains($0) }, right = out.filter { b.contains($0) && !a.contains($0) }
-        let contracted = a.filter { b.contains($0) && !outSet.contains($0) }
-        // An operand whose labels already run batch, contracted, left (or batch, right, contracted)
-        // enters the matmul transposed instead of being permuted.
-        let kept = { (labels: [Character]) in labels.filter { outSet.contains($0) || contracted.contains($0) } }
-        let transposeA = kept(a) == batch + contracted + left && !left.isEmpty && !contracted.isEmpty
-        let transposeB = kept(b) == batch + right + contracted && !right.isEmpty && !contracted.isEmpty
-        let ta = try arrange(operands[0], a, keep: Set(batch + left + contracted),
-                             order: transposeA ? batch + contracted + left : batch + left + contracted)
-        let tb = try arrange(operands[1], b, keep: Set(batch + contracted + right),
-                             order: transposeB ? batch + right + contracted : batch + contracted + right)
-        let n = { (ls: [Character]) in ls.reduce(1) { $0 * size[$1]! } }
-        let product = try op.matmul(op.reshape(ta, transposeA ? [n(batch), n(contracted), n(left)] : [n(batch), n(left), n(contracted)]),
-                                    op.reshape(tb, transposeB ? [n(batch), n(right), n(contracted)] : [n(batch), n(contracted), n(right)]),
-                                    transposeA, transposeB)
-        let labels = batch + left + right
-        let shaped = try op.reshape(product, Shape(labels.map { size[$0]! }))
-        let perm = out.map { labels.firstIndex(of: $0)! }
-        return perm == Array(0..<perm.count) ? shaped : try op.permute(shaped, perm)
-    }
-}
-
 
 extension Double {
     func clamped(_ low: Double, _ high: Double) -> Double { Swift.min(Swift.max(self, low), high) }

@@ -93,8 +93,8 @@ public struct Interpreter: Sendable {
             let x = try a.float(0), y = try a.float(1)
             if x.rank >= 2 && y.rank >= 2 { return [.float(try cpu.matmul(x, y, into: out))] }
             return [.float(try matMul(x, y))]
-        case .einsum(let equation):
-            return [.float(try einsum(equation, (0..<a.count).map { try a.float($0) }))]
+        case .einsum(let spec):
+            return [.float(try einsum(spec, (0..<a.count).map { try a.float($0) }))]
         case let .attention(scale, keyTransposed):
             return [.float(try cpu.scaledDotProductAttention(a.float(0), a.float(1), a.float(2), scale: scale,
                                                              keyTransposed: keyTransposed, into: out))]
@@ -109,12 +109,13 @@ public struct Interpreter: Sendable {
                 switch u {
                 case .neg: return [.int(IntTensor(shape: x.shape, values: x.values.map { -$0 }))]
                 case .abs: return [.int(IntTensor(shape: x.shape, values: x.values.map { Swift.abs($0) }))]
-                default: return [.float(cpu.unary(u, try a.floatCast(0)))]
+                case .exp, .log, .sqrt, .sin, .cos, .erf, .tanh, .sigmoid, .relu, .silu, .gelu, .geluTanh, .square, .reciprocal:
+                    return [.float(cpu.unary(u, try a.floatCast(0)))]
                 }
             }
             return [.float(cpu.unary(u, try a.float(0), into: out))]
         case .clip:
-            let low = try a.optionalScalar(1) ?? -.infinity, high = try a.optionalScalar(2) ?? .infinity
+            let (low, high) = try OpArguments.clipBounds(a)
             if case .int(let x) = try a.value(0) {
                 return [.int(IntTensor(shape: x.shape, values: x.values.map { Int64(Swift.min(Swift.max(Double($0), low), high)) }))]
             }
@@ -148,31 +149,26 @@ public struct Interpreter: Sendable {
                                              runningMean: a.float(3), runningVar: a.float(4), training: false, eps: eps, into: out))]
         case let .layerNorm(axis, eps):
             let x = try a.float(0)
-            let first = try x.shape.axis(axis, op: "layerNorm")
-            return [.float(try cpu.layerNorm(x, normalizedRank: x.rank - first, weight: a.optionalFloat(1), bias: a.optionalFloat(2),
+            return [.float(try cpu.layerNorm(x, normalizedRank: OpArguments.normalizedRank(x.shape, axis: axis), weight: a.optionalFloat(1), bias: a.optionalFloat(2),
                                              eps: eps, into: out))]
         case let .l2Norm(axis, eps):
             return [.float(try cpu.rmsNorm(a.float(0), axis: axis, weight: a.optionalFloat(1), eps: eps, kind: .l2Scaled, into: out))]
         case let .reduce(kind, axes, keepDims, noop):
             let x = try a.value(0)
-            let given = try axes ?? a.optionalInts(1)
-            if given == nil || given!.isEmpty, noop { return [x] }
-            let list = (given?.isEmpty ?? true) ? Array(0..<x.shape.rank) : given!
+            guard let list = try OpArguments.reduceAxes(rank: x.shape.rank, axes: axes, noopWithEmptyAxes: noop, a) else { return [x] }
             return [.float(try reduce(kind, a.floatCast(0), axes: list, keepDims: keepDims, into: out))]
 
         case .reshape(let allowZero):
             let x = try a.value(0)
-            return [try x.reshaped(reshapeTarget(x.shape, a.ints(1), allowZero: allowZero))]
+            return [try x.reshaped(OpArguments.reshapeTarget(x.shape, a, allowZero: allowZero))]
         case .transpose(let perm):
             let x = try a.value(0)
-            return [try permute(x, perm ?? Array((0..<x.shape.rank).reversed()), into: out)]
+            return [try permute(x, OpArguments.permutation(perm, rank: x.shape.rank), into: out)]
         case .concat(let axis):
             return [try concat((0..<a.count).compactMap { a.values[$0] }, axis: axis, into: out)]
         case let .split(axis, sizes, count):
             let x = try a.value(0)
-            let ax = try x.shape.axis(axis, op: "split")
-            let parts = try sizes ?? a.optionalInts(1) ?? evenSplit(x.shape[ax], count)
-            guard parts.count == outputs else { throw GraphError.badInput("split into \(parts.count) parts for \(outputs) outputs") }
+            let (ax, parts) = try OpArguments.splitSizes(x.shape, axis: axis, sizes: sizes, parts: count, outputs: outputs, a)
             return try split(x, axis: ax, sizes: parts)
         case .slice:
             return [try slice(a.value(0), starts: a.ints(1), ends: a.ints(2), axes: a.optionalInts(3), steps: a.optionalInts(4), into: out)]
@@ -180,23 +176,31 @@ public struct Interpreter: Sendable {
             return [try gather(a.value(0), indices: a.value(1), axis: axis)]
         case .unsqueeze(let axes):
             let x = try a.value(0)
-            return [try x.reshaped(unsqueezed(x.shape, axes: axes ?? a.ints(1)))]
+            return [try x.reshaped(OpArguments.unsqueezedShape(x.shape, axes: axes, a))]
         case .squeeze(let axes):
             let x = try a.value(0)
-            return [try x.reshaped(squeezed(x.shape, axes: axes ?? a.optionalInts(1)))]
+            return [try x.reshaped(OpArguments.squeezedShape(x.shape, axes: axes, a))]
         case .flatten(let axis):
             let x = try a.value(0)
-            let ax = axis < 0 ? axis + x.shape.rank : axis
-            guard ax >= 0 && ax <= x.shape.rank else { throw GraphError.badInput("flatten axis \(axis) for shape \(x.shape)") }
-            return [try x.reshaped([x.shape.product(0..<ax), x.shape.product(ax..<x.shape.rank)])]
+            return [try x.reshaped(OpArguments.flattenedShape(x.shape, axis: axis))]
         case .expand:
-            return [try expand(a.value(0), to: a.ints(1), into: out)]
+            let x = try a.value(0)
+            return [try expand(x, to: OpArguments.expandTarget(x.shape, a), into: out)]
         case .tile:
             return [try tile(a.value(0), repeats: a.ints(1))]
         case .pad(let fill):
-            return [.float(try pad(a.float(0), pads: a.ints(1), value: a.optionalScalar(2) ?? 0, axes: a.optionalInts(3), fill: fill, into: out))]
+            let x = try a.float(0)
+            let (widths, mode) = try OpArguments.padding(x.shape, fill: fill, a)
+            return [.float(try cpu.pad(x, pads: widths, mode: mode, into: out))]
         case .resize(let mode):
-            return [.float(try resize(a.float(0), scales: a.optionalFloats(2), sizes: a.optionalInts(3), mode: mode, into: out))]
+            let x = try a.float(0)
+            let (size, factor) = try OpArguments.resizeTarget(x.shape, a)
+            switch mode {
+            case .nearest: return [.float(try cpu.upsampleNearest(x, outputSize: size, scaleFactor: factor, into: out))]
+            case .linear(let alignCorners):
+                return [.float(try cpu.upsampleBilinear(x, outputSize: size, alignCorners: alignCorners,
+                                                        scaleFactor: alignCorners ? nil : factor, into: out))]
+            }
         case let .depthToSpace(b, crd):
             let x = try a.float(0)
             if crd { return [.float(try cpu.pixelShuffle(x, factor: b, into: out))] }
@@ -220,7 +224,7 @@ public struct Interpreter: Sendable {
             let hi = Swift.min(Swift.max((end ?? r) < 0 ? (end ?? r) + r : (end ?? r), 0), r)
             return [.int(IntTensor((lo..<Swift.max(lo, hi)).map { Int64(s[$0]) }))]
         case .constantOfShape(let fill):
-            let shape = try checkedShape(a.ints(0), op: "constantOfShape")
+            let shape = try OpArguments.checkedShape(a.ints(0), op: "constantOfShape")
             switch fill {
             case .float(let t): return [.float(Tensor(shape: shape, repeating: t.count > 0 ? t.pointer[0] : 0))]
             case .int(let t): return [.int(IntTensor(shape: shape, values: Array(repeating: t.values.first ?? 0, count: shape.elementCount)))]
@@ -254,50 +258,6 @@ public struct Interpreter: Sendable {
         return Tensor(shape: [c], scalars: (0..<c).map { t.pointer[$0 / per] })
     }
 
-    /// Output shape of a resize over the last two axes, from `sizes` or `scales`.
-    func resize(_ x: Tensor, scales: [Float]?, sizes: [Int]?, mode: ResizeMode, into out: Tensor? = nil) throws -> Tensor {
-        try x.shape.requireRank(4, op: "resize")
-        var size: (Int, Int)
-        var factor: (Double, Double)?
-        if let sizes, !sizes.isEmpty {
-            guard sizes.count == 4, sizes[0] == x.shape[0], sizes[1] == x.shape[1] else {
-                throw GraphError.badInput("resize: sizes \(sizes) must keep N and C of \(x.shape)")
-            }
-            size = (sizes[2], sizes[3])
-            _ = try checkedShape([x.shape[0], x.shape[1], sizes[2], sizes[3]], op: "resize")
-        } else if let scales, scales.count == 4 {
-            guard scales[0] == 1, scales[1] == 1 else { throw GraphError.badInput("resize: scales \(scales) must be 1 on N and C") }
-            guard scales[2].isFinite, scales[3].isFinite, scales[2] > 0, scales[3] > 0, scales[2] < 1e4, scales[3] < 1e4 else {
-                throw GraphError.badInput("resize: scales \(scales) must be finite and positive")
-            }
-            size = (Int((Float(x.shape[2]) * scales[2]).rounded(.down)), Int((Float(x.shape[3]) * scales[3]).rounded(.down)))
-            factor = (Double(scales[2]), Double(scales[3]))
-            _ = try checkedShape([x.shape[0], x.shape[1], size.0, size.1], op: "resize")
-        } else {
-            throw GraphError.badInput("resize needs 4 scales or 4 sizes")
-        }
-        switch mode {
-        case .nearest: return try cpu.upsampleNearest(x, outputSize: size, scaleFactor: factor, into: out)
-        case .linear(let alignCorners):
-            return try cpu.upsampleBilinear(x, outputSize: size, alignCorners: alignCorners, scaleFactor: alignCorners ? nil : factor, into: out)
-        }
-    }
-
-    /// ONNX Pad: `pads` lists begins then ends for each axis in `axes` (all axes when nil).
-    func pad(_ x: Tensor, pads: [Int], value: Double, axes: [Int]?, fill: PadFill, into out: Tensor? = nil) throws -> Tensor {
-        let list = try (axes ?? Array(0..<x.rank)).map { try x.shape.axis($0, op: "pad") }
-        guard pads.count == 2 * list.count else { throw GraphError.badInput("pad: \(pads.count) pads for \(list.count) axes of \(x.shape)") }
-        var widths = [PadWidth](repeating: [0, 0], count: x.rank)
-        for (i, axis) in list.enumerated() { widths[axis] = PadWidth(pads[i], pads[i + list.count]) }
-        let mode: PadMode
-        switch fill {
-        case .constant: mode = .constant(Float(value))
-        case .reflect: mode = .reflect
-        case .edge: mode = .edge
-        }
-        return try cpu.pad(x, pads: widths, mode: mode, into: out)
-    }
-
     /// Reduction over `axes` (any kind), through the sum/mean kernels where they apply.
     func reduce(_ kind: ReduceKind, _ x: Tensor, axes: [Int], keepDims: Bool, into out: Tensor? = nil) throws -> Tensor {
         switch kind {
@@ -305,82 +265,27 @@ public struct Interpreter: Sendable {
         case .mean: return try cpu.mean(x, axes: axes, keepDims: keepDims, into: out)
         case .sumSquare: return try cpu.sum(cpu.unary(.square, x), axes: axes, keepDims: keepDims)
         case .l2: return cpu.unary(.sqrt, try cpu.sum(cpu.unary(.square, x), axes: axes, keepDims: keepDims))
-        case .max, .min, .prod:
-            // Move the reduced axes last, then fold each contiguous row.
-            let reduced = Set(try axes.map { try x.shape.axis($0, op: "reduce") })
-            let kept = (0..<x.rank).filter { !reduced.contains($0) }
-            let moved = try cpu.permute(x, kept + reduced.sorted())
-            let rowLength = reduced.reduce(1) { $0 * x.shape[$1] }, rows = x.count / Swift.max(rowLength, 1)
-            var out = [Float](repeating: 0, count: rows)
-            for r in 0..<rows {
-                let row = moved.pointer + r * rowLength
-                var acc: Float = kind == .max ? -.infinity : (kind == .min ? .infinity : 1)
-                for i in 0..<rowLength {
-                    switch kind {
-                    case .max: acc = Swift.max(acc, row[i])
-                    case .min: acc = Swift.min(acc, row[i])
-                    default: acc *= row[i]
-                    }
-                }
-                out[r] = acc
-            }
-            let shape = keepDims ? Shape((0..<x.rank).map { reduced.contains($0) ? 1 : x.shape[$0] }) : Shape(kept.map { x.shape[$0] })
-            return Tensor(shape: shape, scalars: out)
-        }
-    }
-}
-
-/// A node's input values with typed accessors; errors say which input was wrong.
-struct Arguments {
-    let values: [Value?]
-    var count: Int { values.count }
-
-    func value(_ i: Int) throws -> Value {
-        guard i < values.count, let v = values[i] else { throw GraphError.badInput("required input \(i) is missing") }
-        return v
-    }
-
-    func float(_ i: Int) throws -> Tensor {
-        guard case .float(let t) = try value(i) else { throw GraphError.badInput("input \(i) must be float32, got int64") }
-        return t
-    }
-
-    /// Input `i` as a float tensor, converting an int64 one.
-    func floatCast(_ i: Int) throws -> Tensor {
-        switch try value(i) {
-        case .float(let t): return t
-        case .int(let t): return Tensor(shape: t.shape, scalars: t.values.map { Float($0) })
+        case .max: return try foldRows(x, axes: axes, keepDims: keepDims, initial: -.infinity) { Swift.max($0, $1) }
+        case .min: return try foldRows(x, axes: axes, keepDims: keepDims, initial: .infinity) { Swift.min($0, $1) }
+        case .prod: return try foldRows(x, axes: axes, keepDims: keepDims, initial: 1) { $0 * $1 }
         }
     }
 
-    func optionalFloat(_ i: Int) throws -> Tensor? {
-        guard i < values.count, values[i] != nil else { return nil }
-        return try float(i)
-    }
-
-    func ints(_ i: Int) throws -> [Int] { try value(i).intValues.map { Int(clamping: $0) } }
-
-    func optionalInts(_ i: Int) throws -> [Int]? {
-        guard i < values.count, values[i] != nil else { return nil }
-        return try ints(i)
-    }
-
-    func optionalFloats(_ i: Int) throws -> [Float]? {
-        guard i < values.count, let v = values[i] else { return nil }
-        let f = v.floatValues
-        return f.isEmpty ? nil : f
-    }
-
-    /// A one-element input as Double (either type), or nil when absent.
-    func optionalScalar(_ i: Int) throws -> Double? {
-        guard i < values.count, let v = values[i] else { return nil }
-        switch v {
-        case .float(let t):
-            guard t.count == 1 else { throw GraphError.badInput("input \(i) must hold one value, got shape \(t.shape)") }
-            return Double(t.pointer[0])
-        case .int(let t):
-            guard t.values.count == 1 else { throw GraphError.badInput("input \(i) must hold one value, got shape \(t.shape)") }
-            return Double(t.values[0])
+    /// A reduction without a kernel: the reduced axes moved last, each contiguous row folded in order.
+    private func foldRows(_ x: Tensor, axes: [Int], keepDims: Bool, initial: Float, _ combine: (Float, Float) -> Float) throws -> Tensor {
+        let reduced = Set(try axes.map { try x.shape.axis($0, op: "reduce") })
+        let kept = (0..<x.rank).filter { !reduced.contains($0) }
+        let moved = try cpu.permute(x, kept + reduced.sorted())
+        let rowLength = reduced.reduce(1) { $0 * x.shape[$1] }, rows = x.count / Swift.max(rowLength, 1)
+        var out = [Float](repeating: 0, count: rows)
+        for r in 0..<rows {
+            let row = moved.pointer + r * rowLength
+            var acc = initial
+            for i in 0..<rowLength { acc = combine(acc, row[i]) }
+            out[r] = acc
         }
+        withExtendedLifetime(moved) {}
+        let shape = keepDims ? Shape((0..<x.rank).map { reduced.contains($0) ? 1 : x.shape[$0] }) : Shape(kept.map { x.shape[$0] })
+        return Tensor(shape: shape, scalars: out)
     }
 }

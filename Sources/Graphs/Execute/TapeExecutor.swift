@@ -9,7 +9,9 @@
 // computes by running the node on element indices. Nodes whose output carries no gradient
 // (comparisons, casts to int, shapes) are evaluated on the host from the tape's values.
 // BatchNormalization trains as PyTorch's train mode does: batch statistics, running statistics
-// updated in place (momentum 0.1). Winograd convs (inference-only) are refused by name.
+// updated in place (momentum 0.1). Parameters carried by inputs (pads, axes, shapes, scales) are
+// decoded by `OpArguments`, as in inference. Every op is listed: Winograd convs (inference-only)
+// and reduce prod are refused by name.
 
 import Tensors
 
@@ -50,8 +52,11 @@ public struct TapeExecutor {
                 for (id, v) in zip(node.outputs, try interpreter.evaluate(node, args)) { host[id] = v }
                 continue
             }
+            // Every input as the interpreter would see it: parameters (pads, axes, shapes, …) are
+            // decoded from these by `OpArguments`, exactly as inference decodes them.
+            let values = node.inputs.map { id in id.flatMap { host[$0] ?? vars[$0].map { .float(tape[$0]) } } }
             do {
-                let outs = try record(node, graph: graph, variable: variable, host: host)
+                let outs = try record(node, Arguments(values: values), variable: variable, host: host)
                 for (id, v) in zip(node.outputs, outs) { vars[id] = v }
             } catch let e as GraphError {
                 if case .node = e { throw e }
@@ -63,30 +68,22 @@ public struct TapeExecutor {
         return try graph.outputs.map { try variable($0) }
     }
 
-    /// The tape op(s) of one node whose inputs carry gradients.
-    private func record(_ node: Node, graph: Graph, variable: (ValueID) throws -> Var, host: [ValueID: Value]) throws -> [Var] {
+    /// The tape op(s) of one node whose inputs carry gradients; `a` holds its input values.
+    private func record(_ node: Node, _ a: Arguments, variable: (ValueID) throws -> Var, host: [ValueID: Value]) throws -> [Var] {
         let t = tape
         func v(_ i: Int) throws -> Var {
             guard i < node.inputs.count, let id = node.inputs[i] else { throw GraphError.badInput("required input \(i) is missing") }
             return try variable(id)
         }
         func optional(_ i: Int) throws -> Var? { i < node.inputs.count && node.inputs[i] != nil ? try v(i) : nil }
-        func ints(_ i: Int) throws -> [Int] {
-            guard i < node.inputs.count, let id = node.inputs[i], let value = host[id] else {
-                throw GraphError.badInput("input \(i) must be a constant or data value for training")
-            }
-            return value.intValues.map { Int(clamping: $0) }
-        }
-        func shape(_ id: ValueID) throws -> Shape { t[try variable(id)].shape }
         /// The node run on element indices in place of input `i`: output element k comes from input element map[k].
         func indexMap(_ i: Int = 0) throws -> (Var, [Int], Shape) {
             let x = try v(i), n = t[x].count
-            var args = try node.inputs.map { id -> Value? in try id.map { try host[$0] ?? .float(t[variable($0)]) } }
-            switch node.op {
-            case .spaceToDepth, .depthToSpace:  // float-only kernels: indices as floats, exact below 2^24
+            var args = a.values
+            if [.spaceToDepth, .depthToSpace].contains(node.op.kind) {  // float-only kernels: indices as floats, exact below 2^24
                 guard n <= 1 << 24 else { throw GraphError.badInput("\(node.op.name) of \(n) elements is too large to train") }
                 args[i] = .float(Tensor(shape: t[x].shape, scalars: (0..<n).map(Float.init)))
-            default:
+            } else {
                 args[i] = .int(IntTensor(shape: t[x].shape, values: (0..<n).map(Int64.init)))
             }
             let out = try interpreter.evaluate(node, args)[0]
@@ -107,13 +104,8 @@ public struct TapeExecutor {
             return [try t.batchNorm(v(0), weight: optional(1), bias: optional(2), runningMean: mean, runningVar: variance,
                                     training: true, momentum: 0.1, eps: eps)]
         case .pad(let fill):
-            let x = try v(0), rank = t[x].rank, p = try ints(1)
-            let axes = try (node.inputs.count > 3 && node.inputs[3] != nil ? ints(3) : Array(0..<rank)).map { $0 < 0 ? $0 + rank : $0 }
-            guard p.count == 2 * axes.count else { throw GraphError.badInput("pads \(p) do not fit axes \(axes)") }
-            var widths = [PadWidth](repeating: PadWidth(0, 0), count: rank)
-            for (k, a) in axes.enumerated() { widths[a] = PadWidth(p[k], p[k + axes.count]) }
-            let value = node.inputs.count > 2 ? node.inputs[2].flatMap { host[$0]?.floatValues.first } ?? 0 : 0
-            let mode: PadMode = fill == .reflect ? .reflect : fill == .edge ? .edge : .constant(value)
+            let x = try v(0)
+            let (widths, mode) = try OpArguments.padding(t[x].shape, fill: fill, a)
             return [try t.pad(x, pads: widths, mode: mode)]
         case .select:
             // where(c, a, b) = a·c + b·(1 − c) with the condition as data.
@@ -140,8 +132,8 @@ public struct TapeExecutor {
             if ra == 1 { y = try t.reshape(y, t[y].shape.removing(axis: t[y].rank - 2)) }
             if rb == 1 { y = try t.reshape(y, t[y].shape.removing(axis: t[y].rank - 1)) }
             return [y]
-        case .einsum(let equation):
-            return [try EinsumPlan.run(equation, node.inputs.indices.map { try v($0) }, EinsumPlan.Ops(
+        case .einsum(let spec):
+            return [try EinsumPlan.run(spec, node.inputs.indices.map { try v($0) }, EinsumPlan.Ops(
                 shape: { t[$0].shape }, sum: { try t.sum($0, axes: $1) }, permute: { try t.permute($0, $1) },
                 reshape: { try t.reshape($0, $1) }, matmul: { try t.matmul($0, $1, transposeA: $2, transposeB: $3) }))]
         case let .attention(scale, keyTransposed):
@@ -155,25 +147,23 @@ public struct TapeExecutor {
         case .binary(let op): return [try t.binary(op, v(0), v(1))]
         case .unary(let op): return [t.unary(op, try v(0))]
         case .clip:
-            let low = try optional(1).map { t[$0].scalars.first ?? -.infinity } ?? -.infinity
-            let high = try optional(2).map { t[$0].scalars.first ?? .infinity } ?? .infinity
-            return [t.clamp(try v(0), min: low, max: high)]
+            let (low, high) = try OpArguments.clipBounds(a)
+            return [t.clamp(try v(0), min: Float(low), max: Float(high))]
         case .softmax(let axis): return [try t.softmax(v(0), axis: axis)]
         case let .groupNorm(groups, eps, silu):
-            let c = try shape(node.inputs[0]!)[1]
+            let c = try a.float(0).shape[1]
             if let w = try optional(1), t[w].count != c { throw GraphError.badInput("per-group scale (GroupNormalization-18) cannot be trained") }
             return [silu ? try t.groupNormSiLU(v(0), groups: groups, weight: optional(1), bias: optional(2), eps: eps)
                          : try t.groupNorm(v(0), groups: groups, weight: optional(1), bias: optional(2), eps: eps)]
         case .instanceNorm(let eps): return [try t.instanceNorm(v(0), weight: optional(1), bias: optional(2), eps: eps)]
         case let .layerNorm(axis, eps):
-            let r = try shape(node.inputs[0]!).rank
-            return [try t.layerNorm(v(0), normalizedRank: r - (axis < 0 ? axis + r : axis), weight: optional(1), bias: optional(2), eps: eps)]
+            let rank = try OpArguments.normalizedRank(a.float(0).shape, axis: axis)
+            return [try t.layerNorm(v(0), normalizedRank: rank, weight: optional(1), bias: optional(2), eps: eps)]
         case let .l2Norm(axis, eps): return [try t.rmsNorm(v(0), axis: axis, weight: optional(1), eps: eps, kind: .l2Scaled)]
         case let .reduce(kind, axes, keepDims, noop):
-            // As the interpreter: axes from the attribute or input 1; none or empty means every axis, or no-op.
-            let given = try axes ?? (node.inputs.count > 1 && node.inputs[1] != nil ? ints(1) : nil)
-            if given?.isEmpty ?? true, noop { return [try v(0)] }
-            let list = try given?.isEmpty ?? true ? Array(0..<shape(node.inputs[0]!).rank) : given!
+            guard let list = try OpArguments.reduceAxes(rank: a.value(0).shape.rank, axes: axes, noopWithEmptyAxes: noop, a) else {
+                return [try v(0)]
+            }
             switch kind {
             case .sum: return [try t.sum(v(0), axes: list, keepDims: keepDims)]
             case .mean: return [try t.mean(v(0), axes: list, keepDims: keepDims)]
@@ -182,7 +172,7 @@ public struct TapeExecutor {
             case .max, .min:
                 // The gradient goes to the selected element: a take of each output's arg-extreme.
                 let x = try v(0), values = t[x], s = values.shape
-                let axesSet = Set(list.map { $0 < 0 ? $0 + s.rank : $0 })
+                let axesSet = Set(try list.map { try s.axis($0, op: "reduce") })
                 let outShape = Shape((0..<s.rank).compactMap { axesSet.contains($0) ? (keepDims ? 1 : nil) : s[$0] })
                 var best = [Int](repeating: -1, count: outShape.elementCount)
                 var strides = [Int](repeating: 1, count: s.rank)
@@ -198,40 +188,40 @@ public struct TapeExecutor {
             }
         case .reshape(let allowZero):
             let x = try v(0)
-            return [try t.reshape(x, interpreter.reshapeTarget(t[x].shape, ints(1), allowZero: allowZero))]
+            return [try t.reshape(x, OpArguments.reshapeTarget(t[x].shape, a, allowZero: allowZero))]
         case .unsqueeze(let axes):
             let x = try v(0)
-            return [try t.reshape(x, interpreter.unsqueezed(t[x].shape, axes: axes ?? ints(1)))]
+            return [try t.reshape(x, OpArguments.unsqueezedShape(t[x].shape, axes: axes, a))]
         case .squeeze(let axes):
             let x = try v(0)
-            return [try t.reshape(x, interpreter.squeezed(t[x].shape, axes: axes ?? (node.inputs.count > 1 ? ints(1) : nil)))]
+            return [try t.reshape(x, OpArguments.squeezedShape(t[x].shape, axes: axes, a))]
         case .flatten(let axis):
-            let x = try v(0), s = t[x].shape, a = axis < 0 ? axis + s.rank : axis
-            return [try t.reshape(x, [s.product(0..<a), s.product(a..<s.rank)])]
+            let x = try v(0)
+            return [try t.reshape(x, OpArguments.flattenedShape(t[x].shape, axis: axis))]
         case .identity: return [try v(0)]
         case .transpose(let perm):
             let x = try v(0)
-            return [try t.permute(x, perm ?? Array((0..<t[x].rank).reversed()))]
+            return [try t.permute(x, OpArguments.permutation(perm, rank: t[x].rank))]
         case .concat(let axis): return [try t.concat(node.inputs.indices.map { try v($0) }, axis: axis)]
         case let .split(axis, sizes, count):
-            let x = try v(0), a = try t[x].shape.axis(axis, op: "split")
-            return try t.split(x, axis: a, sizes: sizes ?? (node.inputs.count > 1 && node.inputs[1] != nil ? ints(1) : interpreter.evenSplit(t[x].shape[a], count)))
+            let x = try v(0)
+            let (ax, parts) = try OpArguments.splitSizes(t[x].shape, axis: axis, sizes: sizes, parts: count, outputs: node.outputs.count, a)
+            return try t.split(x, axis: ax, sizes: parts)
         case .expand:
             let x = try v(0)
-            return [try t.expand(x, to: broadcastShapes(t[x].shape, Shape(ints(1)), op: "expand"))]
+            return [try t.expand(x, to: OpArguments.expandTarget(t[x].shape, a))]
         case .resize(let mode):
-            let x = try v(0), s = t[x].shape
-            let scales = node.inputs.count > 2 ? node.inputs[2].flatMap { host[$0]?.floatValues } : nil
-            let sizes = node.inputs.count > 3 ? try node.inputs[3].map { _ in try ints(3) } : nil
-            let size = sizes.map { ($0[2], $0[3]) } ?? (Int(Float(s[2]) * (scales?[2] ?? 1)), Int(Float(s[3]) * (scales?[3] ?? 1)))
-            let factor = sizes == nil ? scales.map { (Double($0[2]), Double($0[3])) } : nil
+            let x = try v(0)
+            let (size, factor) = try OpArguments.resizeTarget(t[x].shape, a)
             switch mode {
             case .nearest: return [try t.upsampleNearest(x, outputSize: size, scaleFactor: factor)]
             case .linear(let alignCorners): return [try t.upsampleBilinear(x, outputSize: size, alignCorners: alignCorners, scaleFactor: factor)]
             }
         case .depthToSpace(let b, true): return [try t.pixelShuffle(v(0), factor: b)]
-        default:
-            throw GraphError.badInput("\(node.op.name) cannot be trained (no backward rule)")
+        case .winogradConv:  // only inference plans lower convs to it; training keeps `conv`
+            throw GraphError.badInput("\(node.op.name) cannot be trained (no backward rule): train the graph's conv before Winograd lowering")
+        case .compare, .not, .cast(.int64), .shape, .constantOfShape, .range:  // `run` evaluates these on the host
+            throw GraphError.invalid("\(node.op.name) carries no gradient: it is evaluated on the host, never recorded")
         }
     }
 }
@@ -241,7 +231,12 @@ extension Op {
     var outputCarriesNoGradient: Bool {
         switch self {
         case .compare, .not, .shape, .constantOfShape, .range, .cast(.int64): return true
-        default: return false
+        case .conv, .winogradConv, .convTranspose, .gemm, .matMul, .einsum, .attention, .attentionInterleaved,
+             .binary, .unary, .clip, .select, .cast(.float32),
+             .softmax, .instanceNorm, .groupNorm, .batchNorm, .layerNorm, .l2Norm, .reduce,
+             .reshape, .transpose, .concat, .split, .slice, .gather, .unsqueeze, .squeeze, .flatten, .expand, .tile, .pad, .resize,
+             .depthToSpace, .spaceToDepth, .identity:
+            return false
         }
     }
 }

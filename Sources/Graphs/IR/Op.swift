@@ -46,8 +46,8 @@ public enum Op: Sendable {
     case gemm(transA: Bool, transB: Bool, alpha: Float, beta: Float)
     /// a, b → numpy matmul (batch axes broadcast; rank-1 operands promoted and squeezed)
     case matMul
-    /// operands… → einsum over single-letter subscripts with an explicit `->`
-    case einsum(equation: String)
+    /// operands… → einsum over single-letter subscripts with an explicit `->` (parsed on import)
+    case einsum(EinsumSpec)
     /// q `[…, Lq, D]`, k `[…, Lk, D]` (`[…, D, Lk]` when `keyTransposed`), v `[…, Lk, Dv]` →
     /// softmax(q·kᵀ·scale)·v (fused from MatMul/Einsum → Softmax → MatMul/Einsum by a pass)
     case attention(scale: Float, keyTransposed: Bool)

@@ -175,7 +175,7 @@ extension SpecializedGraph {
         guard root.inputs.count == 2, let v = root.inputs[1], let (iSoft, soft) = soleProducer(root.inputs[0]),
               case .softmax(let axis) = soft.op, let scores = soft.inputs[0], let scoreShape = shapes[scores],
               axis == -1 || axis == scoreShape.rank - 1 else { return nil }
-        if case .einsum(let eq) = root.op, !Self.isAttentionEinsum(eq, scores: false) { return nil }
+        if case .einsum(let spec) = root.op, !Self.isAttentionEinsum(spec, scores: false) { return nil }
         var consumed = [iSoft], scale: Float = 1
         /// A one-element float constant.
         func scalar(_ id: ValueID?) -> Float? {
@@ -194,7 +194,7 @@ extension SpecializedGraph {
         let keyTransposed: Bool
         switch qk.op {
         case .matMul: keyTransposed = true
-        case .einsum(let eq) where Self.isAttentionEinsum(eq, scores: true): keyTransposed = false
+        case .einsum(let spec) where Self.isAttentionEinsum(spec, scores: true): keyTransposed = false
         default: return nil
         }
         consumed.append(iProduct)
@@ -216,13 +216,10 @@ extension SpecializedGraph {
                 consumed)
     }
 
-    /// Whether `equation` is attention's q·kᵀ (`…id,…jd->…ij`, when `scores`) or p·v (`…ij,…jd->…id`):
+    /// Whether `spec` is attention's q·kᵀ (`…id,…jd->…ij`, when `scores`) or p·v (`…ij,…jd->…id`):
     /// same leading labels everywhere, a product over the last two axes.
-    static func isAttentionEinsum(_ equation: String, scores: Bool) -> Bool {
-        let eq = equation.filter { !$0.isWhitespace }
-        let sides = eq.components(separatedBy: "->")
-        guard sides.count == 2, !eq.contains(".") else { return false }
-        let ins = sides[0].split(separator: ",").map(Array.init), out = Array(sides[1])
+    static func isAttentionEinsum(_ spec: EinsumSpec, scores: Bool) -> Bool {
+        let ins = spec.operands, out = spec.output
         guard ins.count == 2, ins[0].count == out.count, ins[1].count == out.count, out.count >= 2,
               Set(out).count == out.count else { return false }
         let n = out.count, lead = out.prefix(n - 2)

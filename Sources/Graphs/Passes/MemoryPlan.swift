@@ -21,7 +21,12 @@ extension Op {
     public var isView: Bool {
         switch self {
         case .reshape, .flatten, .squeeze, .unsqueeze, .identity: return true
-        default: return false
+        case .conv, .winogradConv, .convTranspose, .gemm, .matMul, .einsum, .attention, .attentionInterleaved,
+             .binary, .unary, .clip, .compare, .not, .select, .cast,
+             .softmax, .instanceNorm, .groupNorm, .batchNorm, .layerNorm, .l2Norm, .reduce,
+             .transpose, .concat, .split, .slice, .gather, .expand, .tile, .pad, .resize, .depthToSpace, .spaceToDepth,
+             .shape, .constantOfShape, .range:
+            return false
         }
     }
 }
@@ -102,10 +107,9 @@ extension SpecializedGraph {
             guard let a = ins[0] else { return 0 }
             if case .gemm(let ta, _, _, _) = node.op, ta { return 2 * outShape.elementCount * a[0] }
             return 2 * outShape.elementCount * a[a.rank - 1]
-        case .einsum:
+        case .einsum(let spec):
             // Product of every distinct label's size, twice.
-            guard case .einsum(let eq) = node.op else { return 0 }
-            let labels = eq.filter { !$0.isWhitespace }.components(separatedBy: "->")[0].split(separator: ",").map(Array.init)
+            let labels = spec.operands
             var size: [Character: Int] = [:]
             for (ls, s) in zip(labels, ins) { if let s { for (l, d) in zip(ls, s) { size[l] = d } } }
             return labels.count == 2 ? 2 * size.values.reduce(1, *) : 0
@@ -116,7 +120,11 @@ extension SpecializedGraph {
         case .attentionInterleaved:
             guard let q = ins[0], let k = ins[1] else { return 0 }
             return 2 * q.elementCount * k[1] + 2 * outShape.elementCount * k[1]
-        default: return 0
+        case .binary, .unary, .clip, .compare, .not, .select, .cast,  // not dense: counted as 0
+             .softmax, .instanceNorm, .groupNorm, .batchNorm, .layerNorm, .l2Norm, .reduce,
+             .reshape, .transpose, .concat, .split, .slice, .gather, .unsqueeze, .squeeze, .flatten, .expand, .tile, .pad, .resize,
+             .depthToSpace, .spaceToDepth, .shape, .constantOfShape, .range, .identity:
+            return 0
         }
     }
 }

@@ -37,7 +37,9 @@ extension Graph {
                 if let source = node.inputs.first ?? nil, let o = origin[source], !touchesImage {
                     for out in node.outputs { origin[out] = o }
                 }
-            default: break
+            case .attentionInterleaved, .unary, .clip, .compare, .not, .softmax, .instanceNorm, .reduce, .pad, .resize,
+                 .depthToSpace, .spaceToDepth:
+                break  // no parameter role
             }
             if touchesImage { fromImage.formUnion(node.outputs) }
         }

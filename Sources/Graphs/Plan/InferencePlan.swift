@@ -1,5 +1,5 @@
-// InferencePlan: a graph compiled for fixed input shapes — specialized (shape arithmetic folded),
-// fused, memory-planned into one arena — and the executor that runs it. At compile time every
+// InferencePlan: the executor of a graph compiled for fixed input shapes (`CompiledGraph`:
+// specialized, fused, Winograd-lowered, memory-planned into one arena). At compile time every
 // float value gets its home: a constant (weights, folded values) or a view into the arena at its
 // planned offset; view ops (reshape, squeeze, …) get a view of their source's memory and never run.
 // Each remaining node becomes a step with its argument list built once; running is a loop that
@@ -13,27 +13,16 @@
 import Foundation
 import Tensors
 
-/// Choices made when compiling a plan.
-public struct PlanOptions: Sendable {
-    /// Lower eligible 3x3 convs to Winograd F(2x2, 3x3).
-    public var winograd = true
-    /// Tabulate the time branch for integer timesteps 0..<timeTable (the model's training
-    /// timesteps); nil or 0 computes it every forward.
-    public var timeTable: Int? = 1000
-    public init(winograd: Bool = true, timeTable: Int? = 1000) {
-        self.winograd = winograd
-        self.timeTable = timeTable
-    }
-}
-
 /// A graph compiled for fixed input shapes, with its executor.
 public final class InferencePlan: @unchecked Sendable {
     public let cpu: CPU
-    /// The compiled graph (after specialization and fusion).
+    /// What was compiled: graph, options, memory plan, FLOPs.
+    public let compilation: CompiledGraph
+    /// The graph that runs (after specialization, fusion and Winograd lowering).
     public let compiled: SpecializedGraph
-    public let memory: MemoryPlan
+    public var memory: MemoryPlan { compilation.memory }
     /// Dense FLOPs per forward.
-    public let flops: Int
+    public var flops: Int { compilation.flops }
     let interpreter: Interpreter
     let arena: TensorStorage
 
@@ -57,15 +46,18 @@ public final class InferencePlan: @unchecked Sendable {
     let timeTable: TimeTable?
     private let lock = NSLock()
 
-    /// Compiles `graph` for `inputShapes` (every input's concrete shape).
-    public init(_ graph: Graph, inputShapes: [ValueID: Shape], cpu: CPU, options: PlanOptions = PlanOptions()) throws {
+    /// Compiles `graph` for `inputShapes` (every input's concrete shape); see ``Graph/compiled(inputShapes:cpu:options:)``.
+    public convenience init(_ graph: Graph, inputShapes: [ValueID: Shape], cpu: CPU, options: PlanOptions = PlanOptions()) throws {
+        try self.init(graph.compiled(inputShapes: inputShapes, cpu: cpu, options: options), cpu: cpu)
+    }
+
+    /// The executor of `compilation`: its arena allocated, its steps prepared, its time table
+    /// (when it planned one) computed.
+    public init(_ compilation: CompiledGraph, cpu: CPU) throws {
         self.cpu = cpu
-        let fused = try graph.specialized(inputShapes: inputShapes, cpu: cpu).fused()
-        compiled = options.winograd ? try fused.winogradLowered(cpu: cpu) : fused
-        let batch = graph.inputs.first.flatMap { inputShapes[$0]?.first } ?? 1
-        let tabulated = (options.timeTable ?? 0) > 0 ? TimeTable.frontier(of: compiled, batch: batch)?.values ?? [] : []
-        memory = compiled.planMemory(liveFromStart: Set(tabulated))
-        flops = compiled.flops
+        self.compilation = compilation
+        compiled = compilation.specialized
+        let memory = compilation.memory
         interpreter = Interpreter(cpu: cpu)
         arena = TensorStorage(capacity: memory.size, zeroed: true)
         let g = compiled.graph
@@ -87,12 +79,7 @@ public final class InferencePlan: @unchecked Sendable {
             return Step(node: node, args: args, runtimeArgs: runtime, out: out)
         }
         scratch = [Value?](repeating: nil, count: g.values.count)
-        let compiledGraph = compiled
-        if let size = options.timeTable, size > 0 {
-            timeTable = try TimeTable(compiledGraph, homes: homes, batch: batch, size: size, cpu: cpu)
-        } else {
-            timeTable = nil
-        }
+        timeTable = try TimeTable(compilation, homes: homes, cpu: cpu)
         if let table = timeTable {
             for i in steps.indices { steps[i].inTimeBranch = steps[i].node.outputs.allSatisfy(table.branch.contains) }
         }
@@ -104,8 +91,14 @@ public final class InferencePlan: @unchecked Sendable {
     /// Whether the time branch is tabulated (looked up per sample instead of computed).
     public var hasTimeTable: Bool { timeTable != nil }
 
+    /// Timesteps tabulated (0..<n), or nil without a time table.
+    public var timeTableSize: Int? { timeTable?.size }
+
+    /// Steps skipped when the time table supplies the branch (every timestep an integer in the table).
+    public var timeBranchStepCount: Int { steps.filter(\.inTimeBranch).count }
+
     /// Arena bytes of one forward's intermediates.
-    public var arenaBytes: Int { memory.size * 4 }
+    public var arenaBytes: Int { compilation.arenaBytes }
 
     /// Runs one forward; `inputs` by the graph's input ids, with the compiled shapes. Returns the
     /// outputs as views into the arena (valid until the next run).

@@ -22,7 +22,7 @@ struct TimeTable {
 
     /// The int64 timestep input and the frontier (branch values the image path reads) of a
     /// compiled graph with batch `batch`, or nil when it has no separable integer time branch.
-    static func frontier(of compiled: SpecializedGraph, batch: Int) -> (input: ValueID, values: [ValueID])? {
+    static func frontier(of compiled: SpecializedGraph, batch: Int) -> TimeTableFrontier? {
         let g = compiled.graph, branch = compiled.timeOnly
         guard let input = g.inputs.first(where: { branch.contains($0) && g[$0].type == .int64 }),
               compiled.shapes[input] == [batch] else { return nil }
@@ -34,16 +34,19 @@ struct TimeTable {
         guard !values.isEmpty, !values.contains(input),
               values.allSatisfy({ g[$0].type == .float32 && (compiled.shapes[$0]?.first ?? 0) == batch && compiled.shapes[$0]!.rank >= 1 })
         else { return nil }
-        return (input, values)
+        return TimeTableFrontier(input: input, values: values)
     }
 
-    /// Builds the table for `compiled` (batch `batch`), or returns nil when the graph has no
-    /// separable integer time branch. The frontier's homes must be live from the start of a
-    /// forward (`planMemory(liveFromStart:)`): the table fills them before the first step.
-    init?(_ compiled: SpecializedGraph, homes: [Value?], batch: Int, size: Int, cpu: CPU) throws {
+    /// Builds the table of `compilation` (its batch, `options.timeTable` timesteps), or returns nil
+    /// when it planned none (no separable integer time branch, or tables off) or the branch's rows
+    /// cannot be tabulated. The frontier's homes are live from the start of a forward (the
+    /// compilation planned them so): the table fills them before the first step.
+    init?(_ compilation: CompiledGraph, homes: [Value?], cpu: CPU) throws {
+        let compiled = compilation.specialized, batch = compilation.batch, size = compilation.options.timeTable ?? 0
         let g = compiled.graph
         let branch = compiled.timeOnly
-        guard size > 0, batch > 0, let (input, frontier) = Self.frontier(of: compiled, batch: batch) else { return nil }
+        guard size > 0, batch > 0, let planned = compilation.timeTableFrontier else { return nil }
+        let (input, frontier) = (planned.input, planned.values)
         var homesOf: [Tensor] = []
         for v in frontier {
             guard case .float(let home)? = homes[v.index] else { return nil }

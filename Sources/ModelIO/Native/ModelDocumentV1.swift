@@ -260,7 +260,7 @@ private enum V1Op: Decodable {
         case let .convTranspose(o, h, w): return .convTranspose(o.converted, outputPaddingH: h, outputPaddingW: w)
         case let .gemm(transA, transB, alpha, beta): return .gemm(transA: transA, transB: transB, alpha: alpha, beta: beta)
         case .matMul: return .matMul
-        case .einsum(let equation): return .einsum(equation: equation)
+        case .einsum(let equation): return .einsum(try EinsumSpec(equation))
         case let .attention(scale, keyTransposed): return .attention(scale: scale, keyTransposed: keyTransposed)
         case .attentionInterleaved(let scale): return .attentionInterleaved(scale: scale)
         case .binary(let b): return .binary(b.converted)

@@ -162,7 +162,7 @@ extension Op {
         case let .gemm(transA, transB, alpha, beta):
             a = ["trans_a": .bool(transA), "trans_b": .bool(transB), "alpha": .float32(alpha), "beta": .float32(beta)]
         case .matMul, .clip, .not, .select, .slice, .expand, .tile, .range, .identity: break
-        case .einsum(let equation): a["equation"] = .string(equation)
+        case .einsum(let spec): a["equation"] = .string(spec.equation)
         case let .attention(scale, keyTransposed): a = ["scale": .float32(scale), "key_transposed": .bool(keyTransposed)]
         case .attentionInterleaved(let scale): a["scale"] = .float32(scale)
         case .binary(let b): a["function"] = .string(NativeNames.binary(b))
@@ -215,7 +215,9 @@ extension Op {
         case .gemm:
             return .gemm(transA: try a.bool("trans_a"), transB: try a.bool("trans_b"), alpha: try a.float("alpha"), beta: try a.float("beta"))
         case .matMul: return .matMul
-        case .einsum: return .einsum(equation: try a.string("equation"))
+        case .einsum:
+            let equation = try a.string("equation")
+            do { return .einsum(try EinsumSpec(equation)) } catch { throw a.fail("equation", "is not a supported einsum: \(error)") }
         case .attention: return .attention(scale: try a.float("scale"), keyTransposed: try a.bool("key_transposed"))
         case .attentionInterleaved: return .attentionInterleaved(scale: try a.float("scale"))
         case .binary: return .binary(try a.name("function", NativeNames.binary))

@@ -235,7 +235,7 @@ private struct Emitter {
         case let .gemm(ta, tb, alpha, beta):
             node("Gemm", trimmed(ins), outs, [("transA", .int(ta ? 1 : 0)), ("transB", .int(tb ? 1 : 0)), ("alpha", .float(alpha)), ("beta", .float(beta))], name: label)
         case .matMul: node("MatMul", ins, outs, name: label)
-        case .einsum(let eq): node("Einsum", ins, outs, [("equation", .string(eq))], name: label)
+        case .einsum(let spec): node("Einsum", ins, outs, [("equation", .string(spec.equation))], name: label)
         case let .attention(scale, keyTransposed):
             var k = ins[1]
             if !keyTransposed {

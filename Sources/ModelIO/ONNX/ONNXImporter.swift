@@ -214,7 +214,7 @@ public enum ONNXImporter {
             case "MatMul": return .matMul
             case "Einsum":
                 guard let eq = a["equation"]?.string else { throw fail(node, "has no equation") }
-                return .einsum(equation: eq)
+                do { return .einsum(try EinsumSpec(eq)) } catch GraphError.badInput(let problem) { throw fail(node, problem) }
             case "Gelu":
                 let approx = a["approximate"]?.string ?? "none"
                 guard approx == "none" || approx == "tanh" else { throw fail(node, "approximate '\(approx)' is not supported") }
