@@ -14,9 +14,9 @@ import Tensors
 public final class ServedModel: @unchecked Sendable {
     public let name: String
     public let stepper: BatchStepper
-    public var native: NativeModel { stepper.model }
+    public var model: DiffusionModel { stepper.model }
 
-    public init(name: String, model: NativeModel, cpu: CPU) throws {
+    public init(name: String, model: DiffusionModel, cpu: CPU) throws {
         self.name = name
         stepper = try BatchStepper(model: model, cpu: cpu)
     }

@@ -124,12 +124,12 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     func describe(_ m: ServedModel) -> [String: Any] {
-        let s = m.native.schedule
-        return ["name": m.name, "image_shape": m.native.imageShape, "channels": m.native.imageShape[0],
-                "height": m.native.imageShape[1], "width": m.native.imageShape[2],
+        let s = m.model.schedule
+        return ["name": m.name, "image_shape": m.model.imageShape, "channels": m.model.imageShape[0],
+                "height": m.model.imageShape[1], "width": m.model.imageShape[2],
                 "num_train_timesteps": s.numTrainTimesteps,
                 "schedule": ["beta_schedule": s.betaSchedule.rawValue, "beta_start": s.betaStart, "beta_end": s.betaEnd],
-                "prediction_type": s.predictionType.rawValue, "parameters": m.native.graph.parameterCount]
+                "prediction_type": s.predictionType.rawValue, "parameters": m.model.graph.parameterCount]
     }
 
     func generate(query: [(String, String?)], socket: Int32) -> Response {

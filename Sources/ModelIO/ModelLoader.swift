@@ -11,7 +11,7 @@ public enum ModelLoader {
     /// or a diffusers UNet2DModel / pipeline folder.
     /// `schedule` comes from the native folder, else from `scheduleConfig` (a diffusers
     /// scheduler_config.json), else from the ONNX metadata keys, else the defaults.
-    public static func open(_ path: String, scheduleConfig: String? = nil) throws -> NativeModel {
+    public static func open(_ path: String, scheduleConfig: String? = nil) throws -> DiffusionModel {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
             throw ModelFileError(path: path, problem: "no such file or folder")
@@ -21,7 +21,7 @@ public enum ModelLoader {
             guard FileManager.default.fileExists(atPath: path + "/model.json") else {
                 throw ModelFileError(path: path, problem: "a folder with neither model.json (native) nor diffusion_pytorch_model.safetensors / unet/ (diffusers)")
             }
-            var model = try NativeModel.read(path)
+            var model = try DiffusionModel.readNative(path)
             if let scheduleConfig { model.schedule = try ScheduleConfig.read(scheduleConfig) }
             return model
         }
@@ -40,7 +40,7 @@ public enum ModelLoader {
             }
             return n
         }
-        return NativeModel(graph: graph, schedule: schedule, imageShape: chw)
+        return DiffusionModel(graph: graph, schedule: schedule, imageShape: chw)
     }
 
     /// The graph of the model at `path` (any supported format).

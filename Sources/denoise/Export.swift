@@ -16,8 +16,8 @@ struct Export: ParsableCommand {
     var onnx: String
 
     func run() throws {
-        let native = try ModelLoader.open(model)
-        try ONNXExporter.write(native, to: onnx)
-        print("wrote \(onnx): \(native.graph.nodes.count) nodes, \(native.graph.parameterCount) parameters, opset \(ONNXExporter.opset)")
+        let diffusionModel = try ModelLoader.open(model)
+        try ONNXExporter.write(diffusionModel, to: onnx)
+        print("wrote \(onnx): \(diffusionModel.graph.nodes.count) nodes, \(diffusionModel.graph.parameterCount) parameters, opset \(ONNXExporter.opset)")
     }
 }

@@ -68,9 +68,9 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         let model = try self.model ?? DefaultModel.path()
-        var native = try ModelLoader.open(model)
-        native.schedule = try schedule.applied(to: native.schedule)
-        let generator = try ImageGenerator(model: native, cpu: CPU(threads: threads))
+        var diffusionModel = try ModelLoader.open(model)
+        diffusionModel.schedule = try schedule.applied(to: diffusionModel.schedule)
+        let generator = try ImageGenerator(model: diffusionModel, cpu: CPU(threads: threads))
         let t = generator.schedule.trainingTimesteps
         let stepCount = steps ?? t
         guard stepCount <= t else { throw ValidationError("--steps \(stepCount) exceeds the model's \(t) training timesteps") }

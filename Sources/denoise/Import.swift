@@ -11,7 +11,7 @@ struct Import: ParsableCommand {
         abstract: "Convert a model (ONNX file, diffusers or native folder) into a native model folder (model.json + weights.safetensors).",
         discussion: """
             A native folder (e.g. one of an older format version) is rewritten in the current format version \
-            (\(NativeModel.formatVersion)): a new model.json, weights.safetensors copied byte for byte. \
+            (\(NativeFormat.version)): a new model.json, weights.safetensors copied byte for byte. \
             The schedule comes from --scheduler-config (a diffusers scheduler_config.json) and the schedule flags, else from the \
             model (a native or diffusers folder's own, or the ONNX metadata_props keys \(ScheduleConfig.metadataKeys.joined(separator: ", "))), \
             else the defaults (linear betas 1e-4…0.02, 1000 timesteps, epsilon prediction).
@@ -27,19 +27,19 @@ struct Import: ParsableCommand {
     var schedule: ScheduleFlags
 
     func run() throws {
-        let native: NativeModel
-        if let version = try NativeModel.storedFormatVersion(model) {
-            native = try NativeModel.rewrite(model, to: out) { try schedule.applied(to: $0) }
-            print("\(model): native format version \(version) → \(out): format version \(NativeModel.formatVersion) "
+        let diffusionModel: DiffusionModel
+        if let version = try DiffusionModel.storedFormatVersion(model) {
+            diffusionModel = try DiffusionModel.rewrite(model, to: out) { try schedule.applied(to: $0) }
+            print("\(model): native format version \(version) → \(out): format version \(NativeFormat.version) "
                   + "(model.json rewritten; weights.safetensors unchanged)")
         } else {
             var opened = try ModelLoader.open(model)
             opened.schedule = try schedule.applied(to: opened.schedule)
             try opened.write(to: out)
-            native = opened
+            diffusionModel = opened
         }
-        let s = native.schedule
-        print("wrote \(out): \(native.graph.nodes.count) nodes, \(native.graph.parameterCount) parameters, image \(native.imageShape), "
+        let s = diffusionModel.schedule
+        print("wrote \(out): \(diffusionModel.graph.nodes.count) nodes, \(diffusionModel.graph.parameterCount) parameters, image \(diffusionModel.imageShape), "
               + "schedule \(s.betaSchedule.rawValue) \(s.betaStart)…\(s.betaEnd) over \(s.numTrainTimesteps) steps, \(s.predictionType.rawValue)")
     }
 }

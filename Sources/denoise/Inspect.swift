@@ -27,16 +27,16 @@ struct Inspect: ParsableCommand {
     }
 
     func run() throws {
-        let native = try ModelLoader.open(model)
-        let graph = native.graph
+        let diffusionModel = try ModelLoader.open(model)
+        let graph = diffusionModel.graph
         print("model: \(model)")
         if let producer = graph.metadata["onnx.producer"] { print("producer: \(producer), opset \(graph.metadata["onnx.opset"] ?? "?")") }
         for id in graph.inputs { print("input  \(graph[id].name): \(graph[id].type) [\((graph[id].dims ?? []).map(\.description).joined(separator: ", "))]") }
         for id in graph.outputs { print("output \(graph[id].name): \(graph[id].type) [\((graph[id].dims ?? []).map(\.description).joined(separator: ", "))]") }
         print("parameters: \(graph.parameterCount)")
-        var options = BatchStepper.planOptions(for: native)
+        var options = BatchStepper.planOptions(for: diffusionModel)
         options.winograd = !noWinograd
-        let plan = try InferencePlan(graph, inputShapes: BatchStepper.inputShapes(of: native, batch: batch), cpu: CPU(), options: options)
+        let plan = try InferencePlan(graph, inputShapes: BatchStepper.inputShapes(of: diffusionModel, batch: batch), cpu: CPU(), options: options)
         let compiled = plan.compiled
         print("nodes: \(graph.nodes.count) imported, \(compiled.graph.nodes.count) after the passes (batch \(batch)); "
               + "\(compiled.timeOnly.count) values in the time branch")

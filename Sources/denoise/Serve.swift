@@ -85,8 +85,8 @@ struct Serve: ParsableCommand {
         }
         log("denoise serve: ISA \(CPU.vectorISA), GEMM \(CPU.gemmKernel), \(cpu.threads) threads")
         for m in served {
-            let s = m.native.schedule
-            log("model \(m.name): image \(m.native.imageShape), \(m.native.graph.parameterCount) parameters, \(s.betaSchedule.rawValue) schedule over \(s.numTrainTimesteps) steps, \(s.predictionType.rawValue)")
+            let s = m.model.schedule
+            log("model \(m.name): image \(m.model.imageShape), \(m.model.graph.parameterCount) parameters, \(s.betaSchedule.rawValue) schedule over \(s.numTrainTimesteps) steps, \(s.predictionType.rawValue)")
         }
         let server = HTTPServer(engine: engine, metrics: metrics, options: options, log: log)
         try server.start()

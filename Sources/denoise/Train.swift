@@ -102,7 +102,7 @@ struct TrainingFlags: ParsableArguments {
 
     /// Trains `model` to `steps` (the loop and its cadence live in Diffusion's TrainingRun); this
     /// checks the output folder, loads the data and draws progress.
-    func run(_ model: NativeModel, cpu: CPU) throws {
+    func run(_ model: DiffusionModel, cpu: CPU) throws {
         do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
             throw ValidationError("--out \(out): cannot create this folder (\((error as NSError).localizedDescription))")
         }
@@ -153,18 +153,18 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let cpu = CPU(threads: training.threads)
-        var native: NativeModel
-        if let model { native = try ModelLoader.open(model) } else {
+        var diffusionModel: DiffusionModel
+        if let model { diffusionModel = try ModelLoader.open(model) } else {
             var c = UNet2DConfig.fashionMNIST
             if let config {
                 guard let data = FileManager.default.contents(atPath: config) else { throw ValidationError("\(config): cannot read") }
                 c = try JSONDecoder().decode(UNet2DConfig.self, from: data).validated(source: config)
             }
-            native = NativeModel(graph: try UNet2DBuilder.initialized(c, seed: training.seed, cpu: cpu), schedule: ScheduleConfig(),
+            diffusionModel = DiffusionModel(graph: try UNet2DBuilder.initialized(c, seed: training.seed, cpu: cpu), schedule: ScheduleConfig(),
                                  imageShape: [c.inChannels, c.sampleSize, c.sampleSize])
         }
-        native.schedule = try schedule.applied(to: native.schedule)
-        try training.run(native, cpu: cpu)
+        diffusionModel.schedule = try schedule.applied(to: diffusionModel.schedule)
+        try training.run(diffusionModel, cpu: cpu)
     }
 }
 
@@ -183,8 +183,8 @@ struct Finetune: ParsableCommand {
 
     func run() throws {
         let cpu = CPU(threads: training.threads)
-        var native = try ModelLoader.open(model)
-        native.schedule = try schedule.applied(to: native.schedule)
-        try training.run(native, cpu: cpu)
+        var diffusionModel = try ModelLoader.open(model)
+        diffusionModel.schedule = try schedule.applied(to: diffusionModel.schedule)
+        try training.run(diffusionModel, cpu: cpu)
     }
 }

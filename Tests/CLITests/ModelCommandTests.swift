@@ -79,7 +79,7 @@ private func relativeError(_ a: String, _ b: String) throws -> Float {
             .write(to: URL(fileURLWithPath: config))
         let r = try runDenoise(["import", model, "--out", dir + "/m", "--scheduler-config", config])
         #expect(r.status == 0 && r.stdout.contains("squaredcos_cap_v2") && r.stdout.contains("500 steps, v_prediction"), "\(r.stdout)\(r.stderr)")
-        let native = try NativeModel.read(dir + "/m")
+        let native = try DiffusionModel.readNative(dir + "/m")
         #expect(native.schedule.numTrainTimesteps == 500 && native.imageShape == [3, 16, 16])
         try Data(#"{"beta_schedule": "exotic"}"#.utf8).write(to: URL(fileURLWithPath: config))
         let bad = try runDenoise(["import", model, "--out", dir + "/m2", "--scheduler-config", config])
@@ -90,9 +90,9 @@ private func relativeError(_ a: String, _ b: String) throws -> Float {
         let v1 = fixtures.appendingPathComponent("../native/v1-small").standardizedFileURL.path, dir = try temporaryFolder()
         let r = try runDenoise(["import", v1, "--out", dir + "/v2"])
         #expect(r.status == 0 && r.stdout.contains("native format version 1") && r.stdout.contains("format version 2"), "\(r.stdout)\(r.stderr)")
-        #expect(try NativeModel.storedFormatVersion(dir + "/v2") == 2)
+        #expect(try DiffusionModel.storedFormatVersion(dir + "/v2") == 2)
         #expect(FileManager.default.contents(atPath: dir + "/v2/weights.safetensors") == FileManager.default.contents(atPath: v1 + "/weights.safetensors"))
-        let old = try NativeModel.read(v1), new = try NativeModel.read(dir + "/v2")
+        let old = try DiffusionModel.readNative(v1), new = try DiffusionModel.readNative(dir + "/v2")
         #expect(new.graph.nodes.map { "\($0.op)" } == old.graph.nodes.map { "\($0.op)" } && new.schedule == old.schedule)
     }
 

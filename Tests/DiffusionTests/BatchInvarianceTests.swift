@@ -13,7 +13,7 @@ import TestSupport
 
 @Suite struct BatchInvarianceTests {
     /// Runs `model` on samples `xs` with timesteps `ts` in one forward of batch xs.count.
-    func forward(_ model: NativeModel, _ xs: [Tensor], _ ts: [Int], threads: Int) throws -> [Tensor] {
+    func forward(_ model: DiffusionModel, _ xs: [Tensor], _ ts: [Int], threads: Int) throws -> [Tensor] {
         let (image, time) = try model.graph.diffusionInputs()
         let b = xs.count
         var shapes = try ModelLoader.inputShapes(model.graph, batch: b)
@@ -27,7 +27,7 @@ import TestSupport
         return (0..<b).map { y.rows($0..<($0 + 1)).copy() }
     }
 
-    func check(_ model: NativeModel) throws {
+    func check(_ model: DiffusionModel) throws {
         var rng = TestRNG(seed: 5)
         let samples = (0..<5).map { _ in Tensor(shape: Shape([1] + model.imageShape), scalars: (0..<model.imageShape.reduce(1, *)).map { _ in rng.uniform() }) }
         let times = [999, 500, 17, 0, 250]
@@ -44,7 +44,7 @@ import TestSupport
     }
 
     @Test func defaultShapedUNet() throws {
-        let model = NativeModel(graph: try UNet2DBuilder.initialized(.fashionMNIST, seed: 3, cpu: CPU(threads: 2)),
+        let model = DiffusionModel(graph: try UNet2DBuilder.initialized(.fashionMNIST, seed: 3, cpu: CPU(threads: 2)),
                                 schedule: ScheduleConfig(), imageShape: [1, 28, 28])
         try check(model)
     }

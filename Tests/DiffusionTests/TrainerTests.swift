@@ -28,7 +28,7 @@ import Tensors
 
     func trainer(seed: UInt64 = 1, configure: (inout TrainingOptions) -> Void = { _ in }) throws -> Trainer {
         let cpu = CPU(threads: 2)
-        let model = NativeModel(graph: try UNet2DBuilder.initialized(Self.config, seed: seed, cpu: cpu), schedule: ScheduleConfig(), imageShape: [1, 8, 8])
+        let model = DiffusionModel(graph: try UNet2DBuilder.initialized(Self.config, seed: seed, cpu: cpu), schedule: ScheduleConfig(), imageShape: [1, 8, 8])
         var o = TrainingOptions()
         (o.batchSize, o.learningRate, o.warmupSteps, o.seed) = (16, 3e-3, 5, seed)
         configure(&o)

@@ -50,13 +50,13 @@ private let attentionModel = fixtures.appendingPathComponent("onnx/ddpm_unet_sma
         g.nodes = [Node(.einsum(try EinsumSpec("ij, jk -> ik")), inputs: [a, b], outputs: [y], name: "product")]
         (g.inputs, g.outputs) = ([a, b], [y])
         let folder = try temporaryFolder()
-        try NativeModel(graph: g, schedule: ScheduleConfig(), imageShape: [1, 2, 3]).write(to: folder)
+        try DiffusionModel(graph: g, schedule: ScheduleConfig(), imageShape: [1, 2, 3]).write(to: folder)
         let json = try String(contentsOfFile: folder + "/model.json", encoding: .utf8)
         #expect(json.contains(#""op": "einsum""#) && json.contains(#""equation": "ij, jk -> ik""#))
-        guard case .einsum(let spec) = try NativeModel.read(folder).graph.nodes[0].op else { Issue.record("not einsum"); return }
+        guard case .einsum(let spec) = try DiffusionModel.readNative(folder).graph.nodes[0].op else { Issue.record("not einsum"); return }
         #expect(spec == (try EinsumSpec("ij, jk -> ik")))
         try Data(json.replacingOccurrences(of: "ij, jk -> ik", with: "ij").utf8).write(to: URL(fileURLWithPath: folder + "/model.json"))
-        #expect { try NativeModel.read(folder) } throws: { "\($0)".contains("'product'") && "\($0)".contains("equation") }
+        #expect { try DiffusionModel.readNative(folder) } throws: { "\($0)".contains("'product'") && "\($0)".contains("equation") }
     }
 
     @Test func onnxImportRefusesAnUnsupportedEquation() throws {

@@ -12,7 +12,7 @@ import TestSupport
 
 enum NativeFormatGraphs {
     /// A runnable model: x `[batch, 4, 6, 6]` → (y `[batch, 4, 14, 14]`, m2t `[1, 1, 3, batch]`).
-    static func smallModel() -> NativeModel {
+    static func smallModel() -> DiffusionModel {
         var rng = TestRNG(seed: 11)
         func random(_ shape: Shape) -> Tensor { Tensor(shape: shape, scalars: (0..<shape.elementCount).map { _ in rng.uniform() }) }
         var g = Graph()
@@ -47,7 +47,7 @@ enum NativeFormatGraphs {
         g.metadata = ["producer": "NativeFormatTests"]
         // Through the schedule's own JSON, which stays put while its Swift property types may change.
         let schedule = try! JSONDecoder().decode(ScheduleConfig.self, from: Data(#"{"num_train_timesteps": 500, "prediction_type": "v_prediction"}"#.utf8))
-        return NativeModel(graph: g, schedule: schedule, imageShape: [4, 6, 6])
+        return DiffusionModel(graph: g, schedule: schedule, imageShape: [4, 6, 6])
     }
 
     /// One or more ops per ``OpKind``, with parameters away from the defaults.
@@ -73,7 +73,7 @@ enum NativeFormatGraphs {
         .groupNorm(groups: 32, eps: 1e-6, silu: true),
         .batchNorm(eps: 0.001),
         .layerNorm(axis: -1, eps: 1e-5),
-        .l2Norm(axis: 1, eps: 1e-12),
+        .rmsNorm(axis: 1, eps: 1e-12, kind: .l2Scaled),
         .reduce(.sumSquare, axes: [1, -1], keepDims: false, noopWithEmptyAxes: true),
         .reduce(.max, axes: nil, keepDims: true, noopWithEmptyAxes: false),
         .reshape(allowZero: true),
@@ -113,7 +113,7 @@ enum NativeFormatGraphs {
     }
 
     /// A graph with one node per entry of ``allOps``, each reading the input x (not runnable).
-    static func allOpsModel() -> NativeModel {
+    static func allOpsModel() -> DiffusionModel {
         var g = Graph()
         let x = g.addValue(ValueInfo(name: "x", dims: [.symbol("batch"), .fixed(4)]))
         g.inputs = [x]
@@ -122,6 +122,6 @@ enum NativeFormatGraphs {
             g.nodes.append(Node(op, inputs: [x], outputs: outs, name: "\(op.kind.rawValue).\(i)"))
         }
         g.outputs = [g.nodes.last!.outputs[0]]
-        return NativeModel(graph: g, schedule: ScheduleConfig(), imageShape: [1, 1, 1])
+        return DiffusionModel(graph: g, schedule: ScheduleConfig(), imageShape: [1, 1, 1])
     }
 }

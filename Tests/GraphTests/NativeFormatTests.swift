@@ -4,7 +4,7 @@
 // outputs as their version-2 rewrite; and broken files give errors naming what is wrong.
 // Fixtures: Fixtures/native/v2-small (golden; regenerate with
 // `DENOISE_REGENERATE_GOLDEN=1 swift test --filter NativeFormatTests`, then review the diff),
-// Fixtures/native/v1-* (frozen: made by NativeModel.write at commit 0971bde, which no current
+// Fixtures/native/v1-* (frozen: made by DiffusionModel.write at commit 0971bde, which no current
 // code can make again). The graphs: NativeFormatGraphs.swift.
 
 import Foundation
@@ -31,7 +31,7 @@ import TestSupport
     }
 
     /// The model's outputs on a fixed input of batch 2.
-    func outputs(_ model: NativeModel) throws -> [[Float]] {
+    func outputs(_ model: DiffusionModel) throws -> [[Float]] {
         var rng = TestRNG(seed: 5)
         let x = Tensor(shape: [2, 4, 6, 6], scalars: (0..<288).map { _ in rng.uniform() })
         return try Interpreter(cpu: CPU(threads: 2)).run(model.graph, inputs: [model.graph.inputs[0]: .float(x)]).map { v in
@@ -55,8 +55,8 @@ import TestSupport
         #expect(try normalizedJSON(dir) == normalizedJSON(Self.golden),
                 "model.json changed: if intended, regenerate with DENOISE_REGENERATE_GOLDEN=1 swift test --filter NativeFormatTests (and add a format version if old files would read differently)")
         #expect(try weights(dir) == weights(Self.golden))
-        #expect(try NativeModel.storedFormatVersion(Self.golden) == NativeModel.formatVersion)
-        #expect(try outputs(NativeModel.read(Self.golden)) == outputs(model))
+        #expect(try DiffusionModel.storedFormatVersion(Self.golden) == NativeFormat.version)
+        #expect(try outputs(DiffusionModel.readNative(Self.golden)) == outputs(model))
     }
 
     @Test func everyOpSurvivesWriteAndRead() throws {
@@ -68,6 +68,7 @@ import TestSupport
             + ReduceKind.allCases.map { .reduce($0, axes: [0], keepDims: true, noopWithEmptyAxes: false) }
             + Comparison.allCases.map { .compare($0) } + PadFill.allCases.map { .pad($0) } + ElementType.allCases.map { .cast($0) }
             + UnaryOp.allCases.map { .conv(Conv2dOptions(), activation: $0) }
+            + RMSNormKind.allCases.map { .rmsNorm(axis: -1, eps: 1e-6, kind: $0) }
             + [.constantOfShape(.float(Tensor(shape: [3], scalars: [-.infinity, .infinity, .nan]))),
                .gemm(transA: false, transB: true, alpha: .infinity, beta: 1e-30),
                .constantOfShape(.int(IntTensor(shape: [2, 1], values: [.max, .min])))]
@@ -77,7 +78,7 @@ import TestSupport
         }
         let dir = try temporaryFolder()
         try model.write(to: dir)
-        let back = try NativeModel.read(dir)
+        let back = try DiffusionModel.readNative(dir)
         #expect(back.graph.nodes.count == model.graph.nodes.count)
         for (a, b) in zip(model.graph.nodes, back.graph.nodes) { #expect(describe(a) == describe(b)) }
         #expect(back.graph.values.map { "\($0.name) \($0.type) \(String(describing: $0.dims))" }
@@ -87,29 +88,31 @@ import TestSupport
 
     @Test func version1FoldersLoadAsTheirVersion2Rewrite() throws {
         let v1 = Self.fixtures.appendingPathComponent("v1-small").path
-        #expect(try NativeModel.storedFormatVersion(v1) == 1)
-        let old = try NativeModel.read(v1)
+        #expect(try DiffusionModel.storedFormatVersion(v1) == 1)
+        let old = try DiffusionModel.readNative(v1)
         let dir = try temporaryFolder()
         try old.write(to: dir)
         #expect(try normalizedJSON(dir) == normalizedJSON(Self.golden), "a version-1 folder rewritten must equal the golden version-2 file")
         #expect(try weights(dir) == weights(v1))
-        let rewritten = try NativeModel.read(dir)
+        let rewritten = try DiffusionModel.readNative(dir)
         #expect(try outputs(old) == outputs(rewritten))
         #expect(try outputs(old) == outputs(NativeFormatGraphs.smallModel()))
         #expect(old.schedule == rewritten.schedule && old.imageShape == rewritten.imageShape && old.graph.metadata == rewritten.graph.metadata)
         // `denoise import OLD --out NEW`'s path: a new model.json, the weights file's bytes kept.
         let copy = try temporaryFolder()
-        _ = try NativeModel.rewrite(v1, to: copy)
+        _ = try DiffusionModel.rewrite(v1, to: copy)
         #expect(try normalizedJSON(copy) == normalizedJSON(Self.golden))
         #expect(FileManager.default.contents(atPath: copy + "/weights.safetensors") == FileManager.default.contents(atPath: v1 + "/weights.safetensors"))
-        #expect(try outputs(NativeModel.read(copy)) == outputs(old))
+        #expect(try outputs(DiffusionModel.readNative(copy)) == outputs(old))
 
-        // One node per op, as version 1 spelled each.
-        let all = try NativeModel.read(Self.fixtures.appendingPathComponent("v1-all-ops").path)
+        // One node per op, as version 1 spelled each (node and value names are the ops' names of
+        // then: version 1's `l2Norm` is today's `rmsNorm` of kind l2Scaled).
+        let all = try DiffusionModel.readNative(Self.fixtures.appendingPathComponent("v1-all-ops").path)
         let expected = NativeFormatGraphs.allOpsModel()
-        #expect(all.graph.nodes.map(describe) == expected.graph.nodes.map(describe))
-        #expect(all.graph.values.map { "\($0.name) \($0.type) \(String(describing: $0.dims))" }
-                == expected.graph.values.map { "\($0.name) \($0.type) \(String(describing: $0.dims))" })
+        func unnamed(_ n: Node) -> String { var n = n; n.name = ""; return describe(n) }
+        #expect(all.graph.nodes.map(unnamed) == expected.graph.nodes.map(unnamed))
+        #expect(all.graph.values.map { "\($0.type) \(String(describing: $0.dims))" }
+                == expected.graph.values.map { "\($0.type) \(String(describing: $0.dims))" })
     }
 
     /// The error reading the golden folder with `model.json` edited by `edit` (which must change it).
@@ -119,7 +122,7 @@ import TestSupport
         let dir = try temporaryFolder()
         try FileManager.default.copyItem(atPath: Self.golden + "/weights.safetensors", toPath: dir + "/weights.safetensors")
         try Data(edited.utf8).write(to: URL(fileURLWithPath: dir + "/model.json"))
-        do { _ = try NativeModel.read(dir) } catch let e as ModelFileError { return e.description }
+        do { _ = try DiffusionModel.readNative(dir) } catch let e as ModelFileError { return e.description }
         Issue.record("the edited file loaded")
         return ""
     }

@@ -52,7 +52,7 @@ enum OpConformance {
         case .groupNorm: return groupNorm()
         case .batchNorm: return batchNorm()
         case .layerNorm: return layerNorm()
-        case .l2Norm: return l2Norm()
+        case .rmsNorm: return rmsNorm()
         case .reduce: return reduce()
         case .reshape: return reshape()
         case .transpose: return transpose()
@@ -416,12 +416,17 @@ enum OpConformance {
         }
     }
 
-    static func l2Norm() -> [OpCase] {
+    static func rmsNorm() -> [OpCase] {
         [
-            OpCase("l2Norm along axis 1 with weight", reference: .naive(.normalization) { v in
+            OpCase("rmsNorm l2-scaled along axis 1 with weight", reference: .naive(.normalization) { v in
                 [.float(Naive.rmsNorm(v[0]!.floatTensor, axis: 1, weight: v[1]!.floatTensor, eps: 1e-12, kind: .l2Scaled))]
             }, backward: .finiteDifferences()) { b in
-                (.l2Norm(axis: 1, eps: 1e-12), [b.input([2, 4, 3]), b.input([4], 0.5, 1.5)])
+                (.rmsNorm(axis: 1, eps: 1e-12, kind: .l2Scaled), [b.input([2, 4, 3]), b.input([4], 0.5, 1.5)])
+            },
+            OpCase("rmsNorm mean-square along the last axis with weight", reference: .naive(.normalization) { v in
+                [.float(Naive.rmsNorm(v[0]!.floatTensor, axis: -1, weight: v[1]!.floatTensor, eps: 1e-6, kind: .meanSquare))]
+            }, backward: .finiteDifferences()) { b in
+                (.rmsNorm(axis: -1, eps: 1e-6, kind: .meanSquare), [b.input([3, 5]), b.input([5], 0.5, 1.5)])
             },
         ]
     }

@@ -61,7 +61,7 @@ func connectSocket(_ port: UInt16) throws -> Int32 {
 final class TestServer: @unchecked Sendable {
     let server: HTTPServer
     let engine: Engine
-    let model: NativeModel
+    let model: DiffusionModel
     var port: UInt16 { server.port }
 
     init(maxBatch: Int = 4, maxQueue: Int = 16, timeout: Double = 60, apiKey: String? = nil) throws {
@@ -70,7 +70,7 @@ final class TestServer: @unchecked Sendable {
         c.normNumGroups = 4; c.attentionHeadDim = 8
         c.downBlockTypes = ["DownBlock2D", "AttnDownBlock2D"]; c.upBlockTypes = ["AttnUpBlock2D", "UpBlock2D"]
         let cpu = CPU(threads: 2)
-        model = NativeModel(graph: try UNet2DBuilder.initialized(c, seed: 7, cpu: cpu), schedule: ScheduleConfig(), imageShape: [1, 8, 8])
+        model = DiffusionModel(graph: try UNet2DBuilder.initialized(c, seed: 7, cpu: cpu), schedule: ScheduleConfig(), imageShape: [1, 8, 8])
         var limits = Engine.Limits()
         (limits.maxBatch, limits.maxQueue) = (maxBatch, maxQueue)
         let metrics = Metrics()

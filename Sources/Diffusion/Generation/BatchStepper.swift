@@ -49,7 +49,7 @@ public final class SampleJob: @unchecked Sendable {
 
 /// Runs one forward over a batch of jobs and steps each; plans are compiled per batch size and kept.
 public final class BatchStepper: @unchecked Sendable {
-    public let model: NativeModel
+    public let model: DiffusionModel
     public let schedule: NoiseSchedule
     public let cpu: CPU
     let image: ValueID, time: ValueID?
@@ -57,7 +57,7 @@ public final class BatchStepper: @unchecked Sendable {
     /// Per-sample scratch of `step`: the step's noise and the sampler's x0 prediction.
     private let noise: Tensor, predicted: Tensor
 
-    public init(model: NativeModel, cpu: CPU) throws {
+    public init(model: DiffusionModel, cpu: CPU) throws {
         self.model = model
         self.cpu = cpu
         schedule = NoiseSchedule(model.schedule)
@@ -106,13 +106,13 @@ public final class BatchStepper: @unchecked Sendable {
 
     /// How generation and serving compile `model`: Winograd on, the time branch tabulated over
     /// the model's training timesteps. `denoise inspect` reports on the same options.
-    public static func planOptions(for model: NativeModel) -> PlanOptions {
+    public static func planOptions(for model: DiffusionModel) -> PlanOptions {
         PlanOptions(winograd: true, timeTable: model.schedule.numTrainTimesteps)
     }
 
     /// The input shapes generation and serving compile `model` for at `batch` samples per
     /// forward: the declared shapes with the batch set, the image input `[batch, C, H, W]`.
-    public static func inputShapes(of model: NativeModel, batch: Int) throws -> [ValueID: Shape] {
+    public static func inputShapes(of model: DiffusionModel, batch: Int) throws -> [ValueID: Shape] {
         var shapes = try ModelLoader.inputShapes(model.graph, batch: batch)
         shapes[try model.graph.diffusionInputs().image] = Shape([batch] + model.imageShape)
         return shapes

@@ -28,11 +28,11 @@ public struct GenerationOptions: Sendable {
 /// Generates images from a diffusion model.
 public final class ImageGenerator {
     public let stepper: BatchStepper
-    public var model: NativeModel { stepper.model }
+    public var model: DiffusionModel { stepper.model }
     public var schedule: NoiseSchedule { stepper.schedule }
     public var cpu: CPU { stepper.cpu }
 
-    public init(model: NativeModel, cpu: CPU) throws {
+    public init(model: DiffusionModel, cpu: CPU) throws {
         stepper = try BatchStepper(model: model, cpu: cpu)
     }
 

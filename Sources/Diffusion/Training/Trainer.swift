@@ -35,7 +35,7 @@ public struct TrainingOptions: Sendable {
 
 /// Trains a diffusion model's graph on a stack of images.
 public final class Trainer {
-    public private(set) var model: NativeModel
+    public private(set) var model: DiffusionModel
     public let options: TrainingOptions
     public let schedule: NoiseSchedule
     let data: ImageStack
@@ -52,7 +52,7 @@ public final class Trainer {
     /// Optimization steps taken.
     public private(set) var step = 0
 
-    public init(model: NativeModel, data: ImageStack, options: TrainingOptions, cpu: CPU) throws {
+    public init(model: DiffusionModel, data: ImageStack, options: TrainingOptions, cpu: CPU) throws {
         guard data.channels == model.imageShape[0], data.height == model.imageShape[1], data.width == model.imageShape[2] else {
             throw DiffusionError("training images are \(data.channels)x\(data.height)x\(data.width); the model takes \(model.imageShape)")
         }
@@ -164,7 +164,7 @@ public final class Trainer {
     }
 
     /// The model with the EMA weights (what sampling and checkpoints use).
-    public func emaModel() -> NativeModel {
+    public func emaModel() -> DiffusionModel {
         var m = model
         for id in parameterIDs { if let t = ema.shadow[m.graph[id].name] { m.graph.constants[id] = .float(t) } }
         for (id, value) in m.graph.constants {

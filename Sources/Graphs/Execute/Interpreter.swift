@@ -151,8 +151,8 @@ public struct Interpreter: Sendable {
             let x = try a.float(0)
             return [.float(try cpu.layerNorm(x, normalizedRank: OpArguments.normalizedRank(x.shape, axis: axis), weight: a.optionalFloat(1), bias: a.optionalFloat(2),
                                              eps: eps, into: out))]
-        case let .l2Norm(axis, eps):
-            return [.float(try cpu.rmsNorm(a.float(0), axis: axis, weight: a.optionalFloat(1), eps: eps, kind: .l2Scaled, into: out))]
+        case let .rmsNorm(axis, eps, kind):
+            return [.float(try cpu.rmsNorm(a.float(0), axis: axis, weight: a.optionalFloat(1), eps: eps, kind: kind, into: out))]
         case let .reduce(kind, axes, keepDims, noop):
             let x = try a.value(0)
             guard let list = try OpArguments.reduceAxes(rank: x.shape.rank, axes: axes, noopWithEmptyAxes: noop, a) else { return [x] }

@@ -159,7 +159,7 @@ public struct TapeExecutor {
         case let .layerNorm(axis, eps):
             let rank = try OpArguments.normalizedRank(a.float(0).shape, axis: axis)
             return [try t.layerNorm(v(0), normalizedRank: rank, weight: optional(1), bias: optional(2), eps: eps)]
-        case let .l2Norm(axis, eps): return [try t.rmsNorm(v(0), axis: axis, weight: optional(1), eps: eps, kind: .l2Scaled)]
+        case let .rmsNorm(axis, eps, kind): return [try t.rmsNorm(v(0), axis: axis, weight: optional(1), eps: eps, kind: kind)]
         case let .reduce(kind, axes, keepDims, noop):
             guard let list = try OpArguments.reduceAxes(rank: a.value(0).shape.rank, axes: axes, noopWithEmptyAxes: noop, a) else {
                 return [try v(0)]
@@ -233,7 +233,7 @@ extension Op {
         case .compare, .not, .shape, .constantOfShape, .range, .cast(.int64): return true
         case .conv, .winogradConv, .convTranspose, .gemm, .matMul, .einsum, .attention, .attentionInterleaved,
              .binary, .unary, .clip, .select, .cast(.float32),
-             .softmax, .instanceNorm, .groupNorm, .batchNorm, .layerNorm, .l2Norm, .reduce,
+             .softmax, .instanceNorm, .groupNorm, .batchNorm, .layerNorm, .rmsNorm, .reduce,
              .reshape, .transpose, .concat, .split, .slice, .gather, .unsqueeze, .squeeze, .flatten, .expand, .tile, .pad, .resize,
              .depthToSpace, .spaceToDepth, .identity:
             return false

@@ -83,9 +83,11 @@ public enum Op: Sendable {
     case batchNorm(eps: Float)
     /// x, scale?, bias? → normalized over axes `axis…` (ONNX LayerNormalization)
     case layerNorm(axis: Int, eps: Float)
-    /// x, weight `[A]` → x / max(‖x‖₂ along `axis`, eps) · √A · weight (A = x.shape[axis]; fused
-    /// from F.normalize(x, dim) · g · scale, denoising-diffusion-pytorch's RMSNorm)
-    case l2Norm(axis: Int, eps: Float)
+    /// x, weight `[A]`? → RMS normalization along `axis` (A = x.shape[axis]), the tensor core's
+    /// `rmsNorm`: `.meanSquare` x / sqrt(mean(x²) + eps) · weight (nn.RMSNorm); `.l2Scaled`
+    /// x / max(‖x‖₂, eps) · √A · weight (denoising-diffusion-pytorch's RMSNorm, fused from
+    /// F.normalize(x, dim) · g · scale)
+    case rmsNorm(axis: Int, eps: Float, kind: RMSNormKind)
     /// x, axes? → reduced; `axes` nil: from input 1, else all axes unless `noopWithEmptyAxes`
     case reduce(ReduceKind, axes: [Int]?, keepDims: Bool, noopWithEmptyAxes: Bool)
 
@@ -154,7 +156,7 @@ public enum Op: Sendable {
         case .groupNorm(_, _, let silu): return silu ? "groupNorm+silu" : "groupNorm"
         case .batchNorm: return "batchNorm"
         case .layerNorm: return "layerNorm"
-        case .l2Norm: return "l2Norm"
+        case .rmsNorm: return "rmsNorm"
         case .reduce(let k, _, _, _): return "reduce" + k.rawValue.prefix(1).uppercased() + k.rawValue.dropFirst()
         case .reshape: return "reshape"
         case .transpose: return "transpose"
@@ -203,7 +205,7 @@ public enum OpKind: String, Sendable, CaseIterable {
     case groupNorm = "groupNorm"
     case batchNorm = "batchNorm"
     case layerNorm = "layerNorm"
-    case l2Norm = "l2Norm"
+    case rmsNorm = "rmsNorm"
     case reduce = "reduce"
     case reshape = "reshape"
     case transpose = "transpose"
@@ -250,7 +252,7 @@ extension Op {
         case .groupNorm: return .groupNorm
         case .batchNorm: return .batchNorm
         case .layerNorm: return .layerNorm
-        case .l2Norm: return .l2Norm
+        case .rmsNorm: return .rmsNorm
         case .reduce: return .reduce
         case .reshape: return .reshape
         case .transpose: return .transpose

@@ -7,7 +7,7 @@
 //   conv (+ residual) → relu / silu / gelu / sigmoid       → conv with activation epilogue
 //   Transpose(p) → Transpose(q)                            → one Transpose(p∘q), or a view when
 //     that is the identity (the NHWC round trips around contrib GroupNorm)
-//   x / Expand(Clip(ReduceL2(x, axis), min ε))            → l2Norm(x) (F.normalize); a following
+//   x / Expand(Clip(ReduceL2(x, axis), min ε))            → rmsNorm(x, .l2Scaled) (F.normalize); a following
 //     Mul by a scalar or per-axis constant folds into its weight (lucidrains' RMSNorm · g · √C)
 //   MatMul(q·s, kᵀ·s) or Einsum(…id,…jd→…ij) → [·/÷ scalar] → Softmax(last axis)
 //     → MatMul / Einsum(…ij,…jd→…id) with v               → attention (scalars folded into its scale)
@@ -63,8 +63,8 @@ extension SpecializedGraph {
                     }
                 }
                 if fusedSiLU { continue }
-                // l2Norm · constant (scalar or one value per normalized position) → folded into the weight.
-                guard let (j, norm) = soleProducer(node.inputs[0]) ?? soleProducer(node.inputs[1]), case let .l2Norm(axis, _) = norm.op,
+                // rmsNorm · constant (scalar or one value per normalized position) → folded into the weight.
+                guard let (j, norm) = soleProducer(node.inputs[0]) ?? soleProducer(node.inputs[1]), case let .rmsNorm(axis, _, _) = norm.op,
                       let w = norm.inputs[1], let weight = floatConstant(w), let y = norm.outputs.first, let yShape = shapes[y] else { continue }
                 let other = node.inputs[0] == y ? node.inputs[1] : node.inputs[0]
                 guard let c = floatConstant(other), c.rank <= yShape.rank else { continue }
@@ -122,7 +122,7 @@ extension SpecializedGraph {
                 let length = xShape[axis]
                 let weight = graph.addConstant(.float(Tensor(shape: [length], repeating: 1 / Float(length).squareRoot())), name: "\(node.name)/weight")
                 shapes[weight] = [length]
-                graph.nodes[i] = Node(.l2Norm(axis: axis, eps: eps.pointer[0]), inputs: [x, weight], outputs: node.outputs, name: reduce.name)
+                graph.nodes[i] = Node(.rmsNorm(axis: axis, eps: eps.pointer[0], kind: .l2Scaled), inputs: [x, weight], outputs: node.outputs, name: reduce.name)
                 removed.formUnion([iExpand, iClip, iReduce])
                 changed = true
             case .matMul, .einsum:

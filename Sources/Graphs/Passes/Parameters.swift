@@ -28,7 +28,7 @@ extension Graph {
             case .conv, .convTranspose, .winogradConv, .gemm: add(node, [1, 2])
             // InstanceNormalization only by name: exporters emit it with constant unit scale and zero
             // shift inside decomposed GroupNorms, which PyTorch does not train.
-            case .groupNorm, .layerNorm, .batchNorm, .l2Norm: add(node, [1, 2])
+            case .groupNorm, .layerNorm, .batchNorm, .rmsNorm: add(node, [1, 2])
             case .binary, .matMul, .einsum, .concat, .select, .attention:
                 if touchesImage {
                     for case let id? in node.inputs where !fromImage.contains(id) { if let o = origin[id] { result.insert(o) } }

@@ -16,7 +16,7 @@ public enum DiffusersFolder {
     }
 
     /// Loads the model; the schedule comes from `scheduleConfig`, the pipeline's scheduler folder, or the defaults.
-    public static func load(_ folder: String, scheduleConfig: String? = nil) throws -> NativeModel {
+    public static func load(_ folder: String, scheduleConfig: String? = nil) throws -> DiffusionModel {
         let unet = FileManager.default.fileExists(atPath: folder + "/unet/config.json") ? folder + "/unet" : folder
         let configPath = unet + "/config.json"
         guard let data = FileManager.default.contents(atPath: configPath) else { throw ModelFileError(path: configPath, problem: "cannot read config.json") }
@@ -42,7 +42,7 @@ public enum DiffusersFolder {
         let pipelineScheduler = folder + "/scheduler/scheduler_config.json"
         if let scheduleConfig { schedule = try ScheduleConfig.read(scheduleConfig) }
         else if FileManager.default.fileExists(atPath: pipelineScheduler) { schedule = try ScheduleConfig.read(pipelineScheduler) }
-        return NativeModel(graph: graph, schedule: schedule, imageShape: [config.inChannels, config.sampleSize, config.sampleSize])
+        return DiffusionModel(graph: graph, schedule: schedule, imageShape: [config.inChannels, config.sampleSize, config.sampleSize])
     }
 }
 

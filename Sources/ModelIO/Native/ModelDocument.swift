@@ -4,7 +4,7 @@
 // fixed key order, one value and one node per line, every key checked (an unknown key is an
 // error naming it). Reading dispatches on the declared version: 2 here, 1 (Swift's synthesized
 // Codable of the IR) in `ModelDocumentV1.swift`. Ops' attributes: `OpAttributes.swift`. Folder,
-// weights and the cross-checks between the two files: `NativeModel.swift`.
+// weights and the cross-checks between the two files: `DiffusionModel.swift`.
 // Format reference: docs/model-formats.md.
 
 import Foundation
@@ -43,13 +43,13 @@ struct ModelDocument {
     /// The format version `root` declares (`format_version`, or version 1's `version`), after
     /// checking that it is a denoise model and a version this build reads.
     static func declaredVersion(_ root: JSONValue, path: String) throws -> Int {
-        let current = NativeModel.formatVersion, known = "this denoise reads versions 1…\(current)"
+        let current = NativeFormat.version, known = "this denoise reads versions 1…\(current)"
         guard case .object(let members) = root else {
             throw ModelFileError(path: path, problem: "not a native model description (expected a JSON object, got \(root.kindDescription))")
         }
         let top = Dictionary(members, uniquingKeysWith: { _, last in last })
-        guard case .string(let format)? = top["format"], format == NativeModel.formatName else {
-            throw ModelFileError(path: path, problem: "not a native model description (its 'format' is not '\(NativeModel.formatName)')")
+        guard case .string(let format)? = top["format"], format == NativeFormat.name else {
+            throw ModelFileError(path: path, problem: "not a native model description (its 'format' is not '\(NativeFormat.name)')")
         }
         if let declared = top["format_version"] {
             guard case .integer(let v) = declared else {
@@ -95,8 +95,8 @@ extension ModelDocument {
                      ("attributes", .object(n.op.nativeAttributes))])
         }
         return .object([
-            ("format", .string(NativeModel.formatName)),
-            ("format_version", .int(NativeModel.formatVersion)),
+            ("format", .string(NativeFormat.name)),
+            ("format_version", .int(NativeFormat.version)),
             ("image", .ints(image)),
             ("schedule", schedule),
             ("metadata", .object(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),

@@ -275,7 +275,7 @@ private enum V1Op: Decodable {
         case let .groupNorm(groups, eps, silu): return .groupNorm(groups: groups, eps: eps, silu: silu)
         case .batchNorm(let eps): return .batchNorm(eps: eps)
         case let .layerNorm(axis, eps): return .layerNorm(axis: axis, eps: eps)
-        case let .l2Norm(axis, eps): return .l2Norm(axis: axis, eps: eps)
+        case let .l2Norm(axis, eps): return .rmsNorm(axis: axis, eps: eps, kind: .l2Scaled)  // version 1's name
         case let .reduce(kind, axes, keepDims, noop): return .reduce(kind.converted, axes: axes, keepDims: keepDims, noopWithEmptyAxes: noop)
         case .reshape(let allowZero): return .reshape(allowZero: allowZero)
         case .transpose(let perm): return .transpose(perm: perm)

@@ -82,6 +82,13 @@ enum NativeNames {
         }
     }
 
+    static func rmsNormKind(_ k: RMSNormKind) -> String {
+        switch k {
+        case .meanSquare: return "mean_square"
+        case .l2Scaled: return "l2_scaled"
+        }
+    }
+
     /// `resize`'s `mode` attribute.
     enum ResizeKind: CaseIterable { case nearest, linear }
     static func resizeKind(_ k: ResizeKind) -> String {
@@ -172,7 +179,8 @@ extension Op {
         case .softmax(let axis): a["axis"] = .int(axis)
         case .instanceNorm(let eps), .batchNorm(let eps): a["eps"] = .float32(eps)
         case let .groupNorm(groups, eps, silu): a = ["groups": .int(groups), "eps": .float32(eps), "silu": .bool(silu)]
-        case let .layerNorm(axis, eps), let .l2Norm(axis, eps): a = ["axis": .int(axis), "eps": .float32(eps)]
+        case let .layerNorm(axis, eps): a = ["axis": .int(axis), "eps": .float32(eps)]
+        case let .rmsNorm(axis, eps, kind): a = ["axis": .int(axis), "eps": .float32(eps), "kind": .string(NativeNames.rmsNormKind(kind))]
         case let .reduce(kind, axes, keepDims, noop):
             a = ["kind": .string(NativeNames.reduce(kind)), "keep_dims": .bool(keepDims), "noop_with_empty_axes": .bool(noop)]
             a["axes"] = axes.map(JSONValue.ints)
@@ -232,7 +240,7 @@ extension Op {
         case .groupNorm: return .groupNorm(groups: try a.int("groups"), eps: try a.float("eps"), silu: try a.bool("silu"))
         case .batchNorm: return .batchNorm(eps: try a.float("eps"))
         case .layerNorm: return .layerNorm(axis: try a.int("axis"), eps: try a.float("eps"))
-        case .l2Norm: return .l2Norm(axis: try a.int("axis"), eps: try a.float("eps"))
+        case .rmsNorm: return .rmsNorm(axis: try a.int("axis"), eps: try a.float("eps"), kind: try a.name("kind", NativeNames.rmsNormKind))
         case .reduce:
             return .reduce(try a.name("kind", NativeNames.reduce), axes: try a.optionalInts("axes"), keepDims: try a.bool("keep_dims"),
                            noopWithEmptyAxes: try a.bool("noop_with_empty_axes"))

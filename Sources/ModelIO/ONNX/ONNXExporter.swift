@@ -61,7 +61,7 @@ public enum ONNXExporter {
 
     /// The ONNX bytes of a model: its graph, with the schedule in the metadata and the ranks
     /// that expansions need taken from a batch-1 specialization.
-    public static func export(_ model: NativeModel) throws -> Data {
+    public static func export(_ model: DiffusionModel) throws -> Data {
         var graph = model.graph
         for (k, v) in model.schedule.metadata { graph.metadata[k] = v }
         var inputShapes = try ModelLoader.inputShapes(graph, batch: 1)
@@ -70,7 +70,7 @@ public enum ONNXExporter {
     }
 
     /// Writes `model` to `path` atomically.
-    public static func write(_ model: NativeModel, to path: String) throws {
+    public static func write(_ model: DiffusionModel, to path: String) throws {
         try AtomicFile.write(try export(model), to: URL(fileURLWithPath: path))
     }
 
@@ -282,7 +282,7 @@ private struct Emitter {
             if silu { try unary(.silu, y, outs[0], name: label + "_silu") }
         case .batchNorm(let eps): node("BatchNormalization", ins, outs, [("epsilon", .float(eps))], name: label)
         case let .layerNorm(axis, eps): node("LayerNormalization", trimmed(ins), outs, [("axis", .int(axis)), ("epsilon", .float(eps))], name: label)
-        case .l2Norm: throw GraphError.invalid("ONNX export: '\(n.name)' is a fused l2Norm (export the uncompiled model)")
+        case .rmsNorm: throw GraphError.invalid("ONNX export: '\(n.name)' is a fused rmsNorm (export the uncompiled model)")
         case let .reduce(kind, axes, keepDims, noop):
             let map: [ReduceKind: String] = [.sum: "ReduceSum", .mean: "ReduceMean", .max: "ReduceMax", .min: "ReduceMin",
                                              .l2: "ReduceL2", .sumSquare: "ReduceSumSquare", .prod: "ReduceProd"]

@@ -8,7 +8,7 @@
 // `Naive/Normalization+Naive.swift`.
 
 /// Which RMS normalization ``CPU/rmsNorm(_:axis:weight:eps:kind:into:)`` computes.
-public enum RMSNormKind: Sendable, Hashable {
+public enum RMSNormKind: Sendable, Hashable, CaseIterable {
     /// x / sqrt(mean(x²) + eps)
     case meanSquare
     /// x / max(‖x‖₂, eps) · sqrt(A), A the axis length

@@ -1,4 +1,4 @@
-// NativeModel: denoise's own model format — a folder with `model.json` (format version, the graph
+// NativeFormat: denoise's own model format — a folder with `model.json` (format version, the graph
 // IR, the image shape, the schedule) and `weights.safetensors` (every float constant of the graph,
 // readable by Python's safetensors). Loading parses JSON and reads the weights file; no protobuf.
 // Int64 constants (shape arithmetic) are small and live inline in the JSON. Each file is written
@@ -12,23 +12,14 @@ import Foundation
 import Graphs
 import Tensors
 
-/// A model in denoise's native format: graph, schedule and image shape.
-public struct NativeModel: Sendable {
-    public static let formatName = "denoise-model"
+/// The native format's name and the version this build writes.
+public enum NativeFormat {
+    public static let name = "denoise-model"
     /// The `format_version` this build writes (and the newest it reads).
-    public static let formatVersion = 2
+    public static let version = 2
+}
 
-    public var graph: Graph
-    public var schedule: ScheduleConfig
-    /// Channels, height and width of the images the model makes.
-    public var imageShape: [Int]
-
-    public init(graph: Graph, schedule: ScheduleConfig, imageShape: [Int]) {
-        self.graph = graph
-        self.schedule = schedule
-        self.imageShape = imageShape
-    }
-
+extension DiffusionModel {
     /// Writes `folder/model.json` and `folder/weights.safetensors`, creating the folder.
     public func write(to folder: String) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -50,7 +41,7 @@ public struct NativeModel: Sendable {
         let doc = ModelDocument(image: imageShape, schedule: schedule, metadata: graph.metadata, values: values, inputs: graph.inputs,
                                 outputs: graph.outputs, nodes: graph.nodes, weights: weights, intConstants: ints, writeID: UUID().uuidString)
         let json = Data(try doc.version2JSON().document().utf8)
-        try SafeTensors.write(tensors, metadata: ["format": Self.formatName, "denoise.write_id": doc.writeID], to: URL(fileURLWithPath: folder + "/weights.safetensors"))
+        try SafeTensors.write(tensors, metadata: ["format": NativeFormat.name, "denoise.write_id": doc.writeID], to: URL(fileURLWithPath: folder + "/weights.safetensors"))
         try AtomicFile.write(json, to: URL(fileURLWithPath: folder + "/model.json"))
     }
 
@@ -64,14 +55,14 @@ public struct NativeModel: Sendable {
     }
 
     /// Reads a native model folder of any format version this build reads (1 or 2).
-    public static func read(_ folder: String) throws -> NativeModel { try load(folder).model }
+    public static func readNative(_ folder: String) throws -> DiffusionModel { try load(folder).model }
 
     /// Rewrites the native folder `folder` (any version this build reads) in the current format
     /// version at `out` (which may be `folder`): model.json is written anew with the schedule
     /// `schedule` returns and the same write id; weights.safetensors is copied byte for byte (left
     /// alone when rewriting in place). Returns the model as read, with the new schedule.
     public static func rewrite(_ folder: String, to out: String,
-                               schedule: (ScheduleConfig) throws -> ScheduleConfig = { $0 }) throws -> NativeModel {
+                               schedule: (ScheduleConfig) throws -> ScheduleConfig = { $0 }) throws -> DiffusionModel {
         var (model, doc) = try load(folder)
         model.schedule = try schedule(model.schedule)
         doc.schedule = model.schedule
@@ -86,7 +77,7 @@ public struct NativeModel: Sendable {
     }
 
     /// The model in `folder` and the document its model.json holds, checked against each other.
-    private static func load(_ folder: String) throws -> (model: NativeModel, document: ModelDocument) {
+    private static func load(_ folder: String) throws -> (model: DiffusionModel, document: ModelDocument) {
         let path = folder + "/model.json"
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ModelFileError(path: path, problem: "cannot read model.json (is \(folder) a native model folder?)")
@@ -135,6 +126,6 @@ public struct NativeModel: Sendable {
         guard doc.image.count == 3, doc.image.allSatisfy({ $0 >= 1 }) else {
             throw ModelFileError(path: path, problem: "image shape \(doc.image) must be [channels, height, width]")
         }
-        return (NativeModel(graph: graph, schedule: try doc.schedule.validated(source: path), imageShape: doc.image), doc)
+        return (DiffusionModel(graph: graph, schedule: try doc.schedule.validated(source: path), imageShape: doc.image), doc)
     }
 }
