@@ -34,10 +34,12 @@ let package = Package(
         .target(name: "ModelIO", dependencies: ["Tensors", "Graphs", "CProtobufC", "CONNX"]),
         .target(name: "Diffusion", dependencies: ["Tensors", "Graphs", "ModelIO", "Imaging"]),
         .target(name: "DenoiseServer", dependencies: ["Tensors", "Graphs", "ModelIO", "Diffusion", "Imaging", "CMicroHTTPD"]),
+        // The drivers behind `denoise bench`: time kernels and compiled plans; measure only.
+        .target(name: "Benchmarks", dependencies: ["Tensors", "Graphs", "CBLAS"]),
 
         // The command-line front end: parsing and progress only.
         .executableTarget(name: "denoise", dependencies: [
-            "Tensors", "Graphs", "ModelIO", "Diffusion", "Imaging", "DenoiseServer",
+            "Tensors", "Graphs", "ModelIO", "Diffusion", "Imaging", "DenoiseServer", "Benchmarks",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -2,6 +2,7 @@
 // and prints it, or JSON for `benchmarks/kernels.py`, which sets PyTorch beside it.
 
 import ArgumentParser
+import Benchmarks
 import Foundation
 import Graphs
 import ModelIO

@@ -106,9 +106,12 @@ public final class InferencePlan: @unchecked Sendable {
         try run(inputs, stepTimes: nil)
     }
 
+    /// The node each step runs, in order (`stepCount` of them): what `stepTimes` slots time.
+    public var stepNodes: [Node] { steps.map(\.node) }
+
     /// ``run(_:)`` that also adds each step's wall time in seconds to `stepTimes[i]` (one slot per
     /// step, `stepCount` slots), for `denoise bench --profile`.
-    func run(_ inputs: [ValueID: Value], stepTimes: UnsafeMutablePointer<Double>?) throws -> [Value] {
+    public func run(_ inputs: [ValueID: Value], stepTimes: UnsafeMutablePointer<Double>?) throws -> [Value] {
         lock.lock()
         defer { lock.unlock() }
         let g = compiled.graph

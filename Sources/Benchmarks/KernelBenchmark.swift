@@ -7,6 +7,7 @@
 
 import CBLAS
 import Dispatch
+import Tensors
 
 /// One measured kernel: median time and the rate it implies.
 public struct KernelMeasurement: Sendable, Codable {
@@ -80,9 +81,10 @@ public struct KernelBenchmark {
     /// ours: the baseline our GEMM is measured against.
     func openBLASProduct(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
         let t = cpu.threads, panel = ((n + t - 1) / t + 15) / 16 * 16
-        let work = UncheckedSendable((a, b, c))
+        let (ia, ib, ic) = (Int(bitPattern: a), Int(bitPattern: b), Int(bitPattern: c))  // addresses cross into the workers
         DispatchQueue.concurrentPerform(iterations: (n + panel - 1) / panel) { i in
-            let (a, b, c) = work.value
+            let a = UnsafePointer<Float>(bitPattern: ia)!, b = UnsafePointer<Float>(bitPattern: ib)!
+            let c = UnsafeMutablePointer<Float>(bitPattern: ic)!
             let start = i * panel, len = min(panel, n - start)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(len), Int32(k), 1, a, Int32(k),
                         b + start, Int32(n), 0, c + start, Int32(n))

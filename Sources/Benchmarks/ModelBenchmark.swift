@@ -2,6 +2,8 @@
 // `denoise bench MODEL --batch 1,4,16`. Median over repeated runs after a warm-up; inputs are
 // deterministic pseudo-random images and mid-range integer timesteps. Measures only.
 
+import Foundation
+import Graphs
 import Tensors
 
 /// One measured batch size.
@@ -56,22 +58,22 @@ public struct ModelBenchmark {
         _ = try plan.run(inputs)
         var times = [Double](repeating: 0, count: plan.stepCount)
         var runs = 0
-        let start = monotonicSeconds()
-        while runs < 3 || monotonicSeconds() - start < minimumSeconds {
+        let start = ProcessInfo.processInfo.systemUptime
+        while runs < 3 || ProcessInfo.processInfo.systemUptime - start < minimumSeconds {
             _ = try times.withUnsafeMutableBufferPointer { try plan.run(inputs, stepTimes: $0.baseAddress) }
             runs += 1
         }
         var byOp: [String: (count: Int, seconds: Double)] = [:]
-        for (i, step) in plan.steps.enumerated() {
-            byOp[step.node.op.name, default: (0, 0)].count += 1
-            byOp[step.node.op.name, default: (0, 0)].seconds += times[i]
+        for (i, node) in plan.stepNodes.enumerated() {
+            byOp[node.op.name, default: (0, 0)].count += 1
+            byOp[node.op.name, default: (0, 0)].seconds += times[i]
         }
         let ops = byOp.map { (op: $0.key, count: $0.value.count, ms: $0.value.seconds * 1e3 / Double(runs)) }.sorted { $0.ms > $1.ms }
-        let steps = plan.steps.enumerated().map { i, step in
-            let shapeList = step.node.inputs.prefix(2).compactMap { $0.flatMap { plan.compiled.shapes[$0]?.description } }
+        let steps = plan.stepNodes.enumerated().map { i, node in
+            let shapeList = node.inputs.prefix(2).compactMap { $0.flatMap { plan.compiled.shapes[$0]?.description } }
             let ms = times[i] * 1e3 / Double(runs)
-            return (op: step.node.op.name, shapes: shapeList.joined(separator: " "), ms: ms,
-                    gflops: Double(plan.compiled.flops(of: step.node)) / max(ms, 1e-9) / 1e6)
+            return (op: node.op.name, shapes: shapeList.joined(separator: " "), ms: ms,
+                    gflops: Double(plan.compiled.flops(of: node)) / max(ms, 1e-9) / 1e6)
         }.sorted { $0.ms > $1.ms }
         return (ops, steps, times.reduce(0, +) * 1e3 / Double(runs))
     }
