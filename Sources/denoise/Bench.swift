@@ -11,7 +11,7 @@ import Tensors
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Measure kernel and model speed (GFLOP/s).")
 
-    @Argument(help: "A model (ONNX file or native folder) to time whole forwards of.")
+    @Argument(help: "A model (ONNX file, native or diffusers folder) to time whole forwards of.")
     var model: String?
 
     @Flag(help: "Benchmark the tensor kernels (conv2d, GEMM, GroupNorm+SiLU).")

@@ -11,7 +11,7 @@ struct Eval: ParsableCommand {
         abstract: "Run one forward of a model on .npy inputs and write the output as .npy.",
         discussion: "Inputs are matched to the model's inputs by name: --x feeds the image input, --t the timestep input.")
 
-    @Argument(help: "The model: an ONNX file.")
+    @Argument(help: "The model: an ONNX file, a native or a diffusers folder.")
     var model: String
 
     @Option(help: "The noisy image batch, [N, C, H, W] float32 .npy.")

@@ -10,7 +10,7 @@ import Tensors
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Generate images with a diffusion model (ONNX file or native folder).",
+        abstract: "Generate images with a diffusion model (ONNX file, native or diffusers folder).",
         discussion: "The same --seed gives the same samples whatever --batch-size. Every PNG carries its generation parameters in a tEXt chunk.")
 
     @Argument(help: "The model: an ONNX file, a native or a diffusers folder (default: the shipped \(DefaultModel.name) model).")

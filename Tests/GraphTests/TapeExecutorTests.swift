@@ -22,13 +22,8 @@ import TestSupport
         var matchesInterpreter = true
     }
 
-    static func random(_ shape: Shape, seed: UInt64) -> Tensor {
-        var rng = TestRNG(seed: seed)
-        return Tensor(shape: shape, scalars: (0..<shape.elementCount).map { _ in rng.uniform() })
-    }
-
     static var cases: [Case] {
-        let x = random([2, 3, 4, 4], seed: 1)
+        let x = randomTensor([2, 3, 4, 4], seed: 1)
         let ints = { (v: [Int64]) in Value.int(IntTensor(shape: [v.count], values: v)) }
         // Distinct values 0.05 apart, so a ±0.01 step never changes which element is the extreme.
         var rng = TestRNG(seed: 9)
@@ -36,17 +31,17 @@ import TestSupport
         return [
             Case(name: "slice with negative step", op: .slice, parameter: x, extra: [ints([3, 0]), ints([0, 100]), ints([3, 1]), ints([-1, 2])]),
             Case(name: "gather with repeats", op: .gather(axis: 1), parameter: x, extra: [.int(IntTensor(shape: [4], values: [2, 0, 2, -1]))]),
-            Case(name: "tile", op: .tile, parameter: random([2, 3], seed: 2), extra: [ints([2, 3])]),
+            Case(name: "tile", op: .tile, parameter: randomTensor([2, 3], seed: 2), extra: [ints([2, 3])]),
             Case(name: "space to depth", op: .spaceToDepth(blockSize: 2), parameter: x),
-            Case(name: "depth to space (DCR)", op: .depthToSpace(blockSize: 2, crd: false), parameter: random([1, 8, 2, 3], seed: 3)),
+            Case(name: "depth to space (DCR)", op: .depthToSpace(blockSize: 2, crd: false), parameter: randomTensor([1, 8, 2, 3], seed: 3)),
             Case(name: "reduce l2", op: .reduce(.l2, axes: [1, 3], keepDims: true, noopWithEmptyAxes: false), parameter: x),
             Case(name: "reduce sum square", op: .reduce(.sumSquare, axes: [2], keepDims: false, noopWithEmptyAxes: false), parameter: x),
             Case(name: "reduce max", op: .reduce(.max, axes: [1], keepDims: false, noopWithEmptyAxes: false), parameter: spaced),
             Case(name: "reduce min", op: .reduce(.min, axes: [0, 2], keepDims: true, noopWithEmptyAxes: false), parameter: spaced),
             Case(name: "pad constant", op: .pad(.constant), parameter: x, extra: [ints([0, 0, 1, 2, 0, 0, 2, 0]), .float(Tensor(shape: [], scalars: [0.5]))]),
             Case(name: "pad reflect with axes", op: .pad(.reflect), parameter: x, extra: [ints([1, 2, 2, 1]), nil, ints([2, -1])]),
-            Case(name: "where", op: .select, parameter: random([3, 4], seed: 4),
-                 extra: [.float(random([3, 4], seed: 5))],
+            Case(name: "where", op: .select, parameter: randomTensor([3, 4], seed: 4),
+                 extra: [.float(randomTensor([3, 4], seed: 5))],
                  extraBefore: [.int(IntTensor(shape: [3, 4], values: (0..<12).map { Int64($0 % 3 == 0 ? 1 : 0) }))]),
             Case(name: "cast to float", op: .cast(.float32), parameter: x),
             // Parameters read from inputs, decoded by OpArguments as the interpreter decodes them.
@@ -54,10 +49,10 @@ import TestSupport
             Case(name: "resize nearest by scales", op: .resize(.nearest), parameter: x, extra: [nil, .float(Tensor(shape: [4], scalars: [1, 1, 2, 1.5]))]),
             Case(name: "resize bilinear to sizes", op: .resize(.linear(alignCorners: false)), parameter: x, extra: [nil, nil, ints([2, 3, 6, 7])]),
             Case(name: "clip", op: .clip, parameter: spaced, extra: [.float(Tensor(scalar: 1.025)), .float(Tensor(scalar: 3.025))]),
-            Case(name: "squeeze axes from input", op: .squeeze(axes: nil), parameter: random([2, 1, 3, 1], seed: 10), extra: [ints([1, -1])]),
-            Case(name: "expand", op: .expand, parameter: random([3, 1], seed: 11), extra: [ints([2, 3, 4])]),
-            Case(name: "batch norm (training mode)", op: .batchNorm(eps: 1e-5), parameter: random([4, 3, 2, 2], seed: 6),
-                 extra: [.float(random([3], seed: 7)), .float(random([3], seed: 8)), .float(Tensor(zeros: [3])), .float(Tensor(shape: [3], repeating: 1))],
+            Case(name: "squeeze axes from input", op: .squeeze(axes: nil), parameter: randomTensor([2, 1, 3, 1], seed: 10), extra: [ints([1, -1])]),
+            Case(name: "expand", op: .expand, parameter: randomTensor([3, 1], seed: 11), extra: [ints([2, 3, 4])]),
+            Case(name: "batch norm (training mode)", op: .batchNorm(eps: 1e-5), parameter: randomTensor([4, 3, 2, 2], seed: 6),
+                 extra: [.float(randomTensor([3], seed: 7)), .float(randomTensor([3], seed: 8)), .float(Tensor(zeros: [3])), .float(Tensor(shape: [3], repeating: 1))],
                  matchesInterpreter: false),
         ]
     }
@@ -86,7 +81,7 @@ import TestSupport
         if c.matchesInterpreter, case .float(let reference) = try Interpreter(cpu: cpu).run(g, inputs: [:])[0] {
             #expect(tape[y].shape == reference.shape && relativeError(tape[y], reference) <= 1e-6, "\(c.name): forward differs from the interpreter")
         }
-        let projection = Self.random(tape[y].shape, seed: 99)
+        let projection = randomTensor(tape[y].shape, seed: 99)
         let grad = try #require(try tape.backward(from: y, seed: projection)[v], "\(c.name): no gradient")
         let failures = try GradientCheck(eps: 1e-2, rtol: 1e-2, atol: 2e-3).mismatches(
             grad, at: w, elements: stride(from: 0, to: w.count, by: max(1, w.count / 24))) { w in

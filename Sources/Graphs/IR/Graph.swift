@@ -1,8 +1,8 @@
 // Graph: the IR every model format imports into and every executor runs — values (named, typed
 // edges, some holding constant tensors such as weights), nodes (a typed `Op` over input and
-// output values) in topological order, and the graph's inputs and outputs. The importer builds
-// it, passes rewrite it, the interpreter and the compiled plan run it, and the trainer will
-// differentiate it. A graph is a value type: passes return new graphs.
+// output values) in topological order, and the graph's inputs and outputs. The loaders build
+// it, passes rewrite it, the interpreter and the compiled plan run it, and the TapeExecutor
+// differentiates it for training. A graph is a value type: passes return new graphs.
 
 import Tensors
 
