@@ -101,22 +101,8 @@ enum JSONValue: Sendable {
         }
     }
 
-    private static func quote(_ s: String, into out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
-    }
+    /// A JSON string literal, escaped as the safetensors writer (and serde_json) escapes.
+    private static func quote(_ s: String, into out: inout String) { out += SafeTensors.jsonString(s) }
 
     /// Parses JSON text with the strict reader: a syntax error names its byte offset, and an
     /// object that names a member twice is an error (never silently the last one).
