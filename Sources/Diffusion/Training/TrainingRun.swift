@@ -53,7 +53,8 @@ extension Trainer {
         options.batchSize = cadence.sampleCount
         let samples = try generator.generate(options)
         let images = try (0..<cadence.sampleCount).map { try SampleImages.image(samples, index: $0) }
-        let record = GenerationRecord(model: "step \(step)", seed: options.seed, sampler: options.sampler)
+        // Named like the model the folder holds, at this step: `model=OUT@1200`.
+        let record = GenerationRecord(model: GenerationRecord.modelName(path: folder) + "@\(step)", seed: options.seed, sampler: options.sampler)
         try FileManager.default.createDirectory(atPath: folder + "/samples", withIntermediateDirectories: true)
         let path = folder + String(format: "/samples/step_%06d.png", step)
         try AtomicFile.write(try record.gridPNG(images), to: URL(fileURLWithPath: path))
