@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import Benchmarks
+import Diffusion
 import Foundation
 import Graphs
 import ModelIO
@@ -93,7 +94,7 @@ struct Bench: ParsableCommand {
     }
 
     private func runModel(_ path: String, threadCounts: [Int?]) throws {
-        let graph = try ModelLoader.load(path)
+        let model = try ModelLoader.open(path)
         var results: [ModelMeasurement] = []
         let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"
         if !json {
@@ -102,11 +103,12 @@ struct Bench: ParsableCommand {
         }
         for count in threadCounts {
             let cpu = CPU(threads: count)
-            var bench = ModelBenchmark(graph: graph, cpu: cpu)
+            var bench = ModelBenchmark(graph: model.graph, cpu: cpu)
             bench.minimumSeconds = max(minSeconds, 0.01) * 5
+            bench.options = BatchStepper.planOptions(for: model)  // the plan generate and serve compile
             bench.options.winograd = !noWinograd
             for b in try batches() {
-                let shapes = try ModelLoader.inputShapes(graph, batch: b)
+                let shapes = try BatchStepper.inputShapes(of: model, batch: b)
                 if profile {
                     let (ops, steps, total) = try bench.profile(batch: b, shapes: shapes)
                     say(String(format: "threads %d, batch %d: %.3f ms in steps per forward", cpu.threads, b, total))
