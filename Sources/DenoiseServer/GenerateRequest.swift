@@ -15,12 +15,14 @@ struct RequestError: Error, CustomStringConvertible {
 }
 
 struct GenerateRequest {
-    static let known = ["steps", "n", "seed", "sampler", "eta", "timestep_spacing", "model"]
+    static let known = ["steps", "n", "seed", "sampler", "eta", "timestep_spacing", "model", "class"]
 
     let model: ServedModel
     let n: Int
     let seed: UInt64
     let sampler: SamplerOptions
+    /// Class labels (class-conditional models): one for all samples or one per sample; nil draws them from the seed.
+    let classLabels: [Int]?
 
     init(query: [(String, String?)], models: [ServedModel], options: ServerOptions) throws {
         var values: [String: String] = [:]
@@ -74,5 +76,19 @@ struct GenerateRequest {
             o.spacing = spacing
         }
         sampler = o
+        if let text = values["class"] {
+            guard let classes = model.model.classes else {
+                throw RequestError("class: model '\(model.name)' is not class-conditional (it takes no class)")
+            }
+            let labels = try text.split(separator: ",", omittingEmptySubsequences: false).map { item in
+                do { return try classes.label(String(item)) } catch { throw RequestError("class: \(error)") }
+            }
+            guard labels.count == 1 || labels.count == n else {
+                throw RequestError("class: \(labels.count) labels for n=\(n) samples (give one for all, or one per sample)")
+            }
+            classLabels = labels
+        } else {
+            classLabels = nil
+        }
     }
 }

@@ -129,7 +129,9 @@ public final class HTTPServer: @unchecked Sendable {
                 "height": m.model.imageShape[1], "width": m.model.imageShape[2],
                 "num_train_timesteps": s.numTrainTimesteps,
                 "schedule": ["beta_schedule": s.betaSchedule.rawValue, "beta_start": s.betaStart, "beta_end": s.betaEnd],
-                "prediction_type": s.predictionType.rawValue, "parameters": m.model.graph.parameterCount]
+                "prediction_type": s.predictionType.rawValue, "parameters": m.model.graph.parameterCount,
+                "class_conditional": m.model.classes != nil,
+                "num_classes": m.model.classes?.count as Any? ?? NSNull(), "class_names": m.model.classes?.names ?? []]
     }
 
     func generate(query: [(String, String?)], socket: Int32) -> Response {
@@ -141,9 +143,11 @@ public final class HTTPServer: @unchecked Sendable {
         let model = request.model, stepper = model.stepper
         let jobs: [SampleJob]
         do {
-            jobs = try stepper.jobs(GenerationOptions(count: request.n, seed: request.seed, sampler: request.sampler), samples: 0..<request.n)
+            var options = GenerationOptions(count: request.n, seed: request.seed, sampler: request.sampler)
+            options.classLabels = request.classLabels
+            jobs = try stepper.jobs(options, samples: 0..<request.n)
         } catch { return .error(500, "cannot start generation: \(error)") }
-        let record = GenerationRecord(model: model.name, seed: request.seed, sampler: request.sampler)
+        let record = GenerationRecord(model: model.name, seed: request.seed, sampler: request.sampler, jobs: jobs)
         let ticket = Ticket(model: model, jobs: jobs, record: record)
         do { try engine.submit(ticket) } catch Engine.SubmitError.queueFull {
             return .error(503, "queue full (\(engine.limits.maxQueue) requests waiting); retry later", headers: [("Retry-After", "1")])
@@ -173,7 +177,8 @@ public final class HTTPServer: @unchecked Sendable {
             let images = try jobs.map { try SampleImages.image($0.x, index: 0) }
             let png = jobs.count == 1 ? try record.png(images[0], sample: 0) : try record.gridPNG(images)
             metrics.imagesGenerated(jobs.count)
-            return Response(status: 200, contentType: "image/png", body: png, headers: [("X-Seed", "\(request.seed)")])
+            let classes = record.classLabels.isEmpty ? [] : [("X-Classes", record.classLabels.map(String.init).joined(separator: ","))]
+            return Response(status: 200, contentType: "image/png", body: png, headers: [("X-Seed", "\(request.seed)")] + classes)
         } catch {
             return .error(500, "cannot encode the PNG: \(error)")
         }

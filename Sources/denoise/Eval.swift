@@ -20,6 +20,9 @@ struct Eval: ParsableCommand {
     @Option(help: "The timesteps, [N] int64 or float32 .npy.")
     var t: String?
 
+    @Option(help: "Class labels of a class-conditional model, [N] int64 (or float32) .npy.")
+    var classLabels: String?
+
     @Option(help: "Where to write the output .npy.")
     var out: String
 
@@ -33,11 +36,17 @@ struct Eval: ParsableCommand {
     func run() throws {
         let graph = try ModelLoader.load(model)
         var feed: [ValueID: Value] = [:]
-        let (image, time) = try graph.diffusionInputs()
-        feed[image] = try NumPy.read(x)
-        if let time {
+        let roles = try graph.diffusionInputRoles()
+        feed[roles.image] = try NumPy.read(x)
+        if let time = roles.time {
             guard let t else { throw ValidationError("the model takes a timestep input '\(graph[time].name)': pass --t T.npy") }
             feed[time] = try NumPy.read(t)
+        }
+        if let labels = roles.classLabels {
+            guard let classLabels else { throw ValidationError("the model is class-conditional (input '\(graph[labels].name)'): pass --class-labels C.npy") }
+            feed[labels] = try NumPy.read(classLabels)
+        } else if classLabels != nil {
+            throw ValidationError("--class-labels: this model is not class-conditional (it takes no class labels)")
         }
         // Compiled for the given shapes: specialization checks them against the declared dims.
         let plan = try InferencePlan(graph, inputShapes: feed.mapValues(\.shape), cpu: CPU(threads: threads))

@@ -40,6 +40,9 @@ struct Generate: ParsableCommand {
     @OptionGroup(title: "Noise schedule (overrides the model's)")
     var schedule: ScheduleFlags
 
+    @Option(name: .customLong("class"), help: "Class-conditional models: the class of every sample, or one per sample (comma-separated), by index or name (default: a class per sample drawn from the seed).")
+    var classes: String?
+
     @Option(help: "Start from this x_T (.npy, float32 [N, C, H, W]).")
     var noise: String?
 
@@ -86,10 +89,17 @@ struct Generate: ParsableCommand {
             guard case .float(let x) = try NumPy.read(noise) else { throw ValidationError("\(noise): x_T must be float32") }
             options.initialNoise = x
         }
+        if let classes {
+            guard let known = diffusionModel.classes else { throw ValidationError("--class: this model is not class-conditional (it takes no class)") }
+            options.classLabels = try classes.split(separator: ",", omittingEmptySubsequences: false).map {
+                do { return try known.label(String($0).trimmingCharacters(in: .whitespaces)) } catch { throw ValidationError("--class: \(error)") }
+            }
+        }
+        let labels = try generator.stepper.classLabels(options, samples: 0..<count).compactMap { $0 }
         let progress = ProgressBar(label: "generating")
         let samples = try generator.generate(options) { done, total in progress.update(done, total) }
         progress.finish()
-        let record = GenerationRecord(model: GenerationRecord.modelName(path: model), seed: seed, sampler: options.sampler)
+        let record = GenerationRecord(model: GenerationRecord.modelName(path: model), seed: seed, sampler: options.sampler, classLabels: labels)
         let images = try (0..<count).map { try SampleImages.image(samples, index: $0) }
         if let out {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
@@ -99,7 +109,8 @@ struct Generate: ParsableCommand {
         }
         if let grid { try AtomicFile.write(try record.gridPNG(images), to: URL(fileURLWithPath: grid)) }
         if let npy { try NumPy.write(.float(samples), to: npy) }
-        print("generated \(count) samples (\(options.sampler.kind.rawValue), \(stepCount) steps, seed \(seed))")
+        print("generated \(count) samples (\(options.sampler.kind.rawValue), \(stepCount) steps, seed \(seed)"
+              + (labels.isEmpty ? ")" : ", classes \(labels.map(String.init).joined(separator: ",")))"))
     }
 }
 

@@ -17,17 +17,20 @@ public final class SampleJob: @unchecked Sendable {
     public let seed: UInt64
     /// The Philox stream of this sample's noise (its index within its request).
     public let stream: UInt64
+    /// The class this sample is conditioned on (class-conditional models only).
+    public let classLabel: Int?
     /// The current sample x_t, `[C, H, W]`; x_0 once `isDone`.
     public let x: Tensor
     public private(set) var step = 0
     var history = SamplerHistory()
 
     /// Starts from `initialNoise` (`[C, H, W]` elements) or from Philox noise of `seed`/`stream`.
-    public init(sampler: Sampler, imageShape: [Int], seed: UInt64, stream: UInt64, initialNoise: UnsafePointer<Float>? = nil,
-                cpu: CPU) throws {
+    public init(sampler: Sampler, imageShape: [Int], seed: UInt64, stream: UInt64, classLabel: Int? = nil,
+                initialNoise: UnsafePointer<Float>? = nil, cpu: CPU) throws {
         self.sampler = sampler
         self.seed = seed
         self.stream = stream
+        self.classLabel = classLabel
         x = Tensor(uninitialized: Shape([1] + imageShape))
         if let initialNoise { x.pointer.update(from: initialNoise, count: x.count) }
         else { try cpu.fillNormal(x, seed: seed, stream: stream) }
@@ -52,7 +55,7 @@ public final class BatchStepper: @unchecked Sendable {
     public let model: DiffusionModel
     public let schedule: NoiseSchedule
     public let cpu: CPU
-    let image: ValueID, time: ValueID?
+    let image: ValueID, time: ValueID?, classLabels: ValueID?
     private var plans: [Int: InferencePlan] = [:]
     /// Per-sample scratch of `step`: the step's noise and the sampler's x0 prediction.
     private let noise: Tensor, predicted: Tensor
@@ -61,7 +64,8 @@ public final class BatchStepper: @unchecked Sendable {
         self.model = model
         self.cpu = cpu
         schedule = NoiseSchedule(model.schedule)
-        (image, time) = try model.graph.diffusionInputs()
+        let roles = try model.graph.diffusionInputRoles()
+        (image, time, classLabels) = (roles.image, roles.time, roles.classLabels)
         noise = Tensor(uninitialized: Shape([1] + model.imageShape))
         predicted = Tensor(uninitialized: noise.shape)
     }
@@ -86,13 +90,40 @@ public final class BatchStepper: @unchecked Sendable {
         if let noise = request.initialNoise, noise.shape != shape {
             throw DiffusionError("initial noise has shape \(noise.shape); expected \(shape)")
         }
+        let labels = try classLabels(request, samples: samples)
         let sampler = Sampler(request.sampler, schedule: schedule)
-        return try samples.map { k in
+        return try zip(samples, labels).map { k, label in
             try withExtendedLifetime(request.initialNoise) {
-                try SampleJob(sampler: sampler, imageShape: model.imageShape, seed: request.seed, stream: UInt64(k),
+                try SampleJob(sampler: sampler, imageShape: model.imageShape, seed: request.seed, stream: UInt64(k), classLabel: label,
                               initialNoise: request.initialNoise.map { UnsafePointer($0.pointer + k * count) }, cpu: cpu)
             }
         }
+    }
+
+    /// The class label of each of `samples`: the request's (one for all samples, or one per
+    /// sample), or for a class-conditional model asked for none, a class drawn per sample from
+    /// Philox under the request's seed (stream k, a key apart from the noise's). Nil labels for an
+    /// unconditional model; a label it cannot take is an error naming it and the accepted ones.
+    public func classLabels(_ request: GenerationOptions, samples: Range<Int>) throws -> [Int?] {
+        guard let classes = model.classes else {
+            if request.classLabels != nil { throw DiffusionError("this model is not class-conditional: it takes no class") }
+            return samples.map { _ in nil }
+        }
+        guard let given = request.classLabels else {
+            let count = classes.count ?? 1
+            return try samples.map { k in
+                let u = Tensor(uninitialized: [1])
+                try cpu.fillUniform(u, seed: request.seed ^ 0xC1A5_5E5_0000, stream: UInt64(k))
+                return min(Int(u.pointer[0] * Float(count)), count - 1)
+            }
+        }
+        guard given.count == 1 || given.count == request.count else {
+            throw DiffusionError("\(given.count) class labels for \(request.count) samples: give one for all, or one per sample")
+        }
+        for label in given where label < 0 || classes.count.map({ label >= $0 }) ?? false {
+            throw DiffusionError("class \(label) is not a class of this model (\(classes.accepted))")
+        }
+        return samples.map { given.count == 1 ? given[0] : given[$0] }
     }
 
     /// The plan for `batch` samples per forward (compiled on first use).
@@ -145,6 +176,19 @@ public final class BatchStepper: @unchecked Sendable {
             inputs[time] = model.graph[time].type == .int64
                 ? .int(IntTensor(shape: shape, values: steps.map(Int64.init)))
                 : .float(Tensor(shape: shape, scalars: steps.map(Float.init)))
+        }
+        if let classLabels {
+            let labels = try (0..<b).map { j -> Int in
+                guard let label = (j < jobs.count ? jobs[j] : first).classLabel else {
+                    throw DiffusionError("the model is class-conditional; a sample without a class label cannot run")
+                }
+                return label
+            }
+            let shape = plan.compiled.shapes[classLabels] ?? [b]
+            guard shape == [b] else { throw DiffusionError("the model's class-label input has shape \(shape); one label per sample [\(b)] is supported") }
+            inputs[classLabels] = model.graph[classLabels].type == .int64
+                ? .int(IntTensor(shape: shape, values: labels.map(Int64.init)))
+                : .float(Tensor(shape: shape, scalars: labels.map(Float.init)))
         }
         guard case .float(let output) = try plan.run(inputs)[0], output.count == x.count else {
             throw DiffusionError("the model's output does not have the image's shape \(x.shape)")

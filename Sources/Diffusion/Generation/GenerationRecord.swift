@@ -11,11 +11,19 @@ public struct GenerationRecord: Sendable, Equatable {
     public var model: String
     public var seed: UInt64
     public var sampler: SamplerOptions
+    /// Each sample's class label (class-conditional models; empty otherwise).
+    public var classLabels: [Int]
 
-    public init(model: String, seed: UInt64, sampler: SamplerOptions) {
+    public init(model: String, seed: UInt64, sampler: SamplerOptions, classLabels: [Int] = []) {
         self.model = model
         self.seed = seed
         self.sampler = sampler
+        self.classLabels = classLabels
+    }
+
+    /// The record of `jobs` (one request's samples, in order): their class labels included.
+    public init(model: String, seed: UInt64, sampler: SamplerOptions, jobs: [SampleJob]) {
+        self.init(model: model, seed: seed, sampler: sampler, classLabels: jobs.compactMap(\.classLabel))
     }
 
     /// A model's name from its path: the last path component without an `.onnx` extension.
@@ -26,8 +34,13 @@ public struct GenerationRecord: Sendable, Equatable {
 
     /// The tEXt "parameters" value for sample `index` (nil: a grid of all samples).
     public func parameters(sample index: Int?) -> String {
-        "model=\(model) seed=\(seed) sample=\(index.map(String.init) ?? "grid") steps=\(sampler.steps) sampler=\(sampler.kind.rawValue) "
+        var text = "model=\(model) seed=\(seed) sample=\(index.map(String.init) ?? "grid") steps=\(sampler.steps) sampler=\(sampler.kind.rawValue) "
             + "eta=\(sampler.eta) spacing=\(sampler.spacing.rawValue) prediction=\(sampler.prediction.rawValue)"
+        if !classLabels.isEmpty {
+            if let index, index < classLabels.count { text += " class=\(classLabels[index])" }
+            else if index == nil { text += " classes=" + classLabels.map(String.init).joined(separator: ",") }
+        }
+        return text
     }
 
     /// PNG of sample `index`.

@@ -17,6 +17,9 @@ public struct GenerationOptions: Sendable {
     public var sampler = SamplerOptions()
     /// Starting noise x_T `[count, C, H, W]` instead of Philox noise.
     public var initialNoise: Tensor?
+    /// Class labels of a class-conditional model: one for every sample, or one per sample; nil
+    /// draws a class per sample from the seed.
+    public var classLabels: [Int]?
 
     public init() {}
 

@@ -62,6 +62,9 @@ public final class Trainer {
         self.cpu = cpu
         schedule = NoiseSchedule(model.schedule)
         (image, time) = try model.graph.diffusionInputs()
+        if model.classes != nil {
+            throw DiffusionError("training a class-conditional model needs class labels with the images, which the trainer does not take yet")
+        }
         let g = model.graph
         parameterIDs = g.trainableConstants(imageInputs: [image]).filter { id in
             let n = g[id].name

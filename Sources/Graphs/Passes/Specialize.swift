@@ -82,16 +82,16 @@ extension Graph {
         constants = constants.filter { live.contains($0.key) }
     }
 
-    /// Values computed from the timestep input (a non-image input) and constants only.
+    /// Values computed from the timestep input and constants only (not from the image or the class labels).
     func timeOnlyValues() -> Set<ValueID> {
-        guard let roles = try? diffusionInputs(), let time = roles.time else { return [] }
-        let image = roles.image
-        var imageDependent: Set<ValueID> = [image], timeDependent: Set<ValueID> = [time]
+        guard let roles = try? diffusionInputRoles(), let time = roles.time else { return [] }
+        // Class labels vary per sample like the image: what depends on them is not tabulated by t.
+        var perSample = Set([roles.image] + (roles.classLabels.map { [$0] } ?? [])), timeDependent: Set<ValueID> = [time]
         for node in nodes {
             let ins = node.inputs.compactMap { $0 }
-            if ins.contains(where: imageDependent.contains) { imageDependent.formUnion(node.outputs) }
+            if ins.contains(where: perSample.contains) { perSample.formUnion(node.outputs) }
             if ins.contains(where: timeDependent.contains) { timeDependent.formUnion(node.outputs) }
         }
-        return timeDependent.subtracting(imageDependent)
+        return timeDependent.subtracting(perSample)
     }
 }

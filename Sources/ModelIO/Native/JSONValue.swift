@@ -204,6 +204,12 @@ struct JSONFields {
     /// An array of integers, of exactly `count` elements when given.
     mutating func ints(_ key: String, count: Int? = nil) throws -> [Int] { try ints(key, required(key), count: count) }
     mutating func optionalInts(_ key: String) throws -> [Int]? { try optional(key).map { try ints(key, $0) } }
+    /// An array of strings.
+    mutating func strings(_ key: String) throws -> [String] {
+        let value = try required(key)
+        guard case .array(let items) = value else { throw fail(key, "must be an array of strings, got \(value.kindDescription)") }
+        return try items.map { try string(key, $0) }
+    }
 
     /// A case of `C` by its spelling in the file.
     mutating func name<C: CaseIterable>(_ key: String, _ spelling: (C) -> String) throws -> C {

@@ -26,6 +26,8 @@ struct ModelDocument {
     var intConstants: [Int: Value]
     /// Equal to the weights file's `denoise.write_id` when both come from one write.
     var writeID: String
+    /// A class-conditional model's classes (`classes`: `count` and `names`, both optional).
+    var classes: ClassLabels? = nil
 
     /// Reads a `model.json` of any version this build reads; returns the version it declared.
     static func read(_ data: Data, path: String) throws -> (document: ModelDocument, version: Int) {
@@ -98,6 +100,7 @@ extension ModelDocument {
             ("format", .string(NativeFormat.name)),
             ("format_version", .int(NativeFormat.version)),
             ("image", .ints(image)),
+        ] + (classes.map { c in [("classes", .object((c.count.map { [("count", JSONValue.int($0))] } ?? []) + [("names", .array(c.names.map { .string($0) }))]))] } ?? []) + [
             ("schedule", schedule),
             ("metadata", .object(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
             ("inputs", .ints(inputs.map(\.index))),
@@ -116,6 +119,15 @@ extension ModelDocument {
         _ = try top.string("format")
         _ = try top.int("format_version")
         image = try top.ints("image")
+        if let json = top.optional("classes") {
+            var c = try JSONFields(json, path: path, context: "top level: key 'classes'")
+            let count = try c.optionalInt("count"), names = try c.strings("names")
+            try c.finish()
+            guard count.map({ $0 >= 1 && (names.isEmpty || names.count == $0) }) ?? true else {
+                throw top.fail("classes", "has count \(count!) and \(names.count) names: a count must be at least 1 and match the names")
+            }
+            classes = ClassLabels(count: count, names: names)
+        }
         let scheduleJSON = try top.required("schedule")
         guard case .object = scheduleJSON else { throw top.fail("schedule", "must be an object, got \(scheduleJSON.kindDescription)") }
         do { schedule = try JSONDecoder().decode(ScheduleConfig.self, from: Data(scheduleJSON.document().utf8)) } catch {

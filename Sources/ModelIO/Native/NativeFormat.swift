@@ -39,7 +39,8 @@ extension DiffusionModel {
             }
         }
         let doc = ModelDocument(image: imageShape, schedule: schedule, metadata: graph.metadata, values: values, inputs: graph.inputs,
-                                outputs: graph.outputs, nodes: graph.nodes, weights: weights, intConstants: ints, writeID: UUID().uuidString)
+                                outputs: graph.outputs, nodes: graph.nodes, weights: weights, intConstants: ints, writeID: UUID().uuidString,
+                                classes: classes)
         let json = Data(try doc.version2JSON().document().utf8)
         try SafeTensors.write(tensors, metadata: ["format": NativeFormat.name, "denoise.write_id": doc.writeID], to: URL(fileURLWithPath: folder + "/weights.safetensors"))
         try AtomicFile.write(json, to: URL(fileURLWithPath: folder + "/model.json"))
@@ -126,6 +127,6 @@ extension DiffusionModel {
         guard doc.image.count == 3, doc.image.allSatisfy({ $0 >= 1 }) else {
             throw ModelFileError(path: path, problem: "image shape \(doc.image) must be [channels, height, width]")
         }
-        return (DiffusionModel(graph: graph, schedule: try doc.schedule.validated(source: path), imageShape: doc.image), doc)
+        return (DiffusionModel(graph: graph, schedule: try doc.schedule.validated(source: path), imageShape: doc.image, classes: doc.classes), doc)
     }
 }
