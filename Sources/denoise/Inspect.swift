@@ -34,6 +34,7 @@ struct Inspect: ParsableCommand {
         for id in graph.inputs { print("input  \(graph[id].name): \(graph[id].type) [\((graph[id].dims ?? []).map(\.description).joined(separator: ", "))]") }
         for id in graph.outputs { print("output \(graph[id].name): \(graph[id].type) [\((graph[id].dims ?? []).map(\.description).joined(separator: ", "))]") }
         print("parameters: \(graph.parameterCount)")
+        if let classes = diffusionModel.classes { print("class-conditional: classes \(classes.accepted)") }
         var options = BatchStepper.planOptions(for: diffusionModel)
         options.winograd = !noWinograd
         let plan = try InferencePlan(graph, inputShapes: BatchStepper.inputShapes(of: diffusionModel, batch: batch), cpu: CPU(), options: options)

@@ -64,13 +64,15 @@ final class TestServer: @unchecked Sendable {
     let model: DiffusionModel
     var port: UInt16 { server.port }
 
-    init(maxBatch: Int = 4, maxQueue: Int = 16, timeout: Double = 60, apiKey: String? = nil) throws {
+    /// Serves `model` (default: the tiny U-Net) as "tiny".
+    init(maxBatch: Int = 4, maxQueue: Int = 16, timeout: Double = 60, apiKey: String? = nil, model: DiffusionModel? = nil) throws {
         var c = UNet2DConfig()
         c.sampleSize = 8; c.inChannels = 1; c.outChannels = 1; c.blockOutChannels = [8, 16]; c.layersPerBlock = 1
         c.normNumGroups = 4; c.attentionHeadDim = 8
         c.downBlockTypes = ["DownBlock2D", "AttnDownBlock2D"]; c.upBlockTypes = ["AttnUpBlock2D", "UpBlock2D"]
         let cpu = CPU(threads: 2)
-        model = DiffusionModel(graph: try UNet2DBuilder.initialized(c, seed: 7, cpu: cpu), schedule: ScheduleConfig(), imageShape: [1, 8, 8])
+        self.model = try model ?? DiffusionModel(graph: UNet2DBuilder.initialized(c, seed: 7, cpu: cpu), schedule: ScheduleConfig(), imageShape: [1, 8, 8])
+        let model = self.model
         var limits = Engine.Limits()
         (limits.maxBatch, limits.maxQueue) = (maxBatch, maxQueue)
         let metrics = Metrics()
@@ -85,13 +87,14 @@ final class TestServer: @unchecked Sendable {
     }
 
     /// The PNG `denoise generate` writes for these settings (same code path as the CLI).
-    func expectedPNG(steps: Int, seed: UInt64, n: Int) throws -> Data {
+    func expectedPNG(steps: Int, seed: UInt64, n: Int, classLabels: [Int]? = nil) throws -> Data {
         let generator = try ImageGenerator(model: model, cpu: CPU(threads: 1))
         var o = GenerationOptions()
-        (o.count, o.seed, o.batchSize) = (n, seed, 1)
+        (o.count, o.seed, o.batchSize, o.classLabels) = (n, seed, 1, classLabels)
         o.sampler = generator.defaultSamplerOptions(steps: steps)
         let samples = try generator.generate(o)
-        let record = GenerationRecord(model: "tiny", seed: seed, sampler: o.sampler)
+        let labels = try generator.stepper.classLabels(o, samples: 0..<n).compactMap { $0 }
+        let record = GenerationRecord(model: "tiny", seed: seed, sampler: o.sampler, classLabels: labels)
         let images = try (0..<n).map { try SampleImages.image(samples, index: $0) }
         return n == 1 ? try record.png(images[0], sample: 0) : try record.gridPNG(images)
     }
