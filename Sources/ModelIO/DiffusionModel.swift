@@ -4,6 +4,7 @@
 // folder, native folder; `ModelLoader.open`) and written in the native format
 // (`Native/NativeFormat.swift`).
 
+import Foundation
 import Graphs
 
 /// The classes of a class-conditional model.
@@ -33,6 +34,37 @@ public struct ClassLabels: Sendable, Equatable {
     public var accepted: String {
         let range = count.map { "0…\($0 - 1)" } ?? "a non-negative integer"
         return names.isEmpty ? range : "\(range) or a name (\(names.joined(separator: ", ")))"
+    }
+}
+
+extension ClassLabels {
+    /// The ONNX `metadata_props` keys that carry the classes: `denoise.num_classes` (decimal) and
+    /// `denoise.class_names` (a JSON array of strings), each optional.
+    public var metadata: [String: String] {
+        var m: [String: String] = [:]
+        if let count { m["denoise.num_classes"] = "\(count)" }
+        if !names.isEmpty { m["denoise.class_names"] = "[" + names.map(SafeTensors.jsonString).joined(separator: ",") + "]" }
+        return m
+    }
+
+    /// The classes `metadata` states over `inferred` (what the graph shows), or `inferred` when it
+    /// states none; malformed values are an error naming the key.
+    public static func from(metadata: [String: String], inferred: ClassLabels, source: String) throws -> ClassLabels {
+        var c = inferred
+        if let text = metadata["denoise.num_classes"] {
+            guard let n = Int(text), n >= 1 else { throw ModelFileError(path: source, problem: "metadata denoise.num_classes = '\(text)' is not a positive integer") }
+            c.count = n
+        }
+        if let text = metadata["denoise.class_names"] {
+            guard case .array(let items)? = try? JSONValue.parse(Data(text.utf8)),
+                  case let names = items.compactMap({ if case .string(let s) = $0 { return s } else { return nil } }), names.count == items.count
+            else { throw ModelFileError(path: source, problem: "metadata denoise.class_names is not a JSON array of strings") }
+            guard c.count.map({ $0 == names.count }) ?? true else {
+                throw ModelFileError(path: source, problem: "metadata denoise.class_names has \(names.count) names for \(c.count!) classes")
+            }
+            c.names = names
+        }
+        return c
     }
 }
 

@@ -40,7 +40,9 @@ public enum ModelLoader {
             }
             return n
         }
-        return DiffusionModel(graph: graph, schedule: schedule, imageShape: chw)
+        var model = DiffusionModel(graph: graph, schedule: schedule, imageShape: chw)
+        if let inferred = model.classes { model.classes = try ClassLabels.from(metadata: graph.metadata, inferred: inferred, source: path) }
+        return model
     }
 
     /// The graph of the model at `path` (any supported format).

@@ -58,4 +58,15 @@ private let onnx = folder.appendingPathComponent("diffusers_class_cond.ts.onnx")
         try Data(json.replacingOccurrences(of: #""count": 4"#, with: #""count": 3"#).utf8).write(to: URL(fileURLWithPath: dir + "/model.json"))
         #expect { try DiffusionModel.readNative(dir) } throws: { "\($0)".contains("classes") && "\($0)".contains("count 3 and 4 names") }
     }
+
+    @Test func classesSurviveONNXExport() throws {
+        var model = try ModelLoader.open(onnx)
+        model.classes = ClassLabels(count: 4, names: ["t-shirt", "trouser", "say \"hi\"", "bag"])
+        let path = try temporaryFolder() + "/m.onnx"
+        try ONNXExporter.write(model, to: path)
+        #expect(try ModelLoader.open(path).classes == model.classes)
+        #expect { try ClassLabels.from(metadata: ["denoise.class_names": "[\"a\"]"], inferred: ClassLabels(count: 4), source: "m.onnx") } throws: {
+            "\($0)".contains("1 names for 4 classes")
+        }
+    }
 }

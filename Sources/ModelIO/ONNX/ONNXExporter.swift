@@ -64,6 +64,7 @@ public enum ONNXExporter {
     public static func export(_ model: DiffusionModel) throws -> Data {
         var graph = model.graph
         for (k, v) in model.schedule.metadata { graph.metadata[k] = v }
+        for (k, v) in model.classes?.metadata ?? [:] { graph.metadata[k] = v }
         var inputShapes = try ModelLoader.inputShapes(graph, batch: 1)
         inputShapes[try graph.diffusionInputs().image] = Shape([1] + model.imageShape)
         return try export(graph, shapes: try graph.specialized(inputShapes: inputShapes, cpu: CPU(threads: 1)).shapes)
