@@ -4,9 +4,12 @@
     /work/venv/bin/python scripts/make_class_fixtures.py
 
 Writes Tests/GraphTests/Fixtures/onnx/diffusers_class_cond/:
-  diffusers_class_cond.ts.onnx   torch.onnx.export(dynamo=False), inputs x [batch, 1, 8, 8] float32,
-                                 t [batch] int64, class_labels [batch] int64; output y
-  x.npy t.npy c.npy y.npy        inputs and the PyTorch forward (UNet2DModel(x, t, class_labels).sample)
+  diffusers_class_cond.ts.onnx      torch.onnx.export(dynamo=False), inputs x [batch, 1, 8, 8] float32,
+                                    t [batch] int64, class_labels [batch] int64; output y
+  diffusers_class_cond.dynamo.onnx  torch.onnx.export(dynamo=True), the same
+  x.npy t.npy class_labels.npy      inputs (named as the graph's inputs, as ONNXParityTests feeds them)
+  y.torch.npy                       the PyTorch forward (UNet2DModel(x, t, class_labels).sample)
+  y.ts.npy y.dynamo.npy             onnxruntime's output of each file
   versions.json
 UNet2DModel: sample_size 8, 1 channel, block_out_channels (8, 16), DownBlock2D/UpBlock2D,
 num_class_embeds 4 (class_embed_type None: an nn.Embedding added to the time embedding),
@@ -45,17 +48,30 @@ t = np.array([10, 500, 873], dtype=np.int64)
 c = np.array([0, 3, 1], dtype=np.int64)
 with torch.no_grad():
     y = model(torch.from_numpy(x), torch.from_numpy(t), torch.from_numpy(c)).numpy()
-path = OUT / "diffusers_class_cond.ts.onnx"
-torch.onnx.export(model, (torch.from_numpy(x), torch.from_numpy(t), torch.from_numpy(c)), str(path), dynamo=False, opset_version=17,
-                  input_names=["x", "t", "class_labels"], output_names=["y"],
-                  dynamic_axes={"x": {0: "batch"}, "t": {0: "batch"}, "class_labels": {0: "batch"}, "y": {0: "batch"}})
+args = (torch.from_numpy(x), torch.from_numpy(t), torch.from_numpy(c))
+names = ["x", "t", "class_labels"]
 so = ort.SessionOptions(); so.intra_op_num_threads = 1
-ref = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, {"x": x, "t": t, "class_labels": c})[0]
-diff = float(np.max(np.abs(ref - y)) / np.max(np.abs(y)))
-assert diff < 1e-4, diff
-for name, a in dict(x=x, t=t, c=c, y=y).items():
+diffs = {}
+for variant in ["ts", "dynamo"]:
+    path = OUT / f"diffusers_class_cond.{variant}.onnx"
+    if variant == "ts":
+        torch.onnx.export(model, args, str(path), dynamo=False, opset_version=17, input_names=names, output_names=["y"],
+                          dynamic_axes={n: {0: "batch"} for n in names + ["y"]})
+    else:
+        batch = torch.export.Dim("batch", min=1, max=64)
+        torch.onnx.export(model, args, str(path), dynamo=True, external_data=False, input_names=names, output_names=["y"],
+                          dynamic_shapes=tuple({0: batch} for _ in args))
+        onnx.save(onnx.load(str(path), load_external_data=True), str(path), save_as_external_data=False)
+        for stray in OUT.glob(path.name + ".*"):
+            stray.unlink()
+    ref = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, {"x": x, "t": t, "class_labels": c})[0]
+    diffs[variant] = float(np.max(np.abs(ref - y)) / np.max(np.abs(y)))
+    assert diffs[variant] < 1e-4, (variant, diffs[variant])
+    np.save(OUT / f"y.{variant}.npy", ref)
+for name, a in dict(x=x, t=t, class_labels=c).items():
     np.save(OUT / f"{name}.npy", a)
+np.save(OUT / "y.torch.npy", y)
 (OUT / "versions.json").write_text(json.dumps({"torch": torch.__version__, "diffusers": diffusers_version, "onnx": onnx.__version__,
                                                "onnxruntime": ort.__version__, "numpy": np.__version__,
-                                               "python": sys.version.split()[0], "ort_vs_torch_relative": diff}, indent=1) + "\n")
-print(f"wrote {OUT}: ORT vs torch relative {diff:.2e}")
+                                               "python": sys.version.split()[0], "ort_vs_torch_relative": diffs}, indent=1) + "\n")
+print(f"wrote {OUT}: ORT vs torch relative {diffs}")

@@ -16,9 +16,9 @@ private let model = fixture + "/diffusers_class_cond.ts.onnx"
     @Test func evalTakesClassLabels() throws {
         let dir = NSTemporaryDirectory() + "denoise-class-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let r = try runDenoise(["eval", model, "--x", fixture + "/x.npy", "--t", fixture + "/t.npy", "--class-labels", fixture + "/c.npy", "--out", dir + "/y.npy"])
+        let r = try runDenoise(["eval", model, "--x", fixture + "/x.npy", "--t", fixture + "/t.npy", "--class-labels", fixture + "/class_labels.npy", "--out", dir + "/y.npy"])
         #expect(r.status == 0, "\(r.stderr)")
-        guard case .float(let y) = try NumPy.read(dir + "/y.npy"), case .float(let expected) = try NumPy.read(fixture + "/y.npy") else {
+        guard case .float(let y) = try NumPy.read(dir + "/y.npy"), case .float(let expected) = try NumPy.read(fixture + "/y.torch.npy") else {
             Issue.record("outputs are not float"); return
         }
         var worst: Float = 0

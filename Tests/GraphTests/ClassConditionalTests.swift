@@ -33,8 +33,8 @@ private let onnx = folder.appendingPathComponent("diffusers_class_cond.ts.onnx")
     @Test func forwardMatchesPyTorchWithPerSampleLabels() throws {
         let model = try ModelLoader.open(onnx)
         let roles = try model.graph.diffusionInputRoles()
-        let (x, t, c) = (try npy("x.npy"), try npy("t.npy"), try npy("c.npy"))
-        guard case .float(let expected) = try npy("y.npy") else { Issue.record("y.npy is not float"); return }
+        let (x, t, c) = (try npy("x.npy"), try npy("t.npy"), try npy("class_labels.npy"))
+        guard case .float(let expected) = try npy("y.torch.npy") else { Issue.record("y.torch.npy is not float"); return }
         for timeTable in [1000, 0] {
             let plan = try InferencePlan(model.graph, inputShapes: [roles.image: x.shape, roles.time!: t.shape, roles.classLabels!: c.shape],
                                          cpu: CPU(threads: 2), options: PlanOptions(timeTable: timeTable))
