@@ -157,6 +157,9 @@ private func mismatch(_ value: PickleValue, _ expected: Any, at path: String = "
         do { _ = try TorchCheckpoint.read("/nonexistent/model.pt"); Issue.record("no error") } catch {
             #expect("\(error)".hasPrefix("/nonexistent/model.pt: cannot open"), "\(error)")
         }
+        do { _ = try TorchCheckpoint.read(bytes: Data([0x80, 0x02, 0x4e, 0x2e]), name: "x.pkl"); Issue.record("no error") } catch {
+            #expect("\(error)".hasPrefix("x.pkl: a bare pickle, not a torch.save file"), "\(error)")
+        }
         do { _ = try TorchCheckpoint.read(bytes: Data("hello".utf8), name: "x.pt"); Issue.record("no error") } catch {
             #expect("\(error)".hasPrefix("x.pt: not a PyTorch checkpoint"), "\(error)")
         }

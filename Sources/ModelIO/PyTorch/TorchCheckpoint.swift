@@ -141,9 +141,14 @@ public struct TorchCheckpoint: Sendable {
         let bytes = file.buffer
         let magic = Array(bytes.prefix(4))
         guard magic == [0x50, 0x4b, 0x03, 0x04] || magic == [0x50, 0x4b, 0x05, 0x06] else {
+            // The legacy format opens with a pickled magic number (LONG1 0x1950a86a20f9469cfc6c), or is a tar.
+            let legacyMagic: [UInt8] = [0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]
             let isTar = bytes.count >= 262 && Array(bytes[257..<262]) == Array("ustar".utf8)
-            if magic.first == 0x80 || isTar {
+            if isTar || (bytes.count >= 14 && bytes[0] == 0x80 && Array(bytes[2..<14]) == legacyMagic) {
                 throw CheckpointProblem("legacy torch.save format (before PyTorch 1.6); re-save with a newer PyTorch")
+            }
+            if magic.first == 0x80 {
+                throw CheckpointProblem("a bare pickle, not a torch.save file (a zip archive holding data.pkl); save it with torch.save")
             }
             throw CheckpointProblem("not a PyTorch checkpoint: neither a zip archive (torch.save since PyTorch 1.6) nor the legacy format")
         }
