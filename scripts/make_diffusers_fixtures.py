@@ -13,6 +13,10 @@ get non-trivial affine parameters so the test sees them. Configs:
                     resnet_time_scale_shift scale_shift, freq_shift 1, downsample_padding 0
   legacy_attention  small_attention's weights saved with the old attention names
                     (query/key/value/proj_attn), as older checkpoints ship them
+  small_plain_bin   small_plain's committed weights re-saved with save_pretrained(...,
+                    safe_serialization=False): config.json + diffusion_pytorch_model.bin (a torch.save'd
+                    state dict) only; its inputs and expected output are small_plain's. Made alone by
+                    `make_diffusers_fixtures.py small_plain_bin`.
 Needs torch (CPU wheel), diffusers, safetensors, numpy. Versions of the last run: versions.json.
 """
 import json, os, pathlib, sys
@@ -54,7 +58,20 @@ def make(name, config, seed):
     return model, folder
 
 
+def make_bin():
+    """small_plain as a .bin folder, from the committed safetensors (so the two hold the same weights)."""
+    model = UNet2DModel.from_pretrained(ROOT / "small_plain").eval()
+    folder = ROOT / "small_plain_bin"
+    model.save_pretrained(folder, safe_serialization=False)
+    (folder / "config.json").write_bytes((ROOT / "small_plain" / "config.json").read_bytes())  # no local _name_or_path
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "diffusion_pytorch_model.bin"]
+    print("wrote small_plain_bin")
+
+
 def main():
+    if sys.argv[1:] == ["small_plain_bin"]:
+        make_bin()
+        return
     ROOT.mkdir(parents=True, exist_ok=True)
     for i, (name, config) in enumerate(CONFIGS.items()):
         make(name, config, 100 + i)
@@ -76,6 +93,7 @@ def main():
     (ROOT / "versions.json").write_text(json.dumps({"torch": torch.__version__, "diffusers": diffusers_version,
                                                     "numpy": np.__version__, "python": sys.version.split()[0]}, indent=1))
     print("wrote legacy_attention")
+    make_bin()
 
 
 if __name__ == "__main__":

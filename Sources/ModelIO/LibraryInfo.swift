@@ -1,4 +1,4 @@
-// ModelIO: ONNX import/export, native format, diffusers folders, safetensors, .npy.
+// ModelIO: ONNX import/export, native format, diffusers folders, safetensors, PyTorch checkpoints, .npy.
 // This file: the linked protobuf-c version.
 
 import CProtobufC

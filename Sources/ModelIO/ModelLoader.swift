@@ -19,7 +19,7 @@ public enum ModelLoader {
         if isFolder.boolValue {
             if DiffusersFolder.isDiffusers(path) { return try DiffusersFolder.load(path, scheduleConfig: scheduleConfig) }
             guard FileManager.default.fileExists(atPath: path + "/model.json") else {
-                throw ModelFileError(path: path, problem: "a folder with neither model.json (native) nor diffusion_pytorch_model.safetensors / unet/ (diffusers)")
+                throw ModelFileError(path: path, problem: "a folder with neither model.json (native) nor diffusion_pytorch_model.safetensors / .bin / unet/ (diffusers)")
             }
             var model = try DiffusionModel.readNative(path)
             if let scheduleConfig { model.schedule = try ScheduleConfig.read(scheduleConfig) }

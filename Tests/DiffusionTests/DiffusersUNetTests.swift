@@ -1,6 +1,7 @@
 // The built-in U-Net against diffusers: each folder of scripts/make_diffusers_fixtures.py
 // (save_pretrained output: config.json + diffusion_pytorch_model.safetensors) loads, and one
-// forward — interpreted and through the compiled plan — matches PyTorch's to 1e-4 of the scale.
+// forward — interpreted and through the compiled plan — matches PyTorch's to 1e-4 of the scale;
+// the same weights saved as diffusion_pytorch_model.bin give the same forward bit for bit.
 
 import Foundation
 import Testing
@@ -26,6 +27,30 @@ import Tensors
             for i in 0..<y.count { worst = max(worst, abs(y.pointer[i] - expected.pointer[i])); scale = max(scale, abs(expected.pointer[i])) }
             #expect(worst / scale <= 1e-4, "\(name) \(how): error \(worst / scale) of scale")
         }
+    }
+
+    /// small_plain's weights as `diffusion_pytorch_model.bin` (torch.save, no safetensors): the same
+    /// forward bit for bit, as a model folder and as a pipeline's `unet/`.
+    @Test func binWeightsEqualSafetensors() throws {
+        let plain = Self.root.appendingPathComponent("small_plain").path, bin = Self.root.appendingPathComponent("small_plain_bin").path
+        #expect(DiffusersFolder.isDiffusers(bin))
+        let pipeline = NSTemporaryDirectory() + "denoise-pipeline-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: pipeline, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: pipeline) }
+        try FileManager.default.copyItem(atPath: bin, toPath: pipeline + "/unet")
+        let x = try NumPy.read(plain + "/x.npy"), t = try NumPy.read(plain + "/t.npy")
+        func forward(_ folder: String) throws -> [Float] {
+            let graph = try ModelLoader.open(folder).graph
+            guard case .float(let y) = try Interpreter(cpu: CPU(threads: 2)).run(graph, inputs: [graph.inputs[0]: x, graph.inputs[1]: t])[0] else {
+                Issue.record("\(folder): not a float output")
+                return []
+            }
+            return y.scalars
+        }
+        let reference = try forward(plain)
+        #expect(!reference.isEmpty)
+        #expect(try forward(bin) == reference, "small_plain_bin differs from small_plain; regenerate with `make_diffusers_fixtures.py small_plain_bin`")
+        #expect(try forward(pipeline) == reference)
     }
 
     @Test func badConfigsAreNamed() throws {

@@ -1,8 +1,10 @@
 // DiffusersFolder: a diffusers UNet2DModel as saved by `save_pretrained` — `config.json` and
-// `diffusion_pytorch_model.safetensors` — or a pipeline folder holding it in `unet/` with the
-// schedule in `scheduler/scheduler_config.json`. Builds the built-in U-Net graph (UNet2DBuilder)
-// over the file's weights. Older checkpoints name attention weights query/key/value/proj_attn;
-// they are read under those names when the current to_q/to_k/to_v/to_out.0 are absent.
+// `diffusion_pytorch_model.safetensors`, or `diffusion_pytorch_model.bin` (a torch.save'd state
+// dict, `safe_serialization=False`, read by TorchCheckpoint) when there is no safetensors file — or
+// a pipeline folder holding it in `unet/` with the schedule in `scheduler/scheduler_config.json`.
+// Builds the built-in U-Net graph (UNet2DBuilder) over the file's weights. Older checkpoints name
+// attention weights query/key/value/proj_attn; they are read under those names when the current
+// to_q/to_k/to_v/to_out.0 are absent.
 
 import Foundation
 import Graphs
@@ -12,7 +14,8 @@ public enum DiffusersFolder {
     /// Whether `folder` looks like a diffusers UNet or pipeline folder.
     public static func isDiffusers(_ folder: String) -> Bool {
         let fm = FileManager.default
-        return fm.fileExists(atPath: folder + "/diffusion_pytorch_model.safetensors") || fm.fileExists(atPath: folder + "/unet/config.json")
+        return fm.fileExists(atPath: folder + "/diffusion_pytorch_model.safetensors") || fm.fileExists(atPath: folder + "/diffusion_pytorch_model.bin")
+            || fm.fileExists(atPath: folder + "/unet/config.json")
     }
 
     /// Loads the model; the schedule comes from `scheduleConfig`, the pipeline's scheduler folder, or the defaults.
@@ -26,15 +29,13 @@ public enum DiffusersFolder {
         } catch {
             throw ModelFileError(path: configPath, problem: "not a valid UNet2DModel config: \(error)")
         }
-        let weightsPath = unet + "/diffusion_pytorch_model.safetensors"
-        let file = try SafeTensors.read(contentsOf: URL(fileURLWithPath: weightsPath))
+        let (weightsPath, weights) = try readWeights(unet)
         let legacy = [".to_q.": ".query.", ".to_k.": ".key.", ".to_v.": ".value.", ".to_out.0.": ".proj_attn."]
         let graph: Graph
         do { graph = try UNet2DBuilder.build(config) { name, _ in
-            if file.entry(name) != nil { return try file.tensor(name) }
+            if let t = try weights(name) { return t }
             for (new, old) in legacy where name.contains(new) {
-                let oldName = name.replacingOccurrences(of: new, with: old)
-                if file.entry(oldName) != nil { return try file.tensor(oldName) }
+                if let t = try weights(name.replacingOccurrences(of: new, with: old)) { return t }
             }
             throw ModelFileError(path: weightsPath, problem: "parameter '\(name)' that config.json implies is missing")
         } } catch let e as GraphError { throw ModelFileError(path: weightsPath, problem: "\(e)") }
@@ -43,6 +44,18 @@ public enum DiffusersFolder {
         if let scheduleConfig { schedule = try ScheduleConfig.read(scheduleConfig) }
         else if FileManager.default.fileExists(atPath: pipelineScheduler) { schedule = try ScheduleConfig.read(pipelineScheduler) }
         return DiffusionModel(graph: graph, schedule: schedule, imageShape: [config.inChannels, config.sampleSize, config.sampleSize])
+    }
+
+    /// The weights file of the UNet folder `unet` (safetensors preferred, else .bin) and a lookup
+    /// giving a parameter's float32 tensor by name, or nil when the file lacks it.
+    private static func readWeights(_ unet: String) throws -> (String, (String) throws -> Tensor?) {
+        let safetensors = unet + "/diffusion_pytorch_model.safetensors", bin = unet + "/diffusion_pytorch_model.bin"
+        if !FileManager.default.fileExists(atPath: safetensors) && FileManager.default.fileExists(atPath: bin) {
+            let tensors = Dictionary(try TorchCheckpoint.read(bin).tensors().map { ($0.name, $0.tensor) }) { first, _ in first }
+            return (bin, { name in tensors[name]?.floatTensor() })
+        }
+        let file = try SafeTensors.read(contentsOf: URL(fileURLWithPath: safetensors))
+        return (safetensors, { name in file.entry(name) != nil ? try file.tensor(name) : nil })
     }
 }
 
