@@ -161,7 +161,7 @@ struct Train: ParsableCommand {
                 c = try JSONDecoder().decode(UNet2DConfig.self, from: data).validated(source: config)
             }
             diffusionModel = DiffusionModel(graph: try UNet2DBuilder.initialized(c, seed: training.seed, cpu: cpu), schedule: ScheduleConfig(),
-                                 imageShape: [c.inChannels, c.sampleSize, c.sampleSize])
+                                 imageShape: c.imageShape)
         }
         diffusionModel.schedule = try schedule.applied(to: diffusionModel.schedule)
         try training.run(diffusionModel, cpu: cpu)

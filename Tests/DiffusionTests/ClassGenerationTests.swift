@@ -51,4 +51,19 @@ private let classModel = URL(fileURLWithPath: #filePath).deletingLastPathCompone
                                                            imageShape: [1, 8, 8]), cpu: CPU(threads: 1))
         #expect { try plain.jobs(options(1, labels: [0], batch: 1), samples: 0..<1) } throws: { "\($0)".contains("not class-conditional") }
     }
+
+    /// diffusers' class_embed_type "identity" takes embeddings [batch, E], not labels: refused by name.
+    @Test func classEmbeddingInputsAreRefusedByName() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/diffusers/class_identity").path
+        #expect { try BatchStepper(model: ModelLoader.open(folder), cpu: CPU(threads: 1)) } throws: {
+            "\($0)".contains("class input 'class_labels' takes [\"batch\", \"12\"]") && "\($0)".contains("not one class label per sample")
+        }
+    }
+
+    /// A diverged sample (NaN) is an error naming it, never a crash in the 8-bit conversion.
+    @Test func nanSamplesAreAnError() throws {
+        let samples = Tensor(shape: [2, 1, 2, 2], scalars: [0, 0, 0, 0, 0, .nan, 0, 0])
+        #expect(try SampleImages.image(samples, index: 0).pixels == [128, 128, 128, 128])
+        #expect { try SampleImages.image(samples, index: 1) } throws: { "\($0)".contains("sample 1 is not a number at channel 0, row 0, column 1") }
+    }
 }

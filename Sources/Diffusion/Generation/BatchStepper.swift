@@ -66,6 +66,10 @@ public final class BatchStepper: @unchecked Sendable {
         schedule = NoiseSchedule(model.schedule)
         let roles = try model.graph.diffusionInputRoles()
         (image, time, classLabels) = (roles.image, roles.time, roles.classLabels)
+        if let labels = classLabels, let dims = model.graph[labels].dims, dims.count != 1 {
+            throw DiffusionError("the model's class input '\(model.graph[labels].name)' takes \(dims.map(\.description)) "
+                                 + "(class embeddings, e.g. diffusers' class_embed_type \"identity\"), not one class label per sample: generation cannot feed it")
+        }
         noise = Tensor(uninitialized: Shape([1] + model.imageShape))
         predicted = Tensor(uninitialized: noise.shape)
     }

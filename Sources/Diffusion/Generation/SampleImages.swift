@@ -1,5 +1,6 @@
 // SampleImages: model-space samples (`[N, C, H, W]`, nominally [-1, 1]) to 8-bit images the way
-// diffusers' pipelines do it: (x / 2 + 0.5) clamped to [0, 1], times 255, rounded.
+// diffusers' pipelines do it: (x / 2 + 0.5) clamped to [0, 1], times 255, rounded. A NaN sample
+// (a model or sampler that diverged) is an error naming the sample, not an image.
 
 import Imaging
 import Tensors
@@ -16,7 +17,11 @@ public enum SampleImages {
         for y in 0..<h {
             for x in 0..<w {
                 for ch in 0..<c {
-                    let v = min(max(base[(ch * h + y) * w + x] / 2 + 0.5, 0), 1)
+                    let value = base[(ch * h + y) * w + x]
+                    guard !value.isNaN else {
+                        throw DiffusionError("sample \(index) is not a number at channel \(ch), row \(y), column \(x): the model's output diverged")
+                    }
+                    let v = min(max(value / 2 + 0.5, 0), 1)
                     pixels[(y * w + x) * c + ch] = UInt8((v * 255).rounded(.toNearestOrEven))
                 }
             }

@@ -2,7 +2,9 @@
 // `diffusion_pytorch_model.safetensors`, or `diffusion_pytorch_model.bin` (a torch.save'd state
 // dict, `safe_serialization=False`, read by TorchCheckpoint) when there is no safetensors file — or
 // a pipeline folder holding it in `unet/` with the schedule in `scheduler/scheduler_config.json`.
-// Builds the built-in U-Net graph (UNet2DBuilder) over the file's weights. Older checkpoints name
+// Validates config.json (UNet2DConfig: refusals name the key and value) and builds the built-in
+// U-Net graph (UNet2DBuilder, whose header states the inputs, class labels included) over the
+// file's weights, float32 or fp16/bf16 (diffusers' fp16 variants). Older checkpoints name
 // attention weights query/key/value/proj_attn; they are read under those names when the current
 // to_q/to_k/to_v/to_out.0 are absent.
 
@@ -43,7 +45,7 @@ public enum DiffusersFolder {
         let pipelineScheduler = folder + "/scheduler/scheduler_config.json"
         if let scheduleConfig { schedule = try ScheduleConfig.read(scheduleConfig) }
         else if FileManager.default.fileExists(atPath: pipelineScheduler) { schedule = try ScheduleConfig.read(pipelineScheduler) }
-        return DiffusionModel(graph: graph, schedule: schedule, imageShape: [config.inChannels, config.sampleSize, config.sampleSize])
+        return DiffusionModel(graph: graph, schedule: schedule, imageShape: config.imageShape)
     }
 
     /// The weights file of the UNet folder `unet` (safetensors preferred, else .bin) and a lookup
@@ -61,7 +63,8 @@ public enum DiffusersFolder {
 
 extension UNet2DBuilder {
     /// A freshly initialized U-Net (PyTorch's defaults: conv and linear weights and biases uniform in
-    /// ±1/√fan_in, norms 1 and 0; the Fourier projection N(0, 16²)), from Philox under `seed`.
+    /// ±1/√fan_in, norms 1 and 0, embedding tables (learned time, class) N(0, 1); the Fourier
+    /// projection N(0, 16²)), from Philox under `seed`.
     public static func initialized(_ config: UNet2DConfig, seed: UInt64, cpu: CPU) throws -> Graph {
         var stream: UInt64 = 0
         var fanIns: [String: Int] = [:]  // fan_in per layer; weights come before their biases
@@ -69,7 +72,9 @@ extension UNet2DBuilder {
             defer { stream += 1 }
             let t = Tensor(zeros: shape)
             if name.hasSuffix(".weight") && shape.rank == 1 && !name.hasPrefix("time_proj") { return Tensor(shape: shape, repeating: 1) }  // norms
-            if name.hasPrefix("time_proj") { try cpu.fillNormal(t, seed: seed, stream: stream, std: 16); return t }
+            if name == "time_proj.weight" || name == "class_embedding.weight" {                // Fourier [C0]; tables [rows, width]
+                try cpu.fillNormal(t, seed: seed, stream: stream, std: shape.rank == 1 ? 16 : 1); return t
+            }
             if name.hasSuffix(".bias") && (name.contains("norm")) { return t }
             // fan_in of the layer: weight [out, in, k, k] or [out, in]; a bias uses its weight's fan_in.
             let fanIn = name.hasSuffix(".bias") ? (fanIns[String(name.dropLast(5))] ?? 1) : shape.product(1..<shape.rank)
