@@ -3,6 +3,7 @@
 
 import Diffusion
 import Foundation
+import ModelIO
 
 struct RequestError: Error, CustomStringConvertible {
     let description: String
