@@ -16,7 +16,7 @@ struct RequestError: Error, CustomStringConvertible {
 }
 
 struct GenerateRequest {
-    static let known = ["steps", "n", "seed", "sampler", "eta", "timestep_spacing", "model"]
+    static let known = ["steps", "n", "seed", "sampler", "eta", "timestep_spacing", "clip_sample", "rederive_noise", "model"]
 
     let model: ServedModel
     let n: Int
@@ -74,6 +74,16 @@ struct GenerateRequest {
             }
             o.spacing = spacing
         }
+        func flag(_ key: String) throws -> Bool? {
+            guard let text = values[key] else { return nil }
+            switch text {
+            case "true", "1": return true
+            case "false", "0": return false
+            default: throw RequestError("\(key) must be true or false, got '\(text)'")
+            }
+        }
+        if let clip = try flag("clip_sample") { o.clipSample = clip }
+        if let rederive = try flag("rederive_noise") { o.rederiveNoise = rederive }
         sampler = o
     }
 }
