@@ -60,7 +60,7 @@ struct LucidrainsFlags: ParsableArguments {
     @Option(help: "Image side S (GaussianDiffusion's image_size; a state dict does not store it). Required for a checkpoint.")
     var imageSize: Int?
 
-    @Option(help: "Which weights of a checkpoint: ema (what the library samples with) or model (the online weights).",
+    @Option(help: "Which weights of a checkpoint: ema (the default: what the library samples with) or model (the online weights).",
             transform: { text in
                 guard let w = LucidrainsCheckpoint.Weights(rawValue: text) else { throw ValidationError("--weights must be ema or model, got '\(text)'") }
                 return w
