@@ -3,6 +3,7 @@
 
 import Diffusion
 import Foundation
+import ModelIO
 
 struct RequestError: Error, CustomStringConvertible {
     let description: String
@@ -15,7 +16,7 @@ struct RequestError: Error, CustomStringConvertible {
 }
 
 struct GenerateRequest {
-    static let known = ["steps", "n", "seed", "sampler", "eta", "timestep_spacing", "model", "class"]
+    static let known = ["steps", "n", "seed", "sampler", "eta", "timestep_spacing", "clip_sample", "rederive_noise", "model", "class"]
 
     let model: ServedModel
     let n: Int
@@ -75,6 +76,16 @@ struct GenerateRequest {
             }
             o.spacing = spacing
         }
+        func flag(_ key: String) throws -> Bool? {
+            guard let text = values[key] else { return nil }
+            switch text {
+            case "true", "1": return true
+            case "false", "0": return false
+            default: throw RequestError("\(key) must be true or false, got '\(text)'")
+            }
+        }
+        if let clip = try flag("clip_sample") { o.clipSample = clip }
+        if let rederive = try flag("rederive_noise") { o.rederiveNoise = rederive }
         sampler = o
         if let text = values["class"] {
             guard let classes = model.model.classes else {

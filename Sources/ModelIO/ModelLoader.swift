@@ -25,6 +25,10 @@ public enum ModelLoader {
             if let scheduleConfig { model.schedule = try ScheduleConfig.read(scheduleConfig) }
             return model
         }
+        if path.hasSuffix(".safetensors") || path.hasSuffix(".pt") {
+            throw ModelFileError(path: path, problem: "a state dict is not a model by itself (a denoising-diffusion-pytorch checkpoint needs its image size): "
+                                 + "convert it with `denoise import \(path) --image-size S --out DIR`, then use DIR")
+        }
         guard path.hasSuffix(".onnx") else {
             throw ModelFileError(path: path, problem: "not a supported model (expected an .onnx file or a native model folder)")
         }

@@ -34,14 +34,14 @@ struct Generate: ParsableCommand {
     @Option(help: "Samples per forward.")
     var batchSize = 16
 
-    @Option(help: "Timestep spacing: leading, trailing, linspace or lucidrains.")
-    var timestepSpacing = "leading"
-
     @OptionGroup(title: "Noise schedule (overrides the model's)")
     var schedule: ScheduleFlags
 
     @Option(name: .customLong("class"), help: "Class-conditional models: the class of every sample, or one per sample (comma-separated), by index or name (default: a class per sample drawn from the seed).")
     var classes: String?
+
+    @OptionGroup(title: "Sampler defaults (override the model's)")
+    var sampling: SamplingFlags
 
     @Option(help: "Start from this x_T (.npy, float32 [N, C, H, W]).")
     var noise: String?
@@ -64,7 +64,6 @@ struct Generate: ParsableCommand {
         if batchSize < 1 || batchSize > 1024 { throw ValidationError("--batch-size must be 1…1024, got \(batchSize)") }
         if !(eta >= 0 && eta <= 1) { throw ValidationError("--eta must be in [0, 1], got \(eta)") }
         if let sampler, SamplerKind(rawValue: sampler) == nil { throw ValidationError("--sampler must be ddpm, ddim or dpm-solver++, got '\(sampler)'") }
-        if TimestepSpacing(rawValue: timestepSpacing) == nil { throw ValidationError("--timestep-spacing must be leading, trailing, linspace or lucidrains, got '\(timestepSpacing)'") }
         if out == nil && grid == nil && npy == nil { throw ValidationError("nothing to write: pass --out DIR, --grid FILE.png and/or --npy FILE.npy") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
     }
@@ -72,7 +71,7 @@ struct Generate: ParsableCommand {
     func run() throws {
         let model = try self.model ?? DefaultModel.path()
         var diffusionModel = try ModelLoader.open(model)
-        diffusionModel.schedule = try schedule.applied(to: diffusionModel.schedule)
+        diffusionModel.schedule = sampling.applied(to: try schedule.applied(to: diffusionModel.schedule))
         let generator = try ImageGenerator(model: diffusionModel, cpu: CPU(threads: threads))
         let t = generator.schedule.trainingTimesteps
         let stepCount = steps ?? t
@@ -84,7 +83,6 @@ struct Generate: ParsableCommand {
         options.sampler = generator.defaultSamplerOptions(steps: stepCount)
         if let sampler { options.sampler.kind = SamplerKind(rawValue: sampler)! }
         options.sampler.eta = eta
-        options.sampler.spacing = TimestepSpacing(rawValue: timestepSpacing)!
         if let noise {
             guard case .float(let x) = try NumPy.read(noise) else { throw ValidationError("\(noise): x_T must be float32") }
             options.initialNoise = x

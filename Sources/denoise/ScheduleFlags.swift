@@ -1,5 +1,6 @@
-// The noise-schedule flags shared by generate, train and import: a diffusers
-// scheduler_config.json and single-key overrides on top of it.
+// The noise-schedule flags shared by generate, serve, train and import: a diffusers
+// scheduler_config.json and single-key overrides on top of it; and the sampler-default flags
+// (generate, serve, import) that set the schedule's sampling keys.
 
 import ArgumentParser
 import ModelIO
@@ -24,5 +25,28 @@ struct ScheduleFlags: ParsableArguments {
         if let numTrainTimesteps { s.numTrainTimesteps = numTrainTimesteps }
         if let predictionType { s.predictionType = predictionType }
         return try s.validated(source: "the schedule flags")
+    }
+}
+
+/// The sampler defaults a model's schedule carries (generate, serve, import): each flag given
+/// replaces the model's `timestep_spacing`, `clip_sample` or `use_clipped_model_output`.
+struct SamplingFlags: ParsableArguments {
+    @Option(help: "Timestep spacing (\(TimestepSpacing.names.joined(separator: ", "))); default: the model's (leading unless its scheduler config says otherwise).",
+            transform: { try TimestepSpacing.parse($0) })
+    var timestepSpacing: TimestepSpacing?
+
+    @Flag(inversion: .prefixedNo, help: "Clip the predicted x0 to ±clip_sample_range (default: the model's clip_sample).")
+    var clipSample: Bool?
+
+    @Flag(inversion: .prefixedNo, help: "DDIM: re-derive the noise from the clipped x0, as denoising-diffusion-pytorch does (default: the model's use_clipped_model_output).")
+    var rederiveNoise: Bool?
+
+    /// `base` with each flag given.
+    func applied(to base: ScheduleConfig) -> ScheduleConfig {
+        var s = base
+        if let timestepSpacing { s.timestepSpacing = timestepSpacing }
+        if let clipSample { s.clipSample = clipSample }
+        if let rederiveNoise { s.useClippedModelOutput = rederiveNoise }
+        return s
     }
 }

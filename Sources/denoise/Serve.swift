@@ -12,10 +12,12 @@ struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve models over HTTP: GET /generate?steps=50 returns a PNG.",
         discussion: """
-            Routes: /generate (steps, n, seed, sampler, eta, timestep_spacing, model), /healthz, /readyz, /metrics \
-            (Prometheus), /v1/models. Samples of all requests share each U-Net forward, whatever step each is at; \
-            the same parameters and seed give the same PNG bytes as `denoise generate`. SIGINT/SIGTERM stop \
-            accepting, let running requests finish (up to 30 s), then exit. See docs/openapi.yaml.
+            Routes: /generate (steps, n, seed, sampler, eta, timestep_spacing, clip_sample, rederive_noise, model), \
+            /healthz, /readyz, /metrics (Prometheus), /v1/models. Samples of all requests share each U-Net forward, \
+            whatever step each is at; the same parameters and seed give the same PNG bytes as `denoise generate`. \
+            The schedule and sampler-default flags apply to every served model (e.g. --scheduler-config for ONNX \
+            files without schedule metadata). SIGINT/SIGTERM stop accepting, let running requests finish (up to \
+            30 s), then exit. See docs/openapi.yaml.
             """)
 
     @Argument(help: "Models to serve (ONNX files, native or diffusers folders); named by file or folder name. Default: the shipped \(DefaultModel.name) model.")
@@ -48,6 +50,12 @@ struct Serve: ParsableCommand {
     @Option(help: "Require this key (Authorization: Bearer KEY, or X-API-Key) on every route but /healthz and /readyz. Also read from DENOISE_API_KEY.")
     var apiKey: String?
 
+    @OptionGroup(title: "Noise schedule (overrides every served model's)")
+    var schedule: ScheduleFlags
+
+    @OptionGroup(title: "Sampler defaults (override every served model's)")
+    var sampling: SamplingFlags
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535, got \(port)") }
         guard (1...1024).contains(maxBatch) else { throw ValidationError("--max-batch must be 1…1024, got \(maxBatch)") }
@@ -65,7 +73,9 @@ struct Serve: ParsableCommand {
         for path in paths {
             let name = GenerationRecord.modelName(path: path)
             guard !served.contains(where: { $0.name == name }) else { throw ValidationError("two models are named '\(name)'; serve them from differently named files or folders") }
-            served.append(try ServedModel(name: name, model: try ModelLoader.open(path), cpu: cpu))
+            var model = try ModelLoader.open(path)
+            model.schedule = sampling.applied(to: try schedule.applied(to: model.schedule))
+            served.append(try ServedModel(name: name, model: model, cpu: cpu))
         }
         var options = ServerOptions()
         options.host = host

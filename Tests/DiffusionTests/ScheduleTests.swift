@@ -96,3 +96,41 @@ extension ScheduleTests {
         #expect(throws: VocabularyError(key: "prediction_type", value: "x", accepted: PredictionType.names)) { try PredictionType.parse("x") }
     }
 }
+
+extension ScheduleTests {
+    /// The sampler-default keys of a scheduler config (diffusers' names) become SamplerOptions'
+    /// defaults; ONNX metadata carries them too; absent keys keep diffusers' DDIM defaults.
+    @Test func samplerDefaultsFromSchedulerConfigKeys() throws {
+        let text = #"{"_class_name": "DDIMScheduler", "num_train_timesteps": 100, "timestep_spacing": "lucidrains", "clip_sample": true, "clip_sample_range": 2.0, "set_alpha_to_one": false, "steps_offset": 1, "use_clipped_model_output": true, "trained_betas": null}"#
+        let config = try JSONDecoder().decode(ScheduleConfig.self, from: Data(text.utf8)).validated(source: "t")
+        let o = SamplerOptions(for: config, steps: 10)
+        #expect(o.spacing == .lucidrains && o.clipSample && o.clipRange == 2 && !o.setAlphaToOne && o.stepsOffset == 1 && o.rederiveNoise)
+        let defaults = SamplerOptions(for: ScheduleConfig(), steps: 10)
+        #expect(defaults.spacing == .leading && defaults.setAlphaToOne && defaults.stepsOffset == 0 && !defaults.rederiveNoise)
+        #expect(ScheduleConfig().laterKeys.isEmpty)
+        #expect(Set(config.laterKeys) == ["timestep_spacing", "steps_offset", "set_alpha_to_one", "use_clipped_model_output"])
+        #expect(try ScheduleConfig.from(metadata: config.metadata, source: "m.onnx") == config)
+        #expect(try JSONDecoder().decode(ScheduleConfig.self, from: JSONEncoder().encode(config)) == config)
+        #expect {
+            try ScheduleConfig.from(metadata: ["denoise.timestep_spacing": "uniform"], source: "m.onnx")
+        } throws: { "\($0)".contains("timestep_spacing 'uniform' is not one of leading, trailing, linspace, lucidrains") }
+        #expect {
+            try ScheduleConfig.from(metadata: ["denoise.use_clipped_model_output": "yes"], source: "m.onnx")
+        } throws: { "\($0)".contains("denoise.use_clipped_model_output = 'yes' is not true or false") }
+    }
+
+    /// trained_betas: the schedule is those betas (ᾱ a float64 product stored float32); the count must be T.
+    @Test func trainedBetasAreTheSchedule() throws {
+        var config = ScheduleConfig()
+        config.numTrainTimesteps = 1000
+        config.trainedBetas = NoiseSchedule(.lucidrainsSigmoid, timesteps: 1000).betas
+        #expect(NoiseSchedule(config).alphasCumprod == NoiseSchedule(.lucidrainsSigmoid, timesteps: 1000).alphasCumprod)
+        #expect(NoiseSchedule(config).kind == nil)
+        #expect(try ScheduleConfig.from(metadata: config.metadata, source: "m.onnx") == config)
+        config.numTrainTimesteps = 999
+        #expect { try config.validated(source: "s.json") } throws: { "\($0)".contains("trained_betas has 1000 values; num_train_timesteps is 999") }
+        config.numTrainTimesteps = 1000
+        config.trainedBetas![3] = 1
+        #expect { try config.validated(source: "s.json") } throws: { "\($0)".contains("trained_betas[3] = 1.0 must lie in [0, 1)") }
+    }
+}

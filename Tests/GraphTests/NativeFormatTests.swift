@@ -55,8 +55,28 @@ import TestSupport
         #expect(try normalizedJSON(dir) == normalizedJSON(Self.golden),
                 "model.json changed: if intended, regenerate with DENOISE_REGENERATE_GOLDEN=1 swift test --filter NativeFormatTests (and add a format version if old files would read differently)")
         #expect(try weights(dir) == weights(Self.golden))
-        #expect(try DiffusionModel.storedFormatVersion(Self.golden) == NativeFormat.version)
+        // The small model's schedule needs nothing newer than version 2, so it is written as 2.
+        #expect(try DiffusionModel.storedFormatVersion(Self.golden) == 2 && NativeFormat.version(for: model.schedule) == 2)
         #expect(try outputs(DiffusionModel.readNative(Self.golden)) == outputs(model))
+    }
+
+    /// Version 3: the schedule keys added after version 2 (trained betas, sampler defaults) are
+    /// written only when set, and then the file declares version 3.
+    @Test func laterScheduleKeysWriteVersion3() throws {
+        var model = NativeFormatGraphs.smallModel()
+        model.schedule.trainedBetas = (0..<model.schedule.numTrainTimesteps).map { 0.0001 + Double($0) * 1e-5 }
+        model.schedule.timestepSpacing = .trailing
+        model.schedule.stepsOffset = 1
+        model.schedule.setAlphaToOne = false
+        model.schedule.useClippedModelOutput = true
+        let dir = try temporaryFolder()
+        try model.write(to: dir)
+        #expect(try DiffusionModel.storedFormatVersion(dir) == 3)
+        let text = try String(contentsOfFile: dir + "/model.json", encoding: .utf8)
+        for key in ["trained_betas", "timestep_spacing", "steps_offset", "set_alpha_to_one", "use_clipped_model_output"] {
+            #expect(text.contains("\"\(key)\""), "\(key) not written")
+        }
+        #expect(try DiffusionModel.readNative(dir).schedule == model.schedule)
     }
 
     @Test func everyOpSurvivesWriteAndRead() throws {
@@ -140,7 +160,9 @@ import TestSupport
              ["node 1 'norm' (groupNorm)", "attribute 'groups' must be an integer, got a string"]),
             ({ $0.replacingOccurrences(of: #""activation": "silu""#, with: #""activation": "swish""#) },
              ["node 0 'conv' (conv)", "attribute 'activation' is 'swish'", "silu"]),
-            ({ $0.replacingOccurrences(of: #""format_version": 2"#, with: #""format_version": 3"#) }, ["format version 3", "reads (2)"]),
+            ({ $0.replacingOccurrences(of: #""format_version": 2"#, with: #""format_version": 4"#) }, ["format version 4", "reads (3)"]),
+            ({ $0.replacingOccurrences(of: #""clip_sample": true,"#, with: #""clip_sample": true, "timestep_spacing": "lucidrains","#) },
+             ["schedule key 'timestep_spacing' needs format_version 3"]),
             ({ $0.replacingOccurrences(of: #""groups": 2"#, with: #""groups": 2, "groups": 3"#) }, ["not valid JSON", "member 'groups' appears twice"]),
             ({ $0.replacingOccurrences(of: #""format_version": 2,"#, with: #""format_version": 2,,"#) }, ["not valid JSON", "at byte"]),
             ({ $0.replacingOccurrences(of: #""write_id""#, with: #""writeID""#) }, ["key 'write_id' is missing"]),

@@ -87,11 +87,12 @@ final class TestServer: @unchecked Sendable {
     }
 
     /// The PNG `denoise generate` writes for these settings (same code path as the CLI).
-    func expectedPNG(steps: Int, seed: UInt64, n: Int, classLabels: [Int]? = nil) throws -> Data {
+    func expectedPNG(steps: Int, seed: UInt64, n: Int, classLabels: [Int]? = nil, adjust: (inout SamplerOptions) -> Void = { _ in }) throws -> Data {
         let generator = try ImageGenerator(model: model, cpu: CPU(threads: 1))
         var o = GenerationOptions()
         (o.count, o.seed, o.batchSize, o.classLabels) = (n, seed, 1, classLabels)
         o.sampler = generator.defaultSamplerOptions(steps: steps)
+        adjust(&o.sampler)
         let samples = try generator.generate(o)
         let labels = try generator.stepper.classLabels(o, samples: 0..<n).compactMap { $0 }
         let record = GenerationRecord(model: "tiny", seed: seed, sampler: o.sampler, classLabels: labels)
@@ -146,6 +147,14 @@ final class TestServer: @unchecked Sendable {
         #expect(metrics.contains("denoise_images_generated_total 9"))
     }
 
+    /// clip_sample and rederive_noise override the model's sampler defaults for one request.
+    @Test func samplerDefaultParameters() throws {
+        let s = try TestServer()
+        let r = try request(s.port, "/generate?steps=4&seed=2&clip_sample=false&rederive_noise=true")
+        #expect(r.status == 200, "\(r.error)")
+        #expect(r.body == (try s.expectedPNG(steps: 4, seed: 2, n: 1) { $0.clipSample = false; $0.rederiveNoise = true }))
+    }
+
     @Test func badRequestsGetTheirStatus() throws {
         let s = try TestServer()
         let cases: [(String, String, Int, String)] = [
@@ -154,6 +163,8 @@ final class TestServer: @unchecked Sendable {
             ("GET", "/generate?n=0", 400, "n must"), ("GET", "/generate?n=999", 400, "n must"),
             ("GET", "/generate?seed=-1", 400, "seed"), ("GET", "/generate?eta=2", 400, "eta"),
             ("GET", "/generate?sampler=euler", 400, "euler"), ("GET", "/generate?timestep_spacing=odd", 400, "odd"),
+            ("GET", "/generate?clip_sample=maybe", 400, "clip_sample must be true or false, got 'maybe'"),
+            ("GET", "/generate?rederive_noise=", 400, "rederive_noise"),
             ("GET", "/generate?color=red", 400, "unknown parameter 'color'"), ("GET", "/generate?steps=2&steps=3", 400, "more than once"),
             ("GET", "/generate?model=other", 404, "other"), ("GET", "/nothing", 404, "/nothing"),
             ("POST", "/generate", 405, "POST"), ("DELETE", "/metrics", 405, "DELETE"),

@@ -42,14 +42,21 @@ public struct SamplerOptions: Sendable, Equatable {
 
     public init() {}
 
-    /// The defaults for a model with `config` and `steps` denoising steps: its prediction type and
-    /// clipping, DDPM when `steps` equals the training timesteps, DDIM otherwise.
+    /// The defaults for a model with `config` and `steps` denoising steps — the one place a
+    /// model's schedule becomes sampler settings: its prediction type, clipping, timestep spacing,
+    /// steps offset, `set_alpha_to_one` and `use_clipped_model_output` (→ `rederiveNoise`); DDPM
+    /// when `steps` equals the training timesteps, DDIM otherwise (denoising-diffusion-pytorch's
+    /// rule too: p_sample_loop unless sampling_timesteps < timesteps).
     public init(for config: ScheduleConfig, steps: Int) {
         kind = steps == config.numTrainTimesteps ? .ddpm : .ddim
         self.steps = steps
+        spacing = config.timestepSpacing
+        stepsOffset = config.stepsOffset
         prediction = config.predictionType
         clipSample = config.clipSample
         clipRange = config.clipSampleRange
+        setAlphaToOne = config.setAlphaToOne
+        rederiveNoise = config.useClippedModelOutput
     }
 }
 

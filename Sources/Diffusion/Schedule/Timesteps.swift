@@ -5,13 +5,11 @@
 //   linspace  round(linspace(0, T−1, S)), reversed
 //   lucidrains linspace(−1, T−1, S+1) in float32, truncated, reversed, taken in pairs (t, t_next)
 // DPM-Solver++ spaces S+1 points and drops the last (diffusers' DPMSolverMultistepScheduler).
+// The spacing names (`TimestepSpacing`) live with the schedule vocabulary in ModelIO, since a
+// model's scheduler config names its spacing.
 
 import Foundation
-
-/// How a sampler spreads S steps over T training timesteps.
-public enum TimestepSpacing: String, Sendable, Codable, CaseIterable {
-    case leading, trailing, linspace, lucidrains
-}
+import ModelIO
 
 /// The timesteps a sampler visits and where each step lands.
 public struct TimestepPlan: Sendable, Equatable {
@@ -68,4 +66,4 @@ func numpyLinspace(_ start: Double, _ end: Double, _ count: Int) -> [Double] {
 }
 
 /// torch.linspace in float32 (two-ended), as denoising-diffusion-pytorch's time pairs use it.
-func float32Linspace(_ start: Float, _ end: Float, _ count: Int) -> [Float] { torchLinspace(start, end, count) }
+func float32Linspace(_ start: Float, _ end: Float, _ count: Int) -> [Float] { TorchLinspace.float32(start, end, count) }

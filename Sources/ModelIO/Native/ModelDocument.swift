@@ -1,8 +1,10 @@
 // ModelDocument: what a native `model.json` says, whatever its format version — the graph
 // without its float weights (weights.safetensors holds those; the document names them), the
-// image shape, the schedule and the write id — and the version-2 text, written and read by hand:
+// image shape, the schedule and the write id — and the version-2/3 text, written and read by hand:
 // fixed key order, one value and one node per line, every key checked (an unknown key is an
-// error naming it). Reading dispatches on the declared version: 2 here, 1 (Swift's synthesized
+// error naming it). Version 3 is version 2 with the schedule keys added since (`ScheduleConfig.
+// laterKeys`), which a version-2 file may not use. Reading dispatches on the declared version: 2
+// and 3 here, 1 (Swift's synthesized
 // Codable of the IR) in `ModelDocumentV1.swift`. Ops' attributes: `OpAttributes.swift`. Folder,
 // weights and the cross-checks between the two files: `DiffusionModel.swift`.
 // Format reference: docs/model-formats.md.
@@ -38,7 +40,15 @@ struct ModelDocument {
         let version = try declaredVersion(root, path: path)
         switch version {
         case 1: return (try ModelDocumentV1.read(data, path: path), 1)
-        default: return (try ModelDocument(version2: root, path: path), version)
+        default:
+            let doc = try ModelDocument(version2: root, path: path)
+            if version == 2, let key = doc.schedule.laterKeys.first {
+                throw ModelFileError(path: path, problem: "schedule key '\(key)' needs format_version 3 (this file declares 2)")
+            }
+            if version == 2, doc.classes != nil {
+                throw ModelFileError(path: path, problem: "key 'classes' needs format_version 3 (this file declares 2)")
+            }
+            return (doc, version)
         }
     }
 
@@ -60,8 +70,8 @@ struct ModelDocument {
             guard v <= current else {
                 throw ModelFileError(path: path, problem: "format version \(v) is newer than this denoise reads (\(current)); use a newer denoise")
             }
-            guard v == current else { throw ModelFileError(path: path, problem: "format_version \(v) is not a version (\(known))") }
-            return current
+            guard v >= 2 else { throw ModelFileError(path: path, problem: "format_version \(v) is not a version (\(known))") }
+            return Int(v)
         }
         guard case .integer(let v)? = top["version"] else {
             throw ModelFileError(path: path, problem: "has no format_version (\(known))")
@@ -71,11 +81,12 @@ struct ModelDocument {
     }
 }
 
-// MARK: version 2
+// MARK: versions 2 and 3
 
 extension ModelDocument {
-    /// The version-2 document: keys in the documented order, weights and int constants by id.
-    func version2JSON() throws -> JSONValue {
+    /// The document in version `NativeFormat.version(for: schedule)`: keys in the documented
+    /// order, weights and int constants by id.
+    func documentJSON() throws -> JSONValue {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let schedule = try JSONValue.parse(encoder.encode(self.schedule))  // diffusers key names, ScheduleConfig's own Codable
@@ -98,7 +109,7 @@ extension ModelDocument {
         }
         return .object([
             ("format", .string(NativeFormat.name)),
-            ("format_version", .int(NativeFormat.version)),
+            ("format_version", .int(NativeFormat.version(for: self.schedule, classes: classes))),
             ("image", .ints(image)),
         ] + (classes.map { c in [("classes", .object((c.count.map { [("count", JSONValue.int($0))] } ?? []) + [("names", .array(c.names.map { .string($0) }))]))] } ?? []) + [
             ("schedule", schedule),
@@ -113,7 +124,7 @@ extension ModelDocument {
         ])
     }
 
-    /// Reads a version-2 document (its format and version already checked).
+    /// Reads a version-2 or -3 document (its format and version already checked).
     init(version2 root: JSONValue, path: String) throws {
         var top = try JSONFields(root, path: path, context: "top level")
         _ = try top.string("format")

@@ -5,18 +5,26 @@
 // atomically (weights first), and both carry the same random write id (`model.json`'s
 // `write_id`, the safetensors metadata `denoise.write_id`): a kill between the two renames leaves
 // a folder whose files disagree, and loading says so instead of pairing a graph with the wrong
-// weights. Writes format version 2 (`ModelDocument.swift`, ops in `OpAttributes.swift`); reads
-// versions 1 (`ModelDocumentV1.swift`) and 2. Format reference: docs/model-formats.md.
+// weights. Writes format version 2, or 3 when the schedule has a key version 2 lacks
+// (`ScheduleConfig.laterKeys`; `ModelDocument.swift`, ops in `OpAttributes.swift`); reads versions
+// 1 (`ModelDocumentV1.swift`), 2 and 3. Format reference: docs/model-formats.md.
 
 import Foundation
 import Graphs
 import Tensors
 
-/// The native format's name and the version this build writes.
+/// The native format's name and the versions this build writes.
 public enum NativeFormat {
     public static let name = "denoise-model"
-    /// The `format_version` this build writes (and the newest it reads).
-    public static let version = 2
+    /// The newest `format_version` this build writes and reads.
+    public static let version = 3
+
+    /// The version a model is written in: 3 when it has something version 2 lacks (schedule keys:
+    /// trained betas, sampler defaults; a class-conditional model's `classes`), else 2, so that
+    /// builds reading only version 2 still read every file that does not need version 3.
+    public static func version(for schedule: ScheduleConfig, classes: ClassLabels? = nil) -> Int {
+        schedule.laterKeys.isEmpty && classes == nil ? 2 : 3
+    }
 }
 
 extension DiffusionModel {
@@ -41,7 +49,7 @@ extension DiffusionModel {
         let doc = ModelDocument(image: imageShape, schedule: schedule, metadata: graph.metadata, values: values, inputs: graph.inputs,
                                 outputs: graph.outputs, nodes: graph.nodes, weights: weights, intConstants: ints, writeID: UUID().uuidString,
                                 classes: classes)
-        let json = Data(try doc.version2JSON().document().utf8)
+        let json = Data(try doc.documentJSON().document().utf8)
         try SafeTensors.write(tensors, metadata: ["format": NativeFormat.name, "denoise.write_id": doc.writeID], to: URL(fileURLWithPath: folder + "/weights.safetensors"))
         try AtomicFile.write(json, to: URL(fileURLWithPath: folder + "/model.json"))
     }
@@ -55,11 +63,11 @@ extension DiffusionModel {
         }
     }
 
-    /// Reads a native model folder of any format version this build reads (1 or 2).
+    /// Reads a native model folder of any format version this build reads (1, 2 or 3).
     public static func readNative(_ folder: String) throws -> DiffusionModel { try load(folder).model }
 
     /// Rewrites the native folder `folder` (any version this build reads) in the current format
-    /// version at `out` (which may be `folder`): model.json is written anew with the schedule
+    /// version (`NativeFormat.version(for:)` of the new schedule) at `out` (which may be `folder`): model.json is written anew with the schedule
     /// `schedule` returns and the same write id; weights.safetensors is copied byte for byte (left
     /// alone when rewriting in place). Returns the model as read, with the new schedule.
     public static func rewrite(_ folder: String, to out: String,
@@ -67,7 +75,7 @@ extension DiffusionModel {
         var (model, doc) = try load(folder)
         model.schedule = try schedule(model.schedule)
         doc.schedule = model.schedule
-        let json = Data(try doc.version2JSON().document().utf8)
+        let json = Data(try doc.documentJSON().document().utf8)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let source = URL(fileURLWithPath: folder + "/weights.safetensors"), target = URL(fileURLWithPath: out + "/weights.safetensors")
         if source.resolvingSymlinksInPath().standardizedFileURL != target.resolvingSymlinksInPath().standardizedFileURL {

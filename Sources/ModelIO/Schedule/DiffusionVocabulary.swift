@@ -1,7 +1,8 @@
 // DiffusionVocabulary: the typed names every module uses for what a diffusion model was trained
-// with — the β schedule and what the network predicts. Their raw values are the strings of
-// diffusers' `scheduler_config.json` (and denoising-diffusion-pytorch's schedules, prefixed
-// `lucidrains_`); they are part of every file format that stores a schedule, so they never change.
+// with — the β schedule and what the network predicts — and for how its sampler spaces timesteps.
+// Their raw values are the strings of diffusers' `scheduler_config.json` (and denoising-diffusion-
+// pytorch's schedules and spacing, prefixed or named `lucidrains`); they are part of every file
+// format that stores a schedule, so they never change.
 // Parsing a string is one function per type whose error names the value and the accepted ones.
 
 /// A name outside a vocabulary: says which key, what was given and what is accepted.
@@ -44,4 +45,11 @@ public enum BetaSchedule: String, DiffusionVocabulary, Codable {
 public enum PredictionType: String, DiffusionVocabulary, Codable {
     case epsilon, sample, vPrediction = "v_prediction"
     public static let key = "prediction_type"
+}
+
+/// How a sampler spreads S steps over T training timesteps (diffusers' `timestep_spacing`, plus
+/// denoising-diffusion-pytorch's `lucidrains`; the formulas are in Diffusion's Timesteps.swift).
+public enum TimestepSpacing: String, DiffusionVocabulary, Codable {
+    case leading, trailing, linspace, lucidrains
+    public static let key = "timestep_spacing"
 }
