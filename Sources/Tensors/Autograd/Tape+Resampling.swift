@@ -1,12 +1,14 @@
-// Tape+Resampling: nearest/bilinear upsampling, average pooling and pixel (un)shuffle on the
-// tape, and their backward rules (scatter kernels in `Kernels/Resampling.swift`; pixel shuffle
-// and unshuffle are each other's gradient). All inputs are NCHW.
+// Tape+Resampling: nearest/bilinear upsampling, average and max pooling and pixel (un)shuffle on
+// the tape, and their backward rules (scatter kernels in `Kernels/Resampling.swift` and
+// `Kernels/Pooling.swift`; max pooling's gradient goes to each window's first maximum, found again
+// in the saved input; pixel shuffle and unshuffle are each other's gradient). All inputs are NCHW.
 
 /// Differentiable resampling ops with their parameters.
 enum ResamplingOp {
     case upsampleNearest(scaleFactor: (Double, Double)?)
     case upsampleBilinear(alignCorners: Bool, scaleFactor: (Double, Double)?)
     case avgPool2d(Pool2dWindow, countIncludePad: Bool)
+    case maxPool2d(Pool2dWindow)
     case pixelShuffle(Int)
     case pixelUnshuffle(Int)
 }
@@ -22,6 +24,8 @@ extension ResamplingOp {
             return [try cpu.upsampleBilinearBackward(g, inputShape: shape, alignCorners: alignCorners, scaleFactor: sf)]
         case let .avgPool2d(window, countIncludePad):
             return [try cpu.avgPool2dBackward(g, inputShape: shape, window, countIncludePad: countIncludePad)]
+        case .maxPool2d(let window):
+            return [try cpu.maxPool2dBackward(g, input: c.inputs[0], window)]
         case .pixelShuffle(let r):
             return [try cpu.pixelUnshuffle(g, factor: r)]
         case .pixelUnshuffle(let r):
@@ -50,10 +54,16 @@ extension Tape {
                .resampling(.upsampleBilinear(alignCorners: alignCorners, scaleFactor: scaleFactor)), [x])
     }
 
-    /// 2D average pooling of `[N, C, H, W]` (see ``CPU/avgPool2d(_:_:countIncludePad:)``).
+    /// 2D average pooling of `[N, C, H, W]` (see ``CPU/avgPool2d(_:_:countIncludePad:into:)``).
     public func avgPool2d(_ x: Var, _ window: Pool2dWindow, countIncludePad: Bool = true) throws -> Var {
         record(try cpu.avgPool2d(self[x], window, countIncludePad: countIncludePad),
                .resampling(.avgPool2d(window, countIncludePad: countIncludePad)), [x])
+    }
+
+    /// 2D max pooling of `[N, C, H, W]` (see ``CPU/maxPool2d(_:_:into:)``); the gradient goes to
+    /// each window's first maximum.
+    public func maxPool2d(_ x: Var, _ window: Pool2dWindow) throws -> Var {
+        record(try cpu.maxPool2d(self[x], window), .resampling(.maxPool2d(window)), [x])
     }
 
     /// `[N, C*r*r, H, W]` → `[N, C, H*r, W*r]` (nn.PixelShuffle).

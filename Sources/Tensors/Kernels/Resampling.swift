@@ -1,31 +1,10 @@
 // Resampling kernels on NCHW float32: nearest and bilinear upsampling (PyTorch F.interpolate /
 // ONNX Resize semantics, index and weight formulas computed in Float exactly as ATen's CPU
-// kernels do), 2D average pooling (nn.AvgPool2d, ceil_mode=False), pixel shuffle/unshuffle
-// (nn.PixelShuffle channel order), and their backward kernels. Forward kernels are parallel
+// kernels do), pixel shuffle/unshuffle (nn.PixelShuffle channel order), and their backward
+// kernels (pooling is `Pooling.swift`). Forward kernels are parallel
 // over output rows; backward kernels scatter and are parallel over (n, c) planes, each plane
 // owned by one chunk, so results never depend on the thread count.
 // No autograd here (`Autograd/Tape+Resampling.swift`); naive twins in `Naive/Resampling+Naive.swift`.
-
-/// A 2D pooling window: kernel, stride and symmetric zero padding per spatial axis.
-public struct Pool2dWindow: Sendable, Equatable {
-    public var kernel: (h: Int, w: Int)
-    public var stride: (h: Int, w: Int)
-    public var padding: (h: Int, w: Int)
-
-    /// `stride` defaults to the kernel (PyTorch).
-    public init(kernel: (h: Int, w: Int), stride: (h: Int, w: Int)? = nil, padding: (h: Int, w: Int) = (0, 0)) {
-        self.kernel = kernel
-        self.stride = stride ?? kernel
-        self.padding = padding
-    }
-
-    public static func == (a: Pool2dWindow, b: Pool2dWindow) -> Bool {
-        a.kernel == b.kernel && a.stride == b.stride && a.padding == b.padding
-    }
-
-    /// Output size on one axis (floor mode).
-    func outputSize(_ n: Int, k: Int, s: Int, p: Int) -> Int { (n + 2 * p - k) / s + 1 }
-}
 
 /// Nearest source index of every output position (ATen `nearest_idx`, floor mode).
 /// `scaleFactor`: the user's scale factor when given (PyTorch then uses 1/scale), else in/out.
@@ -79,22 +58,6 @@ func resizeBackwardCheck(_ grad: Shape, _ input: Shape, op: String) throws {
     }
 }
 
-/// Validates pool geometry; returns the output shape.
-func avgPoolShape(_ shape: Shape, _ w: Pool2dWindow, op: String) throws -> Shape {
-    try shape.requireRank(4, op: op, "input [N, C, H, W]")
-    let (kh, kw) = w.kernel, (sh, sw) = w.stride, (ph, pw) = w.padding
-    guard kh >= 1 && kw >= 1 && sh >= 1 && sw >= 1 && ph >= 0 && pw >= 0 else {
-        throw TensorError.invalidArgument(op: op, "kernel \(w.kernel) and stride \(w.stride) must be ≥ 1, padding \(w.padding) ≥ 0 (input \(shape))")
-    }
-    guard ph <= kh / 2 && pw <= kw / 2 else {
-        throw TensorError.invalidArgument(op: op, "padding \(w.padding) must be at most half of kernel \(w.kernel) (input \(shape))")
-    }
-    guard kh <= shape[2] + 2 * ph && kw <= shape[3] + 2 * pw else {
-        throw TensorError.invalidArgument(op: op, "kernel \(w.kernel) is larger than the padded input \(shape) with padding \(w.padding)")
-    }
-    return [shape[0], shape[1], w.outputSize(shape[2], k: kh, s: sh, p: ph), w.outputSize(shape[3], k: kw, s: sw, p: pw)]
-}
-
 /// Validates a pixel (un)shuffle; returns the output shape.
 func pixelShuffleShape(_ shape: Shape, factor r: Int, unshuffle: Bool) throws -> Shape {
     let op = unshuffle ? "pixelUnshuffle" : "pixelShuffle"
@@ -110,14 +73,6 @@ func pixelShuffleShape(_ shape: Shape, factor r: Int, unshuffle: Bool) throws ->
         throw TensorError.invalidArgument(op: op, "C of input \(shape) must be divisible by factor² = \(r * r)")
     }
     return [shape[0], shape[1] / (r * r), shape[2] * r, shape[3] * r]
-}
-
-/// Divisor and clipped window of one pooled position on one axis (ATen avg_pool2d).
-@inline(__always)
-func poolSpan(_ o: Int, k: Int, s: Int, p: Int, n: Int) -> (start: Int, end: Int, padded: Int) {
-    let start = o * s - p
-    let end = Swift.min(start + k, n + p)
-    return (Swift.max(start, 0), Swift.min(end, n), end - start)
 }
 
 extension CPU {
@@ -262,98 +217,6 @@ extension CPU {
                 }
             }
         } } } }
-        withExtendedLifetime(grad) {}
-        return out
-    }
-
-    // MARK: average pooling
-
-    /// 2D average pooling (nn.AvgPool2d, ceil_mode=False): the mean of each window; with
-    /// `countIncludePad` the divisor counts padded zeros (but not positions past the padding).
-    /// - Parameters:
-    ///   - x: `[N, C, H, W]`
-    /// - Returns: `[N, C, (H+2ph-kh)/sh+1, (W+2pw-kw)/sw+1]`
-    public func avgPool2d(_ x: Tensor, _ window: Pool2dWindow, countIncludePad: Bool = true) throws -> Tensor {
-        let outShape = try avgPoolShape(x.shape, window, op: "avgPool2d")
-        let out = Tensor(zeros: outShape)
-        let (h, w, oh, ow) = (x.shape[2], x.shape[3], outShape[2], outShape[3])
-        let (kh, kw) = window.kernel, (sh, sw) = window.stride, (ph, pw) = window.padding
-        let px = x.pointer, po = out.pointer
-        let fast2x2 = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0
-        parallelFor(outShape[0] * outShape[1] * oh, grain: Swift.max(1, 4096 / (ow * kh * kw))) { range in
-            for row in range {
-                let plane = row / oh, y = row % oh
-                let src = px + plane * h * w, dst = po + row * ow
-                if fast2x2 {
-                    let a = src + 2 * y * w, b = a + w
-                    for j in 0..<ow { dst[j] = (((a[2 * j] + a[2 * j + 1]) + b[2 * j]) + b[2 * j + 1]) / 4 }
-                    continue
-                }
-                let ys = poolSpan(y, k: kh, s: sh, p: ph, n: h)
-                // Interior columns (window inside [0, W)): vectorized over j, adding window
-                // taps in the same order (rows outer, columns inner) as the edge loop below.
-                let jLo = Swift.min(ow, (pw + sw - 1) / sw)
-                let jHi = w + pw - kw < 0 ? jLo : Swift.max(jLo, Swift.min(ow, (w + pw - kw) / sw + 1))
-                if ys.start < ys.end && jLo < jHi {
-                    for j in jLo..<jHi { dst[j] = 0 }
-                    for iy in ys.start..<ys.end {
-                        for ix in 0..<kw {
-                            let r = src + iy * w - pw + ix
-                            if sw == 1 { for j in jLo..<jHi { dst[j] += r[j] } }
-                            else { for j in jLo..<jHi { dst[j] += r[j * sw] } }
-                        }
-                    }
-                    let divisor = Float(countIncludePad ? ys.padded * kw : (ys.end - ys.start) * kw)
-                    for j in jLo..<jHi { dst[j] = dst[j] / divisor }
-                }
-                for j in 0..<ow where j < jLo || j >= jHi || ys.start >= ys.end {
-                    let xs = poolSpan(j, k: kw, s: sw, p: pw, n: w)
-                    if ys.start >= ys.end || xs.start >= xs.end { dst[j] = 0; continue }
-                    var sum: Float = 0
-                    for iy in ys.start..<ys.end {
-                        let r = src + iy * w
-                        for ix in xs.start..<xs.end { sum += r[ix] }
-                    }
-                    let divisor = countIncludePad ? ys.padded * xs.padded : (ys.end - ys.start) * (xs.end - xs.start)
-                    dst[j] = sum / Float(divisor)
-                }
-            }
-        }
-        withExtendedLifetime(x) {}
-        return out
-    }
-
-    /// Gradient of ``avgPool2d(_:_:countIncludePad:)``: each window's gradient / divisor spread over it.
-    /// - Parameters:
-    ///   - grad: the pooled shape `[N, C, OH, OW]`
-    ///   - inputShape: `[N, C, H, W]`
-    public func avgPool2dBackward(_ grad: Tensor, inputShape: Shape, _ window: Pool2dWindow, countIncludePad: Bool = true) throws -> Tensor {
-        let outShape = try avgPoolShape(inputShape, window, op: "avgPool2dBackward")
-        guard grad.shape == outShape else {
-            throw TensorError.shapeMismatch(op: "avgPool2dBackward", grad.shape, outShape, detail: "gradient must have the pooled shape")
-        }
-        let out = Tensor(zeros: inputShape)
-        let (h, w, oh, ow) = (inputShape[2], inputShape[3], outShape[2], outShape[3])
-        let (kh, kw) = window.kernel, (sh, sw) = window.stride, (ph, pw) = window.padding
-        let pg = grad.pointer, po = out.pointer
-        parallelFor(inputShape[0] * inputShape[1], grain: Swift.max(1, 4096 / (oh * ow * kh * kw))) { range in
-            for plane in range {
-                let dst = po + plane * h * w
-                for y in 0..<oh {
-                    let ys = poolSpan(y, k: kh, s: sh, p: ph, n: h), src = pg + (plane * oh + y) * ow
-                    for j in 0..<ow {
-                        let xs = poolSpan(j, k: kw, s: sw, p: pw, n: w)
-                        if ys.start >= ys.end || xs.start >= xs.end { continue }
-                        let divisor = countIncludePad ? ys.padded * xs.padded : (ys.end - ys.start) * (xs.end - xs.start)
-                        let g = src[j] / Float(divisor)
-                        for iy in ys.start..<ys.end {
-                            let r = dst + iy * w
-                            for ix in xs.start..<xs.end { r[ix] += g }
-                        }
-                    }
-                }
-            }
-        }
         withExtendedLifetime(grad) {}
         return out
     }

@@ -1,6 +1,7 @@
 // Naive twins of the resampling kernels: one output element at a time, straight from the
 // PyTorch definitions (nearest floor(dst*scale), bilinear with per-element source coordinates,
-// AvgPool2d windows, PixelShuffle index formula), and backward kernels as the adjoint loops.
+// PixelShuffle index formula), and backward kernels as the adjoint loops. Pooling's twins are
+// in `Pooling+Naive.swift`.
 // Shape validation is shared with the fast kernels. No threads, no row tricks.
 
 extension Naive {
@@ -98,50 +99,6 @@ extension Naive {
                     out.pointer[(p * h + y0) * w + x1] += g * (1 - ly) * lx
                     out.pointer[(p * h + y1) * w + x0] += g * ly * (1 - lx)
                     out.pointer[(p * h + y1) * w + x1] += g * ly * lx
-                }
-            }
-        }
-        return out
-    }
-
-    /// The input positions and divisor of pooled output `(y, j)`.
-    static func poolWindow(_ y: Int, _ j: Int, h: Int, w: Int, _ win: Pool2dWindow, countIncludePad: Bool)
-        -> (rows: Range<Int>, cols: Range<Int>, divisor: Int) {
-        let hs = y * win.stride.h - win.padding.h, ws = j * win.stride.w - win.padding.w
-        let he = min(hs + win.kernel.h, h + win.padding.h), we = min(ws + win.kernel.w, w + win.padding.w)
-        let rows = max(hs, 0)..<max(max(hs, 0), min(he, h)), cols = max(ws, 0)..<max(max(ws, 0), min(we, w))
-        return (rows, cols, countIncludePad ? (he - hs) * (we - ws) : rows.count * cols.count)
-    }
-
-    /// nn.AvgPool2d (ceil_mode=False).
-    public static func avgPool2d(_ x: Tensor, _ win: Pool2dWindow, countIncludePad: Bool = true) throws -> Tensor {
-        let outShape = try avgPoolShape(x.shape, win, op: "avgPool2d")
-        let (h, w, oh, ow) = (x.shape[2], x.shape[3], outShape[2], outShape[3])
-        let out = Tensor(zeros: outShape)
-        for p in 0..<(x.shape[0] * x.shape[1]) {
-            for y in 0..<oh {
-                for j in 0..<ow {
-                    let (rows, cols, divisor) = poolWindow(y, j, h: h, w: w, win, countIncludePad: countIncludePad)
-                    if rows.isEmpty || cols.isEmpty { continue }
-                    var sum: Float = 0
-                    for iy in rows { for ix in cols { sum += x.pointer[(p * h + iy) * w + ix] } }
-                    out.pointer[(p * oh + y) * ow + j] = sum / Float(divisor)
-                }
-            }
-        }
-        return out
-    }
-
-    /// Adjoint of ``avgPool2d(_:_:countIncludePad:)``.
-    public static func avgPool2dBackward(_ grad: Tensor, inputShape: Shape, _ win: Pool2dWindow, countIncludePad: Bool = true) -> Tensor {
-        let (h, w, oh, ow) = (inputShape[2], inputShape[3], grad.shape[2], grad.shape[3])
-        let out = Tensor(zeros: inputShape)
-        for p in 0..<(inputShape[0] * inputShape[1]) {
-            for y in 0..<oh {
-                for j in 0..<ow {
-                    let (rows, cols, divisor) = poolWindow(y, j, h: h, w: w, win, countIncludePad: countIncludePad)
-                    let g = grad.pointer[(p * oh + y) * ow + j] / Float(divisor)
-                    for iy in rows { for ix in cols { out.pointer[(p * h + iy) * w + ix] += g } }
                 }
             }
         }
