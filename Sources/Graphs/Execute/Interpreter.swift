@@ -109,7 +109,8 @@ public struct Interpreter: Sendable {
                 switch u {
                 case .neg: return [.int(IntTensor(shape: x.shape, values: x.values.map { -$0 }))]
                 case .abs: return [.int(IntTensor(shape: x.shape, values: x.values.map { Swift.abs($0) }))]
-                case .exp, .log, .sqrt, .sin, .cos, .erf, .tanh, .sigmoid, .relu, .silu, .gelu, .geluTanh, .square, .reciprocal:
+                case .exp, .log, .sqrt, .sin, .cos, .erf, .tanh, .sigmoid, .relu, .silu, .gelu, .geluTanh, .square, .reciprocal,
+                     .softplus, .mish, .hardSwish:
                     return [.float(cpu.unary(u, try a.floatCast(0)))]
                 }
             }

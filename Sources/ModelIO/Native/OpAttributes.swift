@@ -30,6 +30,9 @@ enum NativeNames {
         case .geluTanh: return "geluTanh"
         case .square: return "square"
         case .reciprocal: return "reciprocal"
+        case .softplus: return "softplus"
+        case .mish: return "mish"
+        case .hardSwish: return "hardSwish"
         }
     }
 

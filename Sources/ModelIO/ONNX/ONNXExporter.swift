@@ -196,6 +196,9 @@ private struct Emitter {
         case .sigmoid: one("Sigmoid")
         case .relu: one("Relu")
         case .reciprocal: one("Reciprocal")
+        case .softplus: one("Softplus")
+        case .mish: one("Mish")
+        case .hardSwish: one("HardSwish")
         case .silu:
             let s = fresh(name + "_sigmoid")
             node("Sigmoid", [x], [s], name: s)

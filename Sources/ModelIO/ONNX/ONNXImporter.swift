@@ -17,12 +17,12 @@ public enum ONNXImporter {
     /// ONNX op types (default domain) the importer maps to the IR.
     public static let supportedOps: [String] = [
         "Abs", "Add", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv", "ConvTranspose",
-        "Cos", "DepthToSpace", "Div", "Dropout", "Einsum", "Equal", "Erf", "Exp", "Expand", "Flatten", "Gather", "Gelu", "Gemm",
-        "Greater", "GreaterOrEqual", "GroupNormalization", "Identity", "InstanceNormalization", "LayerNormalization", "Less",
-        "LessOrEqual", "Log", "MatMul", "Max", "Min", "Mul", "Neg", "Not", "Pad", "Pow", "Range", "Reciprocal", "ReduceL2",
-        "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Relu", "Reshape", "Resize",
-        "Shape", "Sigmoid", "Sin", "Slice", "Softmax", "SpaceToDepth", "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tanh",
-        "Tile", "Transpose", "Unsqueeze", "Where",
+        "Cos", "DepthToSpace", "Div", "Dropout", "Einsum", "Equal", "Erf", "Exp", "Expand", "Flatten", "Gather", "Gelu",
+        "Gemm", "Greater", "GreaterOrEqual", "GroupNormalization", "HardSwish", "Identity", "InstanceNormalization",
+        "LayerNormalization", "Less", "LessOrEqual", "Log", "MatMul", "Max", "Min", "Mish", "Mul", "Neg", "Not", "Pad", "Pow",
+        "Range", "Reciprocal", "ReduceL2", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Relu",
+        "Reshape", "Resize", "Shape", "Sigmoid", "Sin", "Slice", "Softmax", "Softplus", "SpaceToDepth", "Split", "Sqrt",
+        "Squeeze", "Sub", "Sum", "Tanh", "Tile", "Transpose", "Unsqueeze", "Where",
     ]
 
     /// Reads and imports the ONNX file at `path`.
@@ -179,7 +179,7 @@ public enum ONNXImporter {
             func ints(_ name: String) -> [Int]? { a[name].map(\.ints) }
             let unary: [String: UnaryOp] = ["Relu": .relu, "Sigmoid": .sigmoid, "Tanh": .tanh, "Exp": .exp, "Log": .log,
                                             "Sqrt": .sqrt, "Sin": .sin, "Cos": .cos, "Erf": .erf, "Neg": .neg, "Abs": .abs,
-                                            "Reciprocal": .reciprocal]
+                                            "Reciprocal": .reciprocal, "Softplus": .softplus, "Mish": .mish, "HardSwish": .hardSwish]
             let binary: [String: BinaryOp] = ["Add": .add, "Sub": .sub, "Mul": .mul, "Div": .div, "Pow": .pow]
             let compare: [String: Comparison] = ["Equal": .equal, "Less": .less, "Greater": .greater,
                                                  "LessOrEqual": .lessOrEqual, "GreaterOrEqual": .greaterOrEqual]
