@@ -115,6 +115,8 @@ public struct Interpreter: Sendable {
                 }
             }
             return [.float(cpu.unary(u, try a.float(0), into: out))]
+        case .parametricUnary(let u):
+            return [.float(cpu.unary(u, try a.float(0), into: out))]
         case .clip:
             let (low, high) = try OpArguments.clipBounds(a)
             if case .int(let x) = try a.value(0) {
@@ -198,10 +200,19 @@ public struct Interpreter: Sendable {
             let (size, factor) = try OpArguments.resizeTarget(x.shape, a)
             switch mode {
             case .nearest: return [.float(try cpu.upsampleNearest(x, outputSize: size, scaleFactor: factor, into: out))]
+            case .nearestSampled(let sampling):
+                return [.float(try cpu.upsampleNearest(x, outputSize: size, scaleFactor: factor, sampling: sampling, into: out))]
             case .linear(let alignCorners):
                 return [.float(try cpu.upsampleBilinear(x, outputSize: size, alignCorners: alignCorners,
                                                         scaleFactor: alignCorners ? nil : factor, into: out))]
+            case .cubic(let alignCorners):
+                return [.float(try cpu.upsampleBicubic(x, outputSize: size, alignCorners: alignCorners,
+                                                       scaleFactor: alignCorners ? nil : factor, into: out))]
             }
+        case let .averagePool(window, countIncludePad):
+            return [.float(try cpu.avgPool2d(a.float(0), window, countIncludePad: countIncludePad, into: out))]
+        case .maxPool(let window):
+            return [.float(try cpu.maxPool2d(a.float(0), window, into: out))]
         case let .depthToSpace(b, crd):
             let x = try a.float(0)
             if crd { return [.float(try cpu.pixelShuffle(x, factor: b, into: out))] }

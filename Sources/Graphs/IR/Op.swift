@@ -17,13 +17,22 @@ public enum Comparison: String, Sendable, CaseIterable {
     case equal, less, greater, lessOrEqual, greaterOrEqual
 }
 
-/// How `resize` samples (ONNX Resize, restricted to what PyTorch's interpolate exports).
+/// How `resize` samples (ONNX Resize's modes over H and W: what PyTorch's interpolate exports,
+/// and nearest at ONNX's other sampling positions).
 public enum ResizeMode: Sendable, Equatable {
     /// Nearest neighbour, asymmetric coordinates, floor rounding (PyTorch `nearest`).
     case nearest
+    /// Nearest neighbour at another ONNX coordinate transform and rounding (never
+    /// ``NearestSampling/pytorch``, which is `nearest`); half-pixel coordinates rounded halves
+    /// up are PyTorch's `nearest-exact`.
+    case nearestSampled(NearestSampling)
     /// Bilinear over H and W; `alignCorners` selects ONNX `align_corners`, else `half_pixel` /
-    /// `pytorch_half_pixel`.
+    /// `pytorch_half_pixel` (PyTorch's coordinates, which ONNX's `pytorch_half_pixel` differs from
+    /// only on an output axis of length 1).
     case linear(alignCorners: Bool)
+    /// Bicubic over H and W (PyTorch `bicubic`: A = −0.75, edge taps repeated); `alignCorners`
+    /// selects ONNX `align_corners`, else `half_pixel` / `pytorch_half_pixel` as for `linear`.
+    case cubic(alignCorners: Bool)
 }
 
 /// How `pad` fills (ONNX Pad modes).
@@ -61,6 +70,8 @@ public enum Op: Sendable {
     case binary(BinaryOp)
     /// x → op(x)
     case unary(UnaryOp)
+    /// x → op(x) for an activation with scalar parameters (leaky ReLU, ELU, CELU, SELU, hard sigmoid)
+    case parametricUnary(ParametricUnaryOp)
     /// x, min?, max? → x clamped
     case clip
     /// a, b → int 0/1
@@ -118,6 +129,13 @@ public enum Op: Sendable {
     case pad(PadFill)
     /// x, roi?, scales?, sizes? → resized over H and W
     case resize(ResizeMode)
+    /// x `[N, C, H, W]` → `[N, C, OH, OW]`: the mean of each window (ONNX AveragePool, nn.AvgPool2d;
+    /// dilation 1); `countIncludePad` divides by the window's size within the padded input, else by
+    /// its taps inside the input
+    case averagePool(Pool2dWindow, countIncludePad: Bool)
+    /// x `[N, C, H, W]` → `[N, C, OH, OW]`: the largest tap of each dilated window (ONNX MaxPool's
+    /// first output, nn.MaxPool2d); the gradient goes to each window's first maximum
+    case maxPool(Pool2dWindow)
     /// x `[N, C·b², H, W]` → `[N, C, H·b, W·b]` (`crd`: PyTorch PixelShuffle order, else DCR)
     case depthToSpace(blockSize: Int, crd: Bool)
     /// x `[N, C, H·b, W·b]` → `[N, C·b², H, W]` (ONNX DCR order)
@@ -146,6 +164,7 @@ public enum Op: Sendable {
         case .attentionInterleaved: return "attention(interleaved)"
         case .binary(let b): return b.rawValue
         case .unary(let u): return u.rawValue
+        case .parametricUnary(let u): return u.name
         case .clip: return "clip"
         case .compare(let c): return c.rawValue
         case .not: return "not"
@@ -171,6 +190,8 @@ public enum Op: Sendable {
         case .tile: return "tile"
         case .pad: return "pad"
         case .resize: return "resize"
+        case .averagePool: return "averagePool"
+        case .maxPool: return "maxPool"
         case .depthToSpace: return "depthToSpace"
         case .spaceToDepth: return "spaceToDepth"
         case .shape: return "shape"
@@ -195,6 +216,7 @@ public enum OpKind: String, Sendable, CaseIterable {
     case attentionInterleaved = "attentionInterleaved"
     case binary = "binary"
     case unary = "unary"
+    case parametricUnary = "parametricUnary"
     case clip = "clip"
     case compare = "compare"
     case not = "not"
@@ -220,6 +242,8 @@ public enum OpKind: String, Sendable, CaseIterable {
     case tile = "tile"
     case pad = "pad"
     case resize = "resize"
+    case averagePool = "averagePool"
+    case maxPool = "maxPool"
     case depthToSpace = "depthToSpace"
     case spaceToDepth = "spaceToDepth"
     case shape = "shape"
@@ -242,6 +266,7 @@ extension Op {
         case .attentionInterleaved: return .attentionInterleaved
         case .binary: return .binary
         case .unary: return .unary
+        case .parametricUnary: return .parametricUnary
         case .clip: return .clip
         case .compare: return .compare
         case .not: return .not
@@ -267,6 +292,8 @@ extension Op {
         case .tile: return .tile
         case .pad: return .pad
         case .resize: return .resize
+        case .averagePool: return .averagePool
+        case .maxPool: return .maxPool
         case .depthToSpace: return .depthToSpace
         case .spaceToDepth: return .spaceToDepth
         case .shape: return .shape

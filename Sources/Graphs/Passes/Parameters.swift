@@ -37,8 +37,8 @@ extension Graph {
                 if let source = node.inputs.first ?? nil, let o = origin[source], !touchesImage {
                     for out in node.outputs { origin[out] = o }
                 }
-            case .attentionInterleaved, .unary, .clip, .compare, .not, .softmax, .instanceNorm, .reduce, .pad, .resize,
-                 .depthToSpace, .spaceToDepth:
+            case .attentionInterleaved, .unary, .parametricUnary, .clip, .compare, .not, .softmax, .instanceNorm, .reduce, .pad, .resize,
+                 .averagePool, .maxPool, .depthToSpace, .spaceToDepth:
                 break  // no parameter role
             }
             if touchesImage { fromImage.formUnion(node.outputs) }
