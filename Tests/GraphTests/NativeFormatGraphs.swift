@@ -55,6 +55,7 @@ enum NativeFormatGraphs {
 
     /// Ops that have been added since (version 1 files cannot hold them; format version 2 reads them).
     static let laterOps: [Op] = [
+        .gatherND(batchDims: 1),
         .parametricUnary(.leakyRelu(alpha: 0.2)),
         .parametricUnary(.selu(alpha: 1.6732632, gamma: 1.050701)),
         .parametricUnary(.hardSigmoid(alpha: 0.16666667, beta: 0.5)),

@@ -108,6 +108,26 @@ extension OpConformance {
         }
     }
 
+    static func gatherND() -> [OpCase] {
+        let cases: [(String, Int, Shape, IntTensor)] = [
+            ("index pairs into [2, 3, 4] (negative too)", 0, [2, 3, 4], IntTensor(shape: [3, 2], values: [1, -1, 0, 2, 1, 0])),
+            ("rows per batch (batch_dims 1)", 1, [2, 3, 4], IntTensor(shape: [2, 2, 1], values: [2, 0, 1, 1])),
+            ("a nearest-exact table over [H, W, N, C] (the dynamo exporter's)", 0, [3, 4, 1, 2],
+             IntTensor(shape: [2, 3, 2], values: [0, 0, 0, 1, 0, 3, 2, 0, 2, 2, 2, 3])),
+        ]
+        let floats = cases.map { name, batchDims, shape, indices in
+            OpCase("gatherND \(name)", reference: .naive(.bitExact) { v in
+                [.float(gatherNDReference(v[0]!.floatTensor, v[1]!.intTensor, batchDims: batchDims))]
+            }, backward: .finiteDifferences()) { b in
+                (.gatherND(batchDims: batchDims), [b.input(shape), b.constant(.int(indices))])
+            }
+        }
+        let ints = OpCase("gatherND int64 data", reference: .naive(.bitExact) { _ in [.int(IntTensor([5, 2]))] }, backward: intData) { b in
+            (.gatherND(batchDims: 0), [b.input(.int(IntTensor(shape: [2, 2], values: [1, 2, 3, 5]))), b.constant(.int(IntTensor(shape: [2, 2], values: [1, 1, 0, 1])))])
+        }
+        return floats + [ints]
+    }
+
     static func unsqueeze() -> [OpCase] {
         [
             OpCase("unsqueeze axes [0, 3] (attribute)", reference: .naive(.bitExact) { sameElements($0, [1, 2, 3, 1]) },

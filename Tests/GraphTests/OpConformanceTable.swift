@@ -61,6 +61,7 @@ enum OpConformance {
         case .split: return split()
         case .slice: return slice()
         case .gather: return gather()
+        case .gatherND: return gatherND()
         case .unsqueeze: return unsqueeze()
         case .squeeze: return squeeze()
         case .flatten: return flatten()

@@ -177,6 +177,8 @@ public struct Interpreter: Sendable {
             return [try slice(a.value(0), starts: a.ints(1), ends: a.ints(2), axes: a.optionalInts(3), steps: a.optionalInts(4), into: out)]
         case .gather(let axis):
             return [try gather(a.value(0), indices: a.value(1), axis: axis)]
+        case .gatherND(let batchDims):
+            return [try gatherND(a.value(0), indices: a.value(1), batchDims: batchDims)]
         case .unsqueeze(let axes):
             let x = try a.value(0)
             return [try x.reshaped(OpArguments.unsqueezedShape(x.shape, axes: axes, a))]

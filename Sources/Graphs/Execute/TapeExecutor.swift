@@ -93,7 +93,7 @@ public struct TapeExecutor {
             }
         }
         switch node.op {
-        case .slice, .gather, .tile, .spaceToDepth, .depthToSpace(_, false):
+        case .slice, .gather, .gatherND, .tile, .spaceToDepth, .depthToSpace(_, false):
             let (x, map, shape) = try indexMap()
             return [try t.take(x, indices: map, shape: shape)]
         case .cast(.float32): return [try v(0)]
@@ -239,7 +239,7 @@ extension Op {
         case .conv, .winogradConv, .convTranspose, .gemm, .matMul, .einsum, .attention, .attentionInterleaved,
              .binary, .unary, .parametricUnary, .clip, .select, .cast(.float32),
              .softmax, .instanceNorm, .groupNorm, .batchNorm, .layerNorm, .rmsNorm, .reduce,
-             .reshape, .transpose, .concat, .split, .slice, .gather, .unsqueeze, .squeeze, .flatten, .expand, .tile, .pad, .resize,
+             .reshape, .transpose, .concat, .split, .slice, .gather, .gatherND, .unsqueeze, .squeeze, .flatten, .expand, .tile, .pad, .resize,
              .averagePool, .maxPool, .depthToSpace, .spaceToDepth, .identity:
             return false
         }

@@ -115,6 +115,10 @@ public enum Op: Sendable {
     case slice
     /// data, indices (int) → gathered along `axis`
     case gather(axis: Int)
+    /// data, indices (int `[…, k]`) → `indices.shape[..<-1] + data.shape[(batchDims + k)...]`: each
+    /// index tuple picks a slice of data, within each of the first `batchDims` axes (ONNX GatherND;
+    /// negative indices count from the end)
+    case gatherND(batchDims: Int)
     /// x, axes? (`axes` nil: from input 1)
     case unsqueeze(axes: [Int]?)
     /// x, axes? (`axes` nil: input 1, or every axis of size 1 when absent)
@@ -183,6 +187,7 @@ public enum Op: Sendable {
         case .split: return "split"
         case .slice: return "slice"
         case .gather: return "gather"
+        case .gatherND: return "gatherND"
         case .unsqueeze: return "unsqueeze"
         case .squeeze: return "squeeze"
         case .flatten: return "flatten"
@@ -235,6 +240,7 @@ public enum OpKind: String, Sendable, CaseIterable {
     case split = "split"
     case slice = "slice"
     case gather = "gather"
+    case gatherND = "gatherND"
     case unsqueeze = "unsqueeze"
     case squeeze = "squeeze"
     case flatten = "flatten"
@@ -285,6 +291,7 @@ extension Op {
         case .split: return .split
         case .slice: return .slice
         case .gather: return .gather
+        case .gatherND: return .gatherND
         case .unsqueeze: return .unsqueeze
         case .squeeze: return .squeeze
         case .flatten: return .flatten

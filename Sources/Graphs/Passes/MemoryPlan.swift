@@ -24,7 +24,7 @@ extension Op {
         case .conv, .winogradConv, .convTranspose, .gemm, .matMul, .einsum, .attention, .attentionInterleaved,
              .binary, .unary, .parametricUnary, .clip, .compare, .not, .select, .cast,
              .softmax, .instanceNorm, .groupNorm, .batchNorm, .layerNorm, .rmsNorm, .reduce,
-             .transpose, .concat, .split, .slice, .gather, .expand, .tile, .pad, .resize, .averagePool, .maxPool,
+             .transpose, .concat, .split, .slice, .gather, .gatherND, .expand, .tile, .pad, .resize, .averagePool, .maxPool,
              .depthToSpace, .spaceToDepth,
              .shape, .constantOfShape, .range:
             return false
@@ -123,8 +123,8 @@ extension SpecializedGraph {
             return 2 * q.elementCount * k[1] + 2 * outShape.elementCount * k[1]
         case .binary, .unary, .parametricUnary, .clip, .compare, .not, .select, .cast,  // not dense: counted as 0
              .softmax, .instanceNorm, .groupNorm, .batchNorm, .layerNorm, .rmsNorm, .reduce,
-             .reshape, .transpose, .concat, .split, .slice, .gather, .unsqueeze, .squeeze, .flatten, .expand, .tile, .pad, .resize,
-             .averagePool, .maxPool, .depthToSpace, .spaceToDepth, .shape, .constantOfShape, .range, .identity:
+             .reshape, .transpose, .concat, .split, .slice, .gather, .gatherND, .unsqueeze, .squeeze, .flatten, .expand, .tile, .pad,
+             .resize, .averagePool, .maxPool, .depthToSpace, .spaceToDepth, .shape, .constantOfShape, .range, .identity:
             return 0
         }
     }

@@ -237,6 +237,7 @@ extension Op {
         case .reshape(let allowZero): a["allow_zero"] = .bool(allowZero)
         case .transpose(let perm): a["perm"] = perm.map(JSONValue.ints)
         case .concat(let axis), .gather(let axis), .flatten(let axis): a["axis"] = .int(axis)
+        case .gatherND(let batchDims): a["batch_dims"] = .int(batchDims)
         case let .split(axis, sizes, outputs):
             a = ["axis": .int(axis), "outputs": .int(outputs)]
             a["sizes"] = sizes.map(JSONValue.ints)
@@ -328,6 +329,7 @@ extension Op {
         case .split: return .split(axis: try a.int("axis"), sizes: try a.optionalInts("sizes"), outputs: try a.int("outputs"))
         case .slice: return .slice
         case .gather: return .gather(axis: try a.int("axis"))
+        case .gatherND: return .gatherND(batchDims: try a.int("batch_dims"))
         case .unsqueeze: return .unsqueeze(axes: try a.optionalInts("axes"))
         case .squeeze: return .squeeze(axes: try a.optionalInts("axes"))
         case .flatten: return .flatten(axis: try a.int("axis"))

@@ -310,6 +310,7 @@ private struct Emitter {
             node("Split", trimmed(inputs), outs, attributes, name: label)
         case .slice: node("Slice", trimmed(ins), outs, name: label)
         case .gather(let axis): node("Gather", ins, outs, [("axis", .int(axis))], name: label)
+        case .gatherND(let batchDims): node("GatherND", ins, outs, [("batch_dims", .int(batchDims))], name: label)
         case .unsqueeze(let axes): node("Unsqueeze", axes.map { [ins[0], ints($0, hint: label + "_axes")] } ?? ins, outs, name: label)
         case .squeeze(let axes): node("Squeeze", trimmed(axes.map { [ins[0], ints($0, hint: label + "_axes")] } ?? ins), outs, name: label)
         case .flatten(let axis): node("Flatten", ins, outs, [("axis", .int(axis))], name: label)

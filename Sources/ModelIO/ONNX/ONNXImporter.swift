@@ -18,7 +18,7 @@ public enum ONNXImporter {
     public static let supportedOps: [String] = [
         "Abs", "Add", "AveragePool", "BatchNormalization", "Cast", "Celu", "Clip", "Concat", "Constant", "ConstantOfShape",
         "Conv", "ConvTranspose", "Cos", "DepthToSpace", "Div", "Dropout", "Einsum", "Elu", "Equal", "Erf", "Exp", "Expand",
-        "Flatten", "Gather", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "Greater", "GreaterOrEqual",
+        "Flatten", "Gather", "GatherND", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "Greater", "GreaterOrEqual",
         "GroupNormalization", "HardSigmoid", "HardSwish", "Identity", "InstanceNormalization", "LayerNormalization",
         "LeakyRelu", "Less", "LessOrEqual", "Log", "MatMul", "Max", "MaxPool", "Min", "Mish", "Mul", "Neg", "Not", "Pad",
         "Pow", "Range", "Reciprocal", "ReduceL2", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum",
@@ -335,6 +335,7 @@ public enum ONNXImporter {
                 return .split(axis: int("axis", 0), sizes: ints("split"), outputs: node.outputs.count)
             case "Slice": return .slice
             case "Gather": return .gather(axis: int("axis", 0))
+            case "GatherND": return .gatherND(batchDims: int("batch_dims", 0))
             case "Unsqueeze": return .unsqueeze(axes: nil)
             case "Squeeze": return .squeeze(axes: nil)
             case "Flatten": return .flatten(axis: int("axis", 1))
