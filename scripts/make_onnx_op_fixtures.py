@@ -25,7 +25,9 @@ file; meta.json's notes say why. The script fails loudly unless onnxruntime matc
 max|ORT - torch| / max|torch| < 1e-4 for every exported file.
 
 Hand-made fixtures (onnx.helper, no PyTorch; x.npy and y.<variant>.npy only) cover what PyTorch
-never exports: ConvTranspose's output_shape and auto_pad, Conv's SAME auto_pad. Their inputs state
+never exports: ConvTranspose's output_shape and auto_pad, Conv's SAME auto_pad, and Resize at
+ONNX's other sampling positions (nearest with half_pixel / align_corners / pytorch_half_pixel and
+ceil or round-to-nearest, cubic and linear with pytorch_half_pixel). Their inputs state
 fixed shapes, which is what lets the importer compute the pads.
 
 Determinism: modules are built after torch.manual_seed(fixed per model), inputs come from a
@@ -204,6 +206,30 @@ def handmade_conv(op_type, variants, x_shape, w_shape, seed):
     return models
 
 
+def handmade_resize(variants, x_shape, seed):
+    """Conv (so fine-tuning has a parameter) then one Resize per variant: (attributes, scales or None,
+    sizes or None)."""
+    rng = np.random.default_rng(seed)
+    w = (rng.standard_normal((2, x_shape[1], 3, 3)) * 0.3).astype(np.float32)
+    b = (rng.standard_normal(2) * 0.1).astype(np.float32)
+    models = {}
+    for name, (attributes, scales, sizes) in variants.items():
+        initializers = [onh.from_array(w, "w"), onh.from_array(b, "b")]
+        inputs = ["h", ""]
+        if scales is not None:
+            initializers.append(onh.from_array(np.array(scales, np.float32), "scales"))
+            inputs.append("scales")
+        else:
+            initializers.append(onh.from_array(np.array(sizes, np.int64), "sizes"))
+            inputs += ["", "sizes"]
+        nodes = [oh.make_node("Conv", ["x", "w", "b"], ["h"], name="conv", pads=[1, 1, 1, 1]),
+                 oh.make_node("Resize", inputs, ["y"], name=f"resize_{name}", **attributes)]
+        graph = oh.make_graph(nodes, name, [oh.make_tensor_value_info("x", onnx.TensorProto.FLOAT, list(x_shape))],
+                              [oh.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)], initializer=initializers)
+        models[name] = oh.make_model(graph, opset_imports=[oh.make_opsetid("", 17)], producer_name="make_onnx_op_fixtures.py")
+    return models
+
+
 HANDMADE = {
     # ConvTranspose, stride 2, kernel 3 on 5x7: the natural output is 11x15.
     "convtranspose_output_shape": lambda: handmade_conv("ConvTranspose", {
@@ -212,6 +238,17 @@ HANDMADE = {
         "same_lower": dict(strides=[2, 2], auto_pad="SAME_LOWER"),            # 10x14, 1 before
         "beyond": dict(strides=[2, 3], output_shape=[12, 21]),                # past the last tap: output padding
     }, (BATCH, 3, 5, 7), (3, 4, 3, 3), seed=21),
+    # Resize at ONNX's other sampling positions (onnxruntime's defaults, TensorFlow-style exports).
+    "resize_onnx_modes": lambda: handmade_resize({
+        "defaults": ({}, None, [BATCH, 2, 11, 13]),                                   # nearest, half_pixel, round_prefer_floor
+        "half_pixel_ceil": (dict(mode="nearest", nearest_mode="round_prefer_ceil"), [1, 1, 0.5, 0.5], None),
+        "asymmetric_ceil": (dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="ceil"), None, [BATCH, 2, 3, 4]),
+        "align_corners_round": (dict(mode="nearest", coordinate_transformation_mode="align_corners"), None, [BATCH, 2, 9, 13]),
+        "pytorch_half_pixel_floor": (dict(mode="nearest", coordinate_transformation_mode="pytorch_half_pixel", nearest_mode="floor"),
+                                     None, [BATCH, 2, 1, 10]),
+        "cubic_pytorch_half_pixel": (dict(mode="cubic", coordinate_transformation_mode="pytorch_half_pixel"), None, [BATCH, 2, 8, 10]),
+        "linear_pytorch_half_pixel": (dict(mode="linear", coordinate_transformation_mode="pytorch_half_pixel"), [1, 1, 1.5, 2], None),
+    }, (BATCH, 3, 5, 7), seed=23),
     "conv_same": lambda: handmade_conv("Conv", {
         "same_upper": dict(strides=[2, 2], auto_pad="SAME_UPPER"),
         "same_lower": dict(strides=[2, 1], auto_pad="SAME_LOWER"),  # onnxruntime refuses dilation with SAME
