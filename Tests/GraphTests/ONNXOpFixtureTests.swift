@@ -1,8 +1,9 @@
 // The ONNX op-family fixtures (scripts/make_onnx_op_fixtures.py: tiny PyTorch modules around
 // pooling, activations, every Resize mode, nearest-exact's GatherND, ConvTranspose and expand
 // patterns, each from both exporters; and hand-made ConvTranspose output_shape / auto_pad and Conv
-// SAME graphs) import and match onnxruntime within 1e-5 of the output's scale, imported and as a
-// compiled plan; fine-tuning finds a gradient for every parameter and the tape's gradients match
+// SAME graphs, Resize at ONNX's other sampling positions) import and match onnxruntime within 1e-5
+// of the output's scale, imported and as a compiled plan (where the TorchScript exporter's Mish and
+// GELU decompositions fuse); fine-tuning finds a gradient for every parameter and the tape's gradients match
 // central differences of its own forward; and each graph survives the native format and ONNX
 // export with identical outputs. Fixtures are discovered from the folder, laid out as
 // ONNXParityTests' (`<model>/<model>.<variant>.onnx` against `y.<variant>.npy`, fed `x.npy`).
@@ -51,6 +52,18 @@ import TestSupport
         let plan = try InferencePlan(graph, inputShapes: inputs.mapValues(\.shape), cpu: cpu)
         guard case .float(let planned) = try plan.run(inputs)[0] else { Issue.record("\(fixture): plan output is not float"); return }
         #expect(relativeError(planned, expected) <= 1e-5, "\(fixture): plan vs onnxruntime \(relativeError(planned, expected))")
+    }
+
+    /// The TorchScript exporter's decompositions of nn.Mish (Softplus, Tanh, Mul) and nn.GELU (Div,
+    /// Erf, Add, Mul, Mul) fuse into single unary nodes; the fused plan matches onnxruntime above.
+    @Test func torchScriptMishAndGELUFuse() throws {
+        let fixture = try #require(Self.all.first { $0.folder.lastPathComponent == "activations" && $0.variant == "ts" })
+        let graph = try ONNXImporter.load(fixture.path)
+        let inputs = try fixture.inputs(for: graph)
+        let fused = try graph.specialized(inputShapes: inputs.mapValues(\.shape), cpu: cpu).fused().graph.nodes.map(\.op.name)
+        #expect(fused.contains("mish") && fused.contains("gelu") && !fused.contains("erf"), "\(fused)")
+        let y = try output(try graph.specialized(inputShapes: inputs.mapValues(\.shape), cpu: cpu).fused().graph, inputs)
+        #expect(relativeError(y, try fixture.expected()) <= 1e-5)
     }
 
     /// Fine-tuning: every trainable constant (the convs' weights and biases, the expanded scale)
