@@ -2,7 +2,10 @@
 // op-type strings become typed `Op`s (`op(for:)`); attributes are checked here, so the IR only
 // holds what the executors support. Opsets 13–21 of the default domain, plus com.microsoft's
 // GroupNorm. `Constant` nodes become graph constants; Dropout becomes identity; GroupNorm's
-// contrib NHWC form becomes transposes around the IR's NCHW group norm.
+// contrib NHWC form becomes transposes around the IR's NCHW group norm; the global pools become a
+// reduction over axes Range(2, rank) (folded when shapes are fixed). Padding given as auto_pad SAME
+// or ConvTranspose's output_shape becomes explicit pads, from the input's spatial size as the
+// file states it (graph inputs, value_info).
 // An unsupported op names the op type, node, opset and the supported set.
 
 import Foundation
@@ -115,6 +118,22 @@ public enum ONNXImporter {
                     acc = out
                 }
                 if inputs.count == 1 { ids[node.outputs[0]] = acc }
+                return
+            case "GlobalAveragePool", "GlobalMaxPool":
+                // Reduce over every spatial axis, 2..<rank, whatever the rank: the axes come from
+                // Range(2, rank(x)), which specialization folds to a constant.
+                guard let x = inputs.first ?? nil else { throw fail(node, "needs an input") }
+                let shape = graph.addValue(ValueInfo(name: "\(node.name)/shape", type: .int64))
+                let rank = graph.addValue(ValueInfo(name: "\(node.name)/rank", type: .int64))
+                let axes = graph.addValue(ValueInfo(name: "\(node.name)/axes", type: .int64))
+                let two = graph.addConstant(.int(IntTensor(scalar: 2)), name: "\(node.name)/two")
+                let one = graph.addConstant(.int(IntTensor(scalar: 1)), name: "\(node.name)/one")
+                graph.nodes.append(Node(.shape(start: 0, end: nil), inputs: [x], outputs: [shape], name: node.name))
+                graph.nodes.append(Node(.shape(start: 0, end: nil), inputs: [shape], outputs: [rank], name: node.name))
+                graph.nodes.append(Node(.range, inputs: [two, rank, one], outputs: [axes], name: node.name))
+                let kind: ReduceKind = node.opType == "GlobalAveragePool" ? .mean : .max
+                graph.nodes.append(Node(.reduce(kind, axes: nil, keepDims: true, noopWithEmptyAxes: false), inputs: [x, axes],
+                                        outputs: [output(node.outputs[0])], name: node.name))
                 return
             case "Cast" where node.attributes["to"]?.int == 9:
                 // To bool: x != 0.
@@ -292,8 +311,6 @@ public enum ONNXImporter {
                     throw fail(node, "the Indices output '\(node.outputs[1])' is not supported (only the pooled values)")
                 }
                 return .maxPool(window)
-            case "GlobalAveragePool": return .reduce(.mean, axes: [2, 3], keepDims: true, noopWithEmptyAxes: false)
-            case "GlobalMaxPool": return .reduce(.max, axes: [2, 3], keepDims: true, noopWithEmptyAxes: false)
             case "LeakyRelu": return .parametricUnary(.leakyRelu(alpha: float("alpha", 0.01)))
             case "Elu": return .parametricUnary(.elu(alpha: float("alpha", 1)))
             case "Celu": return .parametricUnary(.celu(alpha: float("alpha", 1)))
