@@ -5,7 +5,7 @@
 // math, shape arithmetic, anything computed from data alone) is evaluated by the interpreter and
 // enters the tape as a constant; every other node maps to its tape op, whose backward rule is
 // checked by finite differences in the tensor core. Pure data movement (slice with any step,
-// gather, tile, space-to-depth, reduce max/min) becomes one `take` whose index map the interpreter
+// gather, gatherND, tile, space-to-depth, reduce max/min) becomes one `take` whose index map the interpreter
 // computes by running the node on element indices. Nodes whose output carries no gradient
 // (comparisons, casts to int, shapes) are evaluated on the host from the tape's values.
 // BatchNormalization trains as PyTorch's train mode does: batch statistics, running statistics
