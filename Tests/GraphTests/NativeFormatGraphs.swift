@@ -51,7 +51,23 @@ enum NativeFormatGraphs {
     }
 
     /// One or more ops per ``OpKind``, with parameters away from the defaults.
-    static let allOps: [Op] = [
+    static let allOps: [Op] = version1Ops + laterOps
+
+    /// Ops that have been added since (version 1 files cannot hold them; format version 2 reads them).
+    static let laterOps: [Op] = [
+        .gatherND(batchDims: 1),
+        .parametricUnary(.leakyRelu(alpha: 0.2)),
+        .parametricUnary(.selu(alpha: 1.6732632, gamma: 1.050701)),
+        .parametricUnary(.hardSigmoid(alpha: 0.16666667, beta: 0.5)),
+        .resize(.nearestSampled(NearestSampling(coordinates: .halfPixel, rounding: .roundPreferCeil))),
+        .resize(.cubic(alignCorners: false)),
+        .averagePool(Pool2dWindow(kernel: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true), countIncludePad: false),
+        .averagePool(Pool2dWindow(kernel: (2, 2)), countIncludePad: true),
+        .maxPool(Pool2dWindow(kernel: (3, 2), stride: (1, 2), padding: (1, 0), dilation: (2, 1), ceilMode: false)),
+    ]
+
+    /// One node per op of the version-1 fixture `v1-all-ops`, in its order.
+    static let version1Ops: [Op] = [
         .conv(Conv2dOptions(stride: (2, 1), padding: (1, 2, 3, 4), dilation: (1, 2), groups: 2), activation: .silu),
         .conv(Conv2dOptions(), activation: nil),
         .winogradConv(Conv2dOptions(stride: 1, padding: 1), activation: .relu),
@@ -112,12 +128,12 @@ enum NativeFormatGraphs {
         return 1
     }
 
-    /// A graph with one node per entry of ``allOps``, each reading the input x (not runnable).
-    static func allOpsModel() -> DiffusionModel {
+    /// A graph with one node per entry of `ops`, each reading the input x (not runnable).
+    static func allOpsModel(_ ops: [Op] = allOps) -> DiffusionModel {
         var g = Graph()
         let x = g.addValue(ValueInfo(name: "x", dims: [.symbol("batch"), .fixed(4)]))
         g.inputs = [x]
-        for (i, op) in allOps.enumerated() {
+        for (i, op) in ops.enumerated() {
             let outs = (0..<outputCount(op)).map { g.addValue(ValueInfo(name: "\(op.kind.rawValue).\(i).\($0)")) }
             g.nodes.append(Node(op, inputs: [x], outputs: outs, name: "\(op.kind.rawValue).\(i)"))
         }

@@ -89,6 +89,12 @@ import TestSupport
             + Comparison.allCases.map { .compare($0) } + PadFill.allCases.map { .pad($0) } + ElementType.allCases.map { .cast($0) }
             + UnaryOp.allCases.map { .conv(Conv2dOptions(), activation: $0) }
             + RMSNormKind.allCases.map { .rmsNorm(axis: -1, eps: 1e-6, kind: $0) }
+            + [.leakyRelu(alpha: -0.5), .elu(alpha: 0.1), .celu(alpha: 2), .selu(alpha: 1, gamma: 2), .hardSigmoid(alpha: 0.2, beta: 0.4)]
+                .map { .parametricUnary($0) }
+            + NearestSampling.Coordinates.allCases.flatMap { c in
+                NearestSampling.Rounding.allCases.map { r in .resize(.nearestSampled(NearestSampling(coordinates: c, rounding: r))) }
+            }.filter { if case .resize(.nearestSampled(.pytorch)) = $0 { return false }; return true }
+            + [.resize(.cubic(alignCorners: true)), .maxPool(Pool2dWindow(kernel: (2, 2), ceilMode: true))]
             + [.constantOfShape(.float(Tensor(shape: [3], scalars: [-.infinity, .infinity, .nan]))),
                .gemm(transA: false, transB: true, alpha: .infinity, beta: 1e-30),
                .constantOfShape(.int(IntTensor(shape: [2, 1], values: [.max, .min])))]
@@ -128,7 +134,7 @@ import TestSupport
         // One node per op, as version 1 spelled each (node and value names are the ops' names of
         // then: version 1's `l2Norm` is today's `rmsNorm` of kind l2Scaled).
         let all = try DiffusionModel.readNative(Self.fixtures.appendingPathComponent("v1-all-ops").path)
-        let expected = NativeFormatGraphs.allOpsModel()
+        let expected = NativeFormatGraphs.allOpsModel(NativeFormatGraphs.version1Ops)
         func unnamed(_ n: Node) -> String { var n = n; n.name = ""; return describe(n) }
         #expect(all.graph.nodes.map(unnamed) == expected.graph.nodes.map(unnamed))
         #expect(all.graph.values.map { "\($0.type) \(String(describing: $0.dims))" }

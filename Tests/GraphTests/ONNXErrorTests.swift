@@ -74,6 +74,52 @@ private func importAndRun(_ data: Data) throws {
         }
     }
 
+    /// `supportedOps` is what the importer maps: each listed op type reaches its mapping (a node
+    /// without attributes may still be refused, but never as an unknown op type).
+    @Test func everySupportedOpIsMapped() throws {
+        let base = try ONNXModel(contentsOf: instanceNorm)
+        let x = try #require(base.inputs.first?.name)
+        for opType in ONNXImporter.supportedOps {
+            var model = base
+            model.nodes = [ONNXNode(opType: opType, domain: "", name: "probe", inputs: [x, x, x], outputs: ["probe_out"], attributes: [:])]
+            model.outputs = []
+            let message = errorText { _ = try ONNXImporter.importModel(model) } ?? ""
+            #expect(!message.contains("op type '\(opType)' is not supported"), "\(opType) is listed but not mapped: \(message)")
+        }
+    }
+
+    @Test func refusedOptionsAreNamed() throws {
+        let base = try ONNXModel(contentsOf: instanceNorm)
+        let x = try #require(base.inputs.first?.name)
+        /// The probe reads `mid`, an Identity of x, whose shape the file does not state.
+        func message(_ opType: String, outputs: [String] = ["y"], _ attributes: [String: ONNXAttribute]) -> String {
+            var model = base
+            model.nodes = [ONNXNode(opType: "Identity", domain: "", name: "mid", inputs: [x], outputs: ["mid"], attributes: [:]),
+                           ONNXNode(opType: opType, domain: "", name: "probe", inputs: ["mid"], outputs: outputs, attributes: attributes)]
+            model.outputs = []
+            return errorText { _ = try ONNXImporter.importModel(model) } ?? "no error"
+        }
+        func ints(_ v: [Int]) -> ONNXAttribute { ONNXAttribute(ints: v) }
+        func string(_ v: String) -> ONNXAttribute { ONNXAttribute(string: v) }
+        let k2 = ["kernel_shape": ints([2, 2])]
+        let cases: [(String, [String], [String: ONNXAttribute], [String])] = [
+            ("MaxPool", ["y", "indices"], k2, ["Indices", "'indices'"]),
+            ("AveragePool", ["y"], k2.merging(["pads": ints([0, 1, 1, 1])]) { $1 }, ["asymmetric pads"]),
+            ("AveragePool", ["y"], k2.merging(["dilations": ints([2, 2])]) { $1 }, ["dilations"]),
+            ("MaxPool", ["y"], k2.merging(["pads": ints([2, 2, 2, 2])]) { $1 }, ["half the kernel"]),
+            ("MaxPool", ["y"], ["kernel_shape": ints([2, 2, 2])], ["2-D pooling"]),
+            ("Resize", ["y"], ["mode": string("cubic"), "cubic_coeff_a": ONNXAttribute(float: -0.5)], ["cubic_coeff_a"]),
+            ("Resize", ["y"], ["mode": string("nearest"), "coordinate_transformation_mode": string("tf_half_pixel_for_nn")], ["tf_half_pixel_for_nn"]),
+            ("Resize", ["y"], ["antialias": ONNXAttribute(int: 1)], ["antialias"]),
+            ("ConvTranspose", ["y"], ["output_shape": ints([8, 8]), "kernel_shape": ints([3, 3])], ["output_shape", "fixed spatial size"]),
+            ("Conv", ["y"], ["auto_pad": string("SAME_UPPER"), "kernel_shape": ints([3, 3])], ["auto_pad SAME_UPPER", "fixed spatial size"]),
+        ]
+        for (opType, outputs, attributes, parts) in cases {
+            let text = message(opType, outputs: outputs, attributes)
+            for part in parts + ["probe", opType] { #expect(text.contains(part), "\(opType) \(attributes.keys.sorted()): message lacks '\(part)': \(text)") }
+        }
+    }
+
     @Test func missingInitializerIsNamed() throws {
         var model = try ONNXModel(contentsOf: instanceNorm)
         let removed = model.initializers.removeFirst().name

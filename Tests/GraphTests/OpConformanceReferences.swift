@@ -85,6 +85,22 @@ func gatherReference(_ x: Tensor, _ indices: IntTensor, axis: Int) -> Tensor {
     })
 }
 
+/// ONNX GatherND: out[b…, m…, rest…] = x[b…, indices[b…, m…, 0], …, indices[b…, m…, k−1], rest…]
+/// (the first `batchDims` axes shared; negative indices from the end).
+func gatherNDReference(_ x: Tensor, _ indices: IntTensor, batchDims b: Int) -> Tensor {
+    let q = indices.shape, k = q[q.rank - 1]
+    var shape = Shape(q.prefix(q.rank - 1))
+    for d in x.shape.dropFirst(b + k) { shape.append(d) }
+    return Tensor(shape: shape, scalars: (0..<shape.elementCount).map { i in
+        let index = multiIndex(i, shape), lead = Array(index[0..<(q.rank - 1)])
+        let tuple = (0..<k).map { j -> Int in
+            let v = Int(indices.values[linearIndex(lead + [j], q)])
+            return v < 0 ? v + x.shape[b + j] : v
+        }
+        return x.pointer[linearIndex(Array(index[0..<b]) + tuple + Array(index[(q.rank - 1)...]), x.shape)]
+    })
+}
+
 /// ONNX Tile: out[i] = x[i mod shape] with each axis repeated `repeats` times.
 func tileReference(_ x: Tensor, repeats: [Int]) -> Tensor {
     let shape = Shape((0..<x.rank).map { x.shape[$0] * repeats[$0] })

@@ -108,6 +108,26 @@ extension OpConformance {
         }
     }
 
+    static func gatherND() -> [OpCase] {
+        let cases: [(String, Int, Shape, IntTensor)] = [
+            ("index pairs into [2, 3, 4] (negative too)", 0, [2, 3, 4], IntTensor(shape: [3, 2], values: [1, -1, 0, 2, 1, 0])),
+            ("rows per batch (batch_dims 1)", 1, [2, 3, 4], IntTensor(shape: [2, 2, 1], values: [2, 0, 1, 1])),
+            ("a nearest-exact table over [H, W, N, C] (the dynamo exporter's)", 0, [3, 4, 1, 2],
+             IntTensor(shape: [2, 3, 2], values: [0, 0, 0, 1, 0, 3, 2, 0, 2, 2, 2, 3])),
+        ]
+        let floats = cases.map { name, batchDims, shape, indices in
+            OpCase("gatherND \(name)", reference: .naive(.bitExact) { v in
+                [.float(gatherNDReference(v[0]!.floatTensor, v[1]!.intTensor, batchDims: batchDims))]
+            }, backward: .finiteDifferences()) { b in
+                (.gatherND(batchDims: batchDims), [b.input(shape), b.constant(.int(indices))])
+            }
+        }
+        let ints = OpCase("gatherND int64 data", reference: .naive(.bitExact) { _ in [.int(IntTensor([5, 2]))] }, backward: intData) { b in
+            (.gatherND(batchDims: 0), [b.input(.int(IntTensor(shape: [2, 2], values: [1, 2, 3, 5]))), b.constant(.int(IntTensor(shape: [2, 2], values: [1, 1, 0, 1])))])
+        }
+        return floats + [ints]
+    }
+
     static func unsqueeze() -> [OpCase] {
         [
             OpCase("unsqueeze axes [0, 3] (attribute)", reference: .naive(.bitExact) { sameElements($0, [1, 2, 3, 1]) },
@@ -211,7 +231,66 @@ extension OpConformance {
             }, backward: .finiteDifferences()) { b in
                 (.resize(.linear(alignCorners: true)), [b.input([1, 2, 3, 4]), nil, nil, b.ints([1, 2, 5, 7])])
             },
+            OpCase("resize nearest, half pixel, halves up (nearest-exact) to sizes 5x3", reference: .naive(.bitExact) { v in
+                [.float(try Naive.upsampleNearest(v[0]!.floatTensor, outputSize: (5, 3), sampling: nearestExact))]
+            }, backward: .finiteDifferences()) { b in
+                (.resize(.nearestSampled(nearestExact)), [b.input([1, 2, 3, 6]), nil, nil, b.ints([1, 2, 5, 3])])
+            },
+            OpCase("resize nearest, align corners, ceil, by scales 1.5 x 2", reference: .naive(.bitExact) { v in
+                [.float(try Naive.upsampleNearest(v[0]!.floatTensor, outputSize: (4, 8), scaleFactor: (1.5, 2), sampling: alignCeil))]
+            }, backward: .finiteDifferences()) { b in
+                (.resize(.nearestSampled(alignCeil)), [b.input([2, 1, 3, 4]), nil, b.constant(scales(1.5, 2))])
+            },
+            OpCase("resize cubic (half pixel) by scales 2x2", reference: .naive(.bilinear) { v in
+                [.float(try Naive.upsampleBicubic(v[0]!.floatTensor, outputSize: (6, 8), alignCorners: false, scaleFactor: (2, 2)))]
+            }, backward: .finiteDifferences()) { b in
+                (.resize(.cubic(alignCorners: false)), [b.input([1, 2, 3, 4]), nil, b.constant(scales(2, 2))])
+            },
+            OpCase("resize cubic (align corners) down to sizes 3x4", reference: .naive(.bilinear) { v in
+                [.float(try Naive.upsampleBicubic(v[0]!.floatTensor, outputSize: (3, 4), alignCorners: true))]
+            }, backward: .finiteDifferences()) { b in
+                (.resize(.cubic(alignCorners: true)), [b.input([1, 2, 5, 7]), nil, nil, b.ints([1, 2, 3, 4])])
+            },
         ]
+    }
+
+    static let nearestExact = NearestSampling(coordinates: .halfPixel, rounding: .roundPreferCeil)
+    static let alignCeil = NearestSampling(coordinates: .alignCorners, rounding: .ceil)
+
+    /// [2, 3, 5, 6] of distinct values 0.05 apart: a ±0.01 step never changes a window's maximum.
+    static func spacedImage(_ b: inout CaseBuilder) -> Tensor {
+        Tensor(shape: [2, 3, 5, 6], scalars: (0..<180).map { Float($0) * 0.05 - 4.5 }.shuffled(using: &b.rng))
+    }
+
+    static func averagePool() -> [OpCase] {
+        let cases: [(String, Pool2dWindow, Bool)] = [
+            ("2x2 (a U-Net's downsampling)", Pool2dWindow(kernel: (2, 2)), true),
+            ("3x3, stride 2, padding 1, ceil mode, padding not counted", Pool2dWindow(kernel: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true), false),
+            ("3x2, stride (2, 1), padding (1, 1), ceil mode, padding counted", Pool2dWindow(kernel: (3, 2), stride: (2, 1), padding: (1, 1), ceilMode: true), true),
+        ]
+        return cases.map { name, window, countIncludePad in
+            OpCase("averagePool \(name)", reference: .naive(.bitExact) { v in
+                [.float(try Naive.avgPool2d(v[0]!.floatTensor, window, countIncludePad: countIncludePad))]
+            }, backward: .finiteDifferences()) { b in
+                (.averagePool(window, countIncludePad: countIncludePad), [b.input([2, 3, 5, 6])])
+            }
+        }
+    }
+
+    static func maxPool() -> [OpCase] {
+        let cases: [(String, Pool2dWindow)] = [
+            ("2x2", Pool2dWindow(kernel: (2, 2))),
+            ("3x3, stride 2, padding 1, ceil mode", Pool2dWindow(kernel: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true)),
+            ("2x3, stride 1, padding 1, dilation (2, 1)", Pool2dWindow(kernel: (2, 3), stride: (1, 1), padding: (1, 1), dilation: (2, 1))),
+        ]
+        return cases.map { name, window in
+            OpCase("maxPool \(name)", reference: .naive(.bitExact) { v in
+                [.float(try Naive.maxPool2d(v[0]!.floatTensor, window))]
+            }, backward: .finiteDifferences()) { b in
+                let x = spacedImage(&b)
+                return (.maxPool(window), [b.input(x)])
+            }
+        }
     }
 
     static func depthToSpace() -> [OpCase] {

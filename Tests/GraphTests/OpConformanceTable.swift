@@ -42,6 +42,7 @@ enum OpConformance {
         case .attentionInterleaved: return attentionInterleaved()
         case .binary: return binary()
         case .unary: return unary()
+        case .parametricUnary: return parametricUnary()
         case .clip: return clip()
         case .compare: return compare()
         case .not: return not()
@@ -60,6 +61,7 @@ enum OpConformance {
         case .split: return split()
         case .slice: return slice()
         case .gather: return gather()
+        case .gatherND: return gatherND()
         case .unsqueeze: return unsqueeze()
         case .squeeze: return squeeze()
         case .flatten: return flatten()
@@ -67,6 +69,8 @@ enum OpConformance {
         case .tile: return tile()
         case .pad: return pad()
         case .resize: return resize()
+        case .averagePool: return averagePool()
+        case .maxPool: return maxPool()
         case .depthToSpace: return depthToSpace()
         case .spaceToDepth: return spaceToDepth()
         case .shape: return shape()
@@ -267,6 +271,21 @@ enum OpConformance {
             (.unary(.neg), [b.input(.int(IntTensor([3, -1, 0, 8])))])
         }
         return floats + [ints]
+    }
+
+    static func parametricUnary() -> [OpCase] {
+        let ops: [ParametricUnaryOp] = [.leakyRelu(alpha: 0.2), .elu(alpha: 0.5), .celu(alpha: 0.7),
+                                        .selu(alpha: 1.6732632, gamma: 1.050701), .hardSigmoid(alpha: 1 / 6, beta: 0.5)]
+        return ops.map { op in
+            OpCase("parametricUnary \(op)", reference: .naive(.elementwise) { v in
+                [.float(Naive.unary(op, v[0]!.floatTensor))]
+            }, backward: .finiteDifferences()) { b in
+                // |x| ≥ 0.1 keeps leaky ReLU and CELU off their kink; hard sigmoid's are at ±3.
+                let x = b.random([3, 7], -2.5, 2.5)
+                for i in 0..<x.count where abs(x.pointer[i]) < 0.1 { x.pointer[i] = 0.3 }
+                return (.parametricUnary(op), [b.input(x)])
+            }
+        }
     }
 
     static func clip() -> [OpCase] {

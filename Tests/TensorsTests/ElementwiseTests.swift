@@ -36,6 +36,32 @@ import Testing
         }
     }
 
+    static let parametric: [ParametricUnaryOp] = [
+        .leakyRelu(alpha: 0.2), .leakyRelu(alpha: -0.5), .elu(alpha: 0.5), .celu(alpha: 0.7), .celu(alpha: 1.5),
+        .selu(alpha: 1.6732632, gamma: 1.050701), .hardSigmoid(alpha: 1 / 6, beta: 0.5), .hardSigmoid(alpha: 0.2, beta: 0.4),
+    ]
+
+    @Test func parametricUnaryMatchesNaive() {
+        let x = randomTensor([3, 1037], seed: 6, -5, 5)
+        for op in Self.parametric {
+            expectClose(cpu.unary(op, x), Naive.unary(op, x), rtol: 1e-6, atol: 1e-6, "\(op)")
+            let copy = x.copy()
+            _ = cpu.unary(op, copy, into: copy)  // in place
+            expectSameBits(copy, cpu.unary(op, x), "\(op) in place")
+        }
+    }
+
+    /// Softplus and mish far out on both sides: no overflow, no cancellation.
+    @Test func softplusAndMishExtremes() {
+        let x = Tensor(shape: [8], scalars: [-100, -30, -1e-3, 0, 1e-3, 15, 30, 100])
+        for op in [UnaryOp.softplus, .mish, .hardSwish] {
+            let y = cpu.unary(op, x)
+            let finite = y.scalars.allSatisfy { $0.isFinite }
+            #expect(finite, "\(op): \(y.scalars)")
+            expectClose(y, Naive.unary(op, x), rtol: 1e-6, atol: 1e-7, "\(op) extremes")
+        }
+    }
+
     @Test func binaryGradients() throws {
         for (i, (sa, sb)) in Self.shapePairs.prefix(6).enumerated() {
             let a = randomTensor(sa, seed: UInt64(i), 0.5, 1.5), b = randomTensor(sb, seed: UInt64(50 + i), 0.5, 1.5)
@@ -60,6 +86,9 @@ import Testing
         for op in UnaryOp.allCases {
             let input = [.log, .sqrt, .reciprocal].contains(op) ? cpu.affine(cpu.unary(.abs, x), scale: 1, shift: 0.5) : x
             try expectGradientsMatch("\(op)", inputs: [input]) { t, v in t.unary(op, v[0]) }
+        }
+        for op in Self.parametric {
+            try expectGradientsMatch("\(op)", inputs: [x]) { t, v in t.unary(op, v[0]) }
         }
         try expectGradientsMatch("affine", inputs: [x]) { t, v in t.affine(v[0], scale: -2.5, shift: 1) }
         try expectGradientsMatch("pow 3", inputs: [x]) { t, v in t.pow(v[0], 3) }

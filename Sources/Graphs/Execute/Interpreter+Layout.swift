@@ -212,6 +212,39 @@ extension Interpreter {
         return take(data, map, shape: shape)
     }
 
+    /// ONNX GatherND: `indices` `[B…, M…, k]` (B the first `batchDims` axes, shared with `data`)
+    /// picks, per index tuple, `data[b…, i₁, …, i_k, …]` (negative indices count from the end).
+    func gatherND(_ data: Value, indices: Value, batchDims b: Int) throws -> Value {
+        let s = data.shape, q = indices.shape
+        guard q.rank >= 1, b >= 0, b < Swift.min(s.rank, q.rank) else {
+            throw GraphError.badInput("gatherND: batch_dims \(b) for data \(s) and indices \(q)")
+        }
+        let k = q[q.rank - 1]
+        guard k >= 1, b + k <= s.rank, (0..<b).allSatisfy({ s[$0] == q[$0] }) else {
+            throw GraphError.badInput("gatherND: indices \(q) with batch_dims \(b) do not fit data \(s)")
+        }
+        var shape = Shape(q.prefix(q.rank - 1))
+        for d in s.suffix(from: b + k) { shape.append(d) }
+        _ = try OpArguments.checkedShape(Array(shape), op: "gatherND")
+        let idx = indices.intValues, strides = s.contiguousStrides
+        let batches = s.product(0..<b), tuples = q.product(b..<(q.rank - 1)), inner = s.product((b + k)..<s.rank)
+        var map: [Int] = []
+        map.reserveCapacity(shape.elementCount)
+        for batch in 0..<batches {
+            for t in 0..<tuples {
+                var base = batch * (b > 0 ? strides[b - 1] : 0)
+                for j in 0..<k {
+                    let d = s[b + j], i = Int(idx[(batch * tuples + t) * k + j])
+                    let index = i < 0 ? i + d : i
+                    guard index >= 0 && index < d else { throw GraphError.badInput("gatherND: index \(i) out of range for axis \(b + j) of \(s)") }
+                    base += index * strides[b + j]
+                }
+                for e in 0..<inner { map.append(base + e) }
+            }
+        }
+        return take(data, map, shape: shape)
+    }
+
     /// ONNX Expand to `target` (``OpArguments/expandTarget(_:_:)``: the broadcast of the value's shape and the requested one).
     func expand(_ v: Value, to target: Shape, into out: Tensor? = nil) throws -> Value {
         if case .float(let t) = v { return .float(try cpu.broadcast(t, to: target, into: out)) }

@@ -109,10 +109,13 @@ public struct Interpreter: Sendable {
                 switch u {
                 case .neg: return [.int(IntTensor(shape: x.shape, values: x.values.map { -$0 }))]
                 case .abs: return [.int(IntTensor(shape: x.shape, values: x.values.map { Swift.abs($0) }))]
-                case .exp, .log, .sqrt, .sin, .cos, .erf, .tanh, .sigmoid, .relu, .silu, .gelu, .geluTanh, .square, .reciprocal:
+                case .exp, .log, .sqrt, .sin, .cos, .erf, .tanh, .sigmoid, .relu, .silu, .gelu, .geluTanh, .square, .reciprocal,
+                     .softplus, .mish, .hardSwish:
                     return [.float(cpu.unary(u, try a.floatCast(0)))]
                 }
             }
+            return [.float(cpu.unary(u, try a.float(0), into: out))]
+        case .parametricUnary(let u):
             return [.float(cpu.unary(u, try a.float(0), into: out))]
         case .clip:
             let (low, high) = try OpArguments.clipBounds(a)
@@ -174,6 +177,8 @@ public struct Interpreter: Sendable {
             return [try slice(a.value(0), starts: a.ints(1), ends: a.ints(2), axes: a.optionalInts(3), steps: a.optionalInts(4), into: out)]
         case .gather(let axis):
             return [try gather(a.value(0), indices: a.value(1), axis: axis)]
+        case .gatherND(let batchDims):
+            return [try gatherND(a.value(0), indices: a.value(1), batchDims: batchDims)]
         case .unsqueeze(let axes):
             let x = try a.value(0)
             return [try x.reshaped(OpArguments.unsqueezedShape(x.shape, axes: axes, a))]
@@ -197,10 +202,19 @@ public struct Interpreter: Sendable {
             let (size, factor) = try OpArguments.resizeTarget(x.shape, a)
             switch mode {
             case .nearest: return [.float(try cpu.upsampleNearest(x, outputSize: size, scaleFactor: factor, into: out))]
+            case .nearestSampled(let sampling):
+                return [.float(try cpu.upsampleNearest(x, outputSize: size, scaleFactor: factor, sampling: sampling, into: out))]
             case .linear(let alignCorners):
                 return [.float(try cpu.upsampleBilinear(x, outputSize: size, alignCorners: alignCorners,
                                                         scaleFactor: alignCorners ? nil : factor, into: out))]
+            case .cubic(let alignCorners):
+                return [.float(try cpu.upsampleBicubic(x, outputSize: size, alignCorners: alignCorners,
+                                                       scaleFactor: alignCorners ? nil : factor, into: out))]
             }
+        case let .averagePool(window, countIncludePad):
+            return [.float(try cpu.avgPool2d(a.float(0), window, countIncludePad: countIncludePad, into: out))]
+        case .maxPool(let window):
+            return [.float(try cpu.maxPool2d(a.float(0), window, into: out))]
         case let .depthToSpace(b, crd):
             let x = try a.float(0)
             if crd { return [.float(try cpu.pixelShuffle(x, factor: b, into: out))] }

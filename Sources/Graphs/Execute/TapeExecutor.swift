@@ -5,7 +5,7 @@
 // math, shape arithmetic, anything computed from data alone) is evaluated by the interpreter and
 // enters the tape as a constant; every other node maps to its tape op, whose backward rule is
 // checked by finite differences in the tensor core. Pure data movement (slice with any step,
-// gather, tile, space-to-depth, reduce max/min) becomes one `take` whose index map the interpreter
+// gather, gatherND, tile, space-to-depth, reduce max/min) becomes one `take` whose index map the interpreter
 // computes by running the node on element indices. Nodes whose output carries no gradient
 // (comparisons, casts to int, shapes) are evaluated on the host from the tape's values.
 // BatchNormalization trains as PyTorch's train mode does: batch statistics, running statistics
@@ -93,7 +93,7 @@ public struct TapeExecutor {
             }
         }
         switch node.op {
-        case .slice, .gather, .tile, .spaceToDepth, .depthToSpace(_, false):
+        case .slice, .gather, .gatherND, .tile, .spaceToDepth, .depthToSpace(_, false):
             let (x, map, shape) = try indexMap()
             return [try t.take(x, indices: map, shape: shape)]
         case .cast(.float32): return [try v(0)]
@@ -146,6 +146,7 @@ public struct TapeExecutor {
             return [try t.permute(y, heads)]
         case .binary(let op): return [try t.binary(op, v(0), v(1))]
         case .unary(let op): return [t.unary(op, try v(0))]
+        case .parametricUnary(let op): return [t.unary(op, try v(0))]
         case .clip:
             let (low, high) = try OpArguments.clipBounds(a)
             return [t.clamp(try v(0), min: Float(low), max: Float(high))]
@@ -215,8 +216,12 @@ public struct TapeExecutor {
             let (size, factor) = try OpArguments.resizeTarget(t[x].shape, a)
             switch mode {
             case .nearest: return [try t.upsampleNearest(x, outputSize: size, scaleFactor: factor)]
+            case .nearestSampled(let sampling): return [try t.upsampleNearest(x, outputSize: size, scaleFactor: factor, sampling: sampling)]
             case .linear(let alignCorners): return [try t.upsampleBilinear(x, outputSize: size, alignCorners: alignCorners, scaleFactor: factor)]
+            case .cubic(let alignCorners): return [try t.upsampleBicubic(x, outputSize: size, alignCorners: alignCorners, scaleFactor: factor)]
             }
+        case let .averagePool(window, countIncludePad): return [try t.avgPool2d(v(0), window, countIncludePad: countIncludePad)]
+        case .maxPool(let window): return [try t.maxPool2d(v(0), window)]
         case .depthToSpace(let b, true): return [try t.pixelShuffle(v(0), factor: b)]
         case .winogradConv:  // only inference plans lower convs to it; training keeps `conv`
             throw GraphError.badInput("\(node.op.name) cannot be trained (no backward rule): train the graph's conv before Winograd lowering")
@@ -232,10 +237,10 @@ extension Op {
         switch self {
         case .compare, .not, .shape, .constantOfShape, .range, .cast(.int64): return true
         case .conv, .winogradConv, .convTranspose, .gemm, .matMul, .einsum, .attention, .attentionInterleaved,
-             .binary, .unary, .clip, .select, .cast(.float32),
+             .binary, .unary, .parametricUnary, .clip, .select, .cast(.float32),
              .softmax, .instanceNorm, .groupNorm, .batchNorm, .layerNorm, .rmsNorm, .reduce,
-             .reshape, .transpose, .concat, .split, .slice, .gather, .unsqueeze, .squeeze, .flatten, .expand, .tile, .pad, .resize,
-             .depthToSpace, .spaceToDepth, .identity:
+             .reshape, .transpose, .concat, .split, .slice, .gather, .gatherND, .unsqueeze, .squeeze, .flatten, .expand, .tile, .pad, .resize,
+             .averagePool, .maxPool, .depthToSpace, .spaceToDepth, .identity:
             return false
         }
     }

@@ -17,13 +17,22 @@ public enum Comparison: String, Sendable, CaseIterable {
     case equal, less, greater, lessOrEqual, greaterOrEqual
 }
 
-/// How `resize` samples (ONNX Resize, restricted to what PyTorch's interpolate exports).
+/// How `resize` samples (ONNX Resize's modes over H and W: what PyTorch's interpolate exports,
+/// and nearest at ONNX's other sampling positions).
 public enum ResizeMode: Sendable, Equatable {
     /// Nearest neighbour, asymmetric coordinates, floor rounding (PyTorch `nearest`).
     case nearest
+    /// Nearest neighbour at another ONNX coordinate transform and rounding (never
+    /// ``NearestSampling/pytorch``, which is `nearest`); half-pixel coordinates rounded halves
+    /// up are PyTorch's `nearest-exact`.
+    case nearestSampled(NearestSampling)
     /// Bilinear over H and W; `alignCorners` selects ONNX `align_corners`, else `half_pixel` /
-    /// `pytorch_half_pixel`.
+    /// `pytorch_half_pixel` (PyTorch's coordinates, which ONNX's `pytorch_half_pixel` differs from
+    /// only on an output axis of length 1).
     case linear(alignCorners: Bool)
+    /// Bicubic over H and W (PyTorch `bicubic`: A = −0.75, edge taps repeated); `alignCorners`
+    /// selects ONNX `align_corners`, else `half_pixel` / `pytorch_half_pixel` as for `linear`.
+    case cubic(alignCorners: Bool)
 }
 
 /// How `pad` fills (ONNX Pad modes).
@@ -61,6 +70,8 @@ public enum Op: Sendable {
     case binary(BinaryOp)
     /// x → op(x)
     case unary(UnaryOp)
+    /// x → op(x) for an activation with scalar parameters (leaky ReLU, ELU, CELU, SELU, hard sigmoid)
+    case parametricUnary(ParametricUnaryOp)
     /// x, min?, max? → x clamped
     case clip
     /// a, b → int 0/1
@@ -104,6 +115,10 @@ public enum Op: Sendable {
     case slice
     /// data, indices (int) → gathered along `axis`
     case gather(axis: Int)
+    /// data, indices (int `[…, k]`) → `indices.shape[..<-1] + data.shape[(batchDims + k)...]`: each
+    /// index tuple picks a slice of data, within each of the first `batchDims` axes (ONNX GatherND;
+    /// negative indices count from the end)
+    case gatherND(batchDims: Int)
     /// x, axes? (`axes` nil: from input 1)
     case unsqueeze(axes: [Int]?)
     /// x, axes? (`axes` nil: input 1, or every axis of size 1 when absent)
@@ -118,6 +133,13 @@ public enum Op: Sendable {
     case pad(PadFill)
     /// x, roi?, scales?, sizes? → resized over H and W
     case resize(ResizeMode)
+    /// x `[N, C, H, W]` → `[N, C, OH, OW]`: the mean of each window (ONNX AveragePool, nn.AvgPool2d;
+    /// dilation 1); `countIncludePad` divides by the window's size within the padded input, else by
+    /// its taps inside the input
+    case averagePool(Pool2dWindow, countIncludePad: Bool)
+    /// x `[N, C, H, W]` → `[N, C, OH, OW]`: the largest tap of each dilated window (ONNX MaxPool's
+    /// first output, nn.MaxPool2d); the gradient goes to each window's first maximum
+    case maxPool(Pool2dWindow)
     /// x `[N, C·b², H, W]` → `[N, C, H·b, W·b]` (`crd`: PyTorch PixelShuffle order, else DCR)
     case depthToSpace(blockSize: Int, crd: Bool)
     /// x `[N, C, H·b, W·b]` → `[N, C·b², H, W]` (ONNX DCR order)
@@ -146,6 +168,7 @@ public enum Op: Sendable {
         case .attentionInterleaved: return "attention(interleaved)"
         case .binary(let b): return b.rawValue
         case .unary(let u): return u.rawValue
+        case .parametricUnary(let u): return u.name
         case .clip: return "clip"
         case .compare(let c): return c.rawValue
         case .not: return "not"
@@ -164,6 +187,7 @@ public enum Op: Sendable {
         case .split: return "split"
         case .slice: return "slice"
         case .gather: return "gather"
+        case .gatherND: return "gatherND"
         case .unsqueeze: return "unsqueeze"
         case .squeeze: return "squeeze"
         case .flatten: return "flatten"
@@ -171,6 +195,8 @@ public enum Op: Sendable {
         case .tile: return "tile"
         case .pad: return "pad"
         case .resize: return "resize"
+        case .averagePool: return "averagePool"
+        case .maxPool: return "maxPool"
         case .depthToSpace: return "depthToSpace"
         case .spaceToDepth: return "spaceToDepth"
         case .shape: return "shape"
@@ -195,6 +221,7 @@ public enum OpKind: String, Sendable, CaseIterable {
     case attentionInterleaved = "attentionInterleaved"
     case binary = "binary"
     case unary = "unary"
+    case parametricUnary = "parametricUnary"
     case clip = "clip"
     case compare = "compare"
     case not = "not"
@@ -213,6 +240,7 @@ public enum OpKind: String, Sendable, CaseIterable {
     case split = "split"
     case slice = "slice"
     case gather = "gather"
+    case gatherND = "gatherND"
     case unsqueeze = "unsqueeze"
     case squeeze = "squeeze"
     case flatten = "flatten"
@@ -220,6 +248,8 @@ public enum OpKind: String, Sendable, CaseIterable {
     case tile = "tile"
     case pad = "pad"
     case resize = "resize"
+    case averagePool = "averagePool"
+    case maxPool = "maxPool"
     case depthToSpace = "depthToSpace"
     case spaceToDepth = "spaceToDepth"
     case shape = "shape"
@@ -242,6 +272,7 @@ extension Op {
         case .attentionInterleaved: return .attentionInterleaved
         case .binary: return .binary
         case .unary: return .unary
+        case .parametricUnary: return .parametricUnary
         case .clip: return .clip
         case .compare: return .compare
         case .not: return .not
@@ -260,6 +291,7 @@ extension Op {
         case .split: return .split
         case .slice: return .slice
         case .gather: return .gather
+        case .gatherND: return .gatherND
         case .unsqueeze: return .unsqueeze
         case .squeeze: return .squeeze
         case .flatten: return .flatten
@@ -267,6 +299,8 @@ extension Op {
         case .tile: return .tile
         case .pad: return .pad
         case .resize: return .resize
+        case .averagePool: return .averagePool
+        case .maxPool: return .maxPool
         case .depthToSpace: return .depthToSpace
         case .spaceToDepth: return .spaceToDepth
         case .shape: return .shape

@@ -1,5 +1,7 @@
 // Fuse: rewrites patterns of a specialized graph into fewer, fused nodes, until none is left:
 //   Sigmoid(x) · x                                         → silu(x)
+//   Tanh(Softplus(x)) · x                                  → mish(x) (the TorchScript exporter's nn.Mish)
+//   (x · (Erf(x / √2) + 1)) · ½                            → gelu(x) (the TorchScript exporter's nn.GELU)
 //   Reshape[N,G,K] → InstanceNorm(1, 0) → Reshape[x.shape] → Mul(γ) → Add(β)   (how both PyTorch
 //     exporters write GroupNorm)                           → groupNorm(γ, β)
 //   groupNorm → silu                                       → groupNorm+silu
@@ -63,6 +65,12 @@ extension SpecializedGraph {
                     }
                 }
                 if fusedSiLU { continue }
+                if let (fused, consumed) = mishOrGELU(node, soleProducer: soleProducer, floatConstant: floatConstant) {
+                    graph.nodes[i] = fused
+                    removed.formUnion(consumed)
+                    changed = true
+                    continue
+                }
                 // rmsNorm · constant (scalar or one value per normalized position) → folded into the weight.
                 guard let (j, norm) = soleProducer(node.inputs[0]) ?? soleProducer(node.inputs[1]), case let .rmsNorm(axis, _, _) = norm.op,
                       let w = norm.inputs[1], let weight = floatConstant(w), let y = norm.outputs.first, let yShape = shapes[y] else { continue }
@@ -149,6 +157,41 @@ extension SpecializedGraph {
         }
         graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
         return changed
+    }
+
+    /// `mul` as the last node of mish (x · Tanh(Softplus(x))) or of the erf form of GELU
+    /// ((x · (Erf(x / √2) + 1)) · ½, the division possibly a product by 1/√2), each product and sum
+    /// in either operand order: the fused unary and the nodes it consumes.
+    private func mishOrGELU(_ mul: Node, soleProducer: (ValueID?) -> (Int, Node)?,
+                            floatConstant: (ValueID?) -> Tensor?) -> (Node, [Int])? {
+        func scalar(_ v: ValueID?, _ value: Float) -> Bool {
+            guard let t = floatConstant(v), t.count == 1 else { return false }
+            return abs(t.pointer[0] - value) <= 1e-6 * abs(value)
+        }
+        let pairs = [(mul.inputs[0], mul.inputs[1]), (mul.inputs[1], mul.inputs[0])]
+        for (t, x) in pairs {
+            if let (j, tanh) = soleProducer(t), case .unary(.tanh) = tanh.op,
+               let (k, softplus) = soleProducer(tanh.inputs[0]), case .unary(.softplus) = softplus.op, softplus.inputs[0] == x {
+                return (Node(.unary(.mish), inputs: [x], outputs: mul.outputs, name: mul.name), [j, k])
+            }
+        }
+        for (m, half) in pairs where scalar(half, 0.5) {
+            guard let (iM, inner) = soleProducer(m), case .binary(.mul) = inner.op else { continue }
+            for (sum, x) in [(inner.inputs[0], inner.inputs[1]), (inner.inputs[1], inner.inputs[0])] {
+                guard let x, let (iSum, add) = soleProducer(sum), case .binary(.add) = add.op else { continue }
+                for (e, one) in [(add.inputs[0], add.inputs[1]), (add.inputs[1], add.inputs[0])] where scalar(one, 1) {
+                    guard let (iErf, erf) = soleProducer(e), case .unary(.erf) = erf.op,
+                          let (iScale, scaled) = soleProducer(erf.inputs[0]), scaled.inputs[0] == x else { continue }
+                    switch scaled.op {
+                    case .binary(.div) where scalar(scaled.inputs[1], 1.41421356): break
+                    case .binary(.mul) where scalar(scaled.inputs[1], 0.70710678): break
+                    default: continue
+                    }
+                    return (Node(.unary(.gelu), inputs: [x], outputs: mul.outputs, name: mul.name), [iM, iSum, iErf, iScale])
+                }
+            }
+        }
+        return nil
     }
 
     /// Matches attention between head-split transposes: `root` = Transpose[0,2,1,3] of an

@@ -22,9 +22,10 @@ extension Op {
         switch self {
         case .reshape, .flatten, .squeeze, .unsqueeze, .identity: return true
         case .conv, .winogradConv, .convTranspose, .gemm, .matMul, .einsum, .attention, .attentionInterleaved,
-             .binary, .unary, .clip, .compare, .not, .select, .cast,
+             .binary, .unary, .parametricUnary, .clip, .compare, .not, .select, .cast,
              .softmax, .instanceNorm, .groupNorm, .batchNorm, .layerNorm, .rmsNorm, .reduce,
-             .transpose, .concat, .split, .slice, .gather, .expand, .tile, .pad, .resize, .depthToSpace, .spaceToDepth,
+             .transpose, .concat, .split, .slice, .gather, .gatherND, .expand, .tile, .pad, .resize, .averagePool, .maxPool,
+             .depthToSpace, .spaceToDepth,
              .shape, .constantOfShape, .range:
             return false
         }
@@ -120,10 +121,10 @@ extension SpecializedGraph {
         case .attentionInterleaved:
             guard let q = ins[0], let k = ins[1] else { return 0 }
             return 2 * q.elementCount * k[1] + 2 * outShape.elementCount * k[1]
-        case .binary, .unary, .clip, .compare, .not, .select, .cast,  // not dense: counted as 0
+        case .binary, .unary, .parametricUnary, .clip, .compare, .not, .select, .cast,  // not dense: counted as 0
              .softmax, .instanceNorm, .groupNorm, .batchNorm, .layerNorm, .rmsNorm, .reduce,
-             .reshape, .transpose, .concat, .split, .slice, .gather, .unsqueeze, .squeeze, .flatten, .expand, .tile, .pad, .resize,
-             .depthToSpace, .spaceToDepth, .shape, .constantOfShape, .range, .identity:
+             .reshape, .transpose, .concat, .split, .slice, .gather, .gatherND, .unsqueeze, .squeeze, .flatten, .expand, .tile, .pad,
+             .resize, .averagePool, .maxPool, .depthToSpace, .spaceToDepth, .shape, .constantOfShape, .range, .identity:
             return 0
         }
     }

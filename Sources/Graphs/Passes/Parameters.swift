@@ -33,12 +33,12 @@ extension Graph {
                 if touchesImage {
                     for case let id? in node.inputs where !fromImage.contains(id) { if let o = origin[id] { result.insert(o) } }
                 }
-            case .reshape, .unsqueeze, .squeeze, .flatten, .expand, .tile, .gather, .slice, .transpose, .identity, .cast, .split:
+            case .reshape, .unsqueeze, .squeeze, .flatten, .expand, .tile, .gather, .gatherND, .slice, .transpose, .identity, .cast, .split:
                 if let source = node.inputs.first ?? nil, let o = origin[source], !touchesImage {
                     for out in node.outputs { origin[out] = o }
                 }
-            case .attentionInterleaved, .unary, .clip, .compare, .not, .softmax, .instanceNorm, .reduce, .pad, .resize,
-                 .depthToSpace, .spaceToDepth:
+            case .attentionInterleaved, .unary, .parametricUnary, .clip, .compare, .not, .softmax, .instanceNorm, .reduce, .pad, .resize,
+                 .averagePool, .maxPool, .depthToSpace, .spaceToDepth:
                 break  // no parameter role
             }
             if touchesImage { fromImage.formUnion(node.outputs) }

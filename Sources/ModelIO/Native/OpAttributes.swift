@@ -30,6 +30,21 @@ enum NativeNames {
         case .geluTanh: return "geluTanh"
         case .square: return "square"
         case .reciprocal: return "reciprocal"
+        case .softplus: return "softplus"
+        case .mish: return "mish"
+        case .hardSwish: return "hardSwish"
+        }
+    }
+
+    /// `parametricUnary`'s `function` attribute: which activation (its parameters are attributes of their own).
+    enum ParametricUnaryKind: CaseIterable { case leakyRelu, elu, celu, selu, hardSigmoid }
+    static func parametricUnary(_ k: ParametricUnaryKind) -> String {
+        switch k {
+        case .leakyRelu: return "leakyRelu"
+        case .elu: return "elu"
+        case .celu: return "celu"
+        case .selu: return "selu"
+        case .hardSigmoid: return "hardSigmoid"
         }
     }
 
@@ -90,11 +105,32 @@ enum NativeNames {
     }
 
     /// `resize`'s `mode` attribute.
-    enum ResizeKind: CaseIterable { case nearest, linear }
+    enum ResizeKind: CaseIterable { case nearest, linear, cubic }
     static func resizeKind(_ k: ResizeKind) -> String {
         switch k {
         case .nearest: return "nearest"
         case .linear: return "linear"
+        case .cubic: return "cubic"
+        }
+    }
+
+    /// `resize`'s `coordinates` attribute (mode `nearest`; ONNX's spelling of the transform).
+    static func nearestCoordinates(_ c: NearestSampling.Coordinates) -> String {
+        switch c {
+        case .asymmetric: return "asymmetric"
+        case .halfPixel: return "half_pixel"
+        case .pytorchHalfPixel: return "pytorch_half_pixel"
+        case .alignCorners: return "align_corners"
+        }
+    }
+
+    /// `resize`'s `rounding` attribute (mode `nearest`; ONNX's `nearest_mode` spelling).
+    static func nearestRounding(_ r: NearestSampling.Rounding) -> String {
+        switch r {
+        case .floor: return "floor"
+        case .ceil: return "ceil"
+        case .roundPreferFloor: return "round_prefer_floor"
+        case .roundPreferCeil: return "round_prefer_ceil"
         }
     }
 
@@ -153,6 +189,12 @@ extension Op {
     /// The attributes of this op in `model.json`, sorted by name; nil parameters are left out.
     var nativeAttributes: [(String, JSONValue)] {
         var a: [String: JSONValue] = [:]
+        func pool(_ w: Pool2dWindow) {
+            a["kernel"] = .ints([w.kernel.h, w.kernel.w])
+            a["stride"] = .ints([w.stride.h, w.stride.w])
+            a["padding"] = .ints([w.padding.h, w.padding.w, w.padding.h, w.padding.w])
+            a["ceil_mode"] = .bool(w.ceilMode)
+        }
         func conv(_ o: Conv2dOptions) {
             a["stride"] = .ints([o.strideH, o.strideW])
             a["padding"] = .ints([o.padTop, o.padLeft, o.padBottom, o.padRight])
@@ -174,6 +216,14 @@ extension Op {
         case .attentionInterleaved(let scale): a["scale"] = .float32(scale)
         case .binary(let b): a["function"] = .string(NativeNames.binary(b))
         case .unary(let u): a["function"] = .string(NativeNames.unary(u))
+        case .parametricUnary(.leakyRelu(let alpha)):
+            a = ["function": .string(NativeNames.parametricUnary(.leakyRelu)), "alpha": .float32(alpha)]
+        case .parametricUnary(.elu(let alpha)): a = ["function": .string(NativeNames.parametricUnary(.elu)), "alpha": .float32(alpha)]
+        case .parametricUnary(.celu(let alpha)): a = ["function": .string(NativeNames.parametricUnary(.celu)), "alpha": .float32(alpha)]
+        case let .parametricUnary(.selu(alpha, gamma)):
+            a = ["function": .string(NativeNames.parametricUnary(.selu)), "alpha": .float32(alpha), "gamma": .float32(gamma)]
+        case let .parametricUnary(.hardSigmoid(alpha, beta)):
+            a = ["function": .string(NativeNames.parametricUnary(.hardSigmoid)), "alpha": .float32(alpha), "beta": .float32(beta)]
         case .compare(let c): a["comparison"] = .string(NativeNames.comparison(c))
         case .cast(let type): a["to"] = .string(NativeNames.elementType(type))
         case .softmax(let axis): a["axis"] = .int(axis)
@@ -187,14 +237,26 @@ extension Op {
         case .reshape(let allowZero): a["allow_zero"] = .bool(allowZero)
         case .transpose(let perm): a["perm"] = perm.map(JSONValue.ints)
         case .concat(let axis), .gather(let axis), .flatten(let axis): a["axis"] = .int(axis)
+        case .gatherND(let batchDims): a["batch_dims"] = .int(batchDims)
         case let .split(axis, sizes, outputs):
             a = ["axis": .int(axis), "outputs": .int(outputs)]
             a["sizes"] = sizes.map(JSONValue.ints)
         case .unsqueeze(let axes), .squeeze(let axes): a["axes"] = axes.map(JSONValue.ints)
         case .pad(let fill): a["mode"] = .string(NativeNames.padFill(fill))
         case .resize(.nearest): a["mode"] = .string(NativeNames.resizeKind(.nearest))
+        case .resize(.nearestSampled(let s)):
+            a = ["mode": .string(NativeNames.resizeKind(.nearest)), "coordinates": .string(NativeNames.nearestCoordinates(s.coordinates)),
+                 "rounding": .string(NativeNames.nearestRounding(s.rounding))]
         case .resize(.linear(let alignCorners)):
             a = ["mode": .string(NativeNames.resizeKind(.linear)), "align_corners": .bool(alignCorners)]
+        case .resize(.cubic(let alignCorners)):
+            a = ["mode": .string(NativeNames.resizeKind(.cubic)), "align_corners": .bool(alignCorners)]
+        case let .averagePool(window, countIncludePad):
+            pool(window)
+            a["count_include_pad"] = .bool(countIncludePad)
+        case .maxPool(let window):
+            pool(window)
+            a["dilation"] = .ints([window.dilation.h, window.dilation.w])
         case let .depthToSpace(blockSize, crd):
             a = ["block_size": .int(blockSize), "mode": .string(NativeNames.depthToSpaceOrder(crd ? .crd : .dcr))]
         case .spaceToDepth(let blockSize): a["block_size"] = .int(blockSize)
@@ -209,6 +271,15 @@ extension Op {
     /// The op of kind `kind` with the attributes in `a` (which the caller then `finish()`es, so
     /// attributes this op does not take are refused).
     static func native(_ kind: OpKind, _ a: inout JSONFields) throws -> Op {
+        func pool(dilated: Bool) throws -> Pool2dWindow {
+            let kernel = try a.ints("kernel", count: 2), stride = try a.ints("stride", count: 2), padding = try a.ints("padding", count: 4)
+            guard padding[0] == padding[2], padding[1] == padding[3] else {
+                throw a.fail("padding", "\(padding) is not symmetric (top = bottom, left = right): pooling pads both sides alike")
+            }
+            let dilation = dilated ? try a.ints("dilation", count: 2) : [1, 1]
+            return Pool2dWindow(kernel: (kernel[0], kernel[1]), stride: (stride[0], stride[1]), padding: (padding[0], padding[1]),
+                                dilation: (dilation[0], dilation[1]), ceilMode: try a.bool("ceil_mode"))
+        }
         func conv() throws -> Conv2dOptions {
             let stride = try a.ints("stride", count: 2), padding = try a.ints("padding", count: 4), dilation = try a.ints("dilation", count: 2)
             return Conv2dOptions(stride: (stride[0], stride[1]), padding: (padding[0], padding[1], padding[2], padding[3]),
@@ -230,6 +301,14 @@ extension Op {
         case .attentionInterleaved: return .attentionInterleaved(scale: try a.float("scale"))
         case .binary: return .binary(try a.name("function", NativeNames.binary))
         case .unary: return .unary(try a.name("function", NativeNames.unary))
+        case .parametricUnary:
+            switch try a.name("function", NativeNames.parametricUnary) {
+            case .leakyRelu: return .parametricUnary(.leakyRelu(alpha: try a.float("alpha")))
+            case .elu: return .parametricUnary(.elu(alpha: try a.float("alpha")))
+            case .celu: return .parametricUnary(.celu(alpha: try a.float("alpha")))
+            case .selu: return .parametricUnary(.selu(alpha: try a.float("alpha"), gamma: try a.float("gamma")))
+            case .hardSigmoid: return .parametricUnary(.hardSigmoid(alpha: try a.float("alpha"), beta: try a.float("beta")))
+            }
         case .clip: return .clip
         case .compare: return .compare(try a.name("comparison", NativeNames.comparison))
         case .not: return .not
@@ -250,6 +329,7 @@ extension Op {
         case .split: return .split(axis: try a.int("axis"), sizes: try a.optionalInts("sizes"), outputs: try a.int("outputs"))
         case .slice: return .slice
         case .gather: return .gather(axis: try a.int("axis"))
+        case .gatherND: return .gatherND(batchDims: try a.int("batch_dims"))
         case .unsqueeze: return .unsqueeze(axes: try a.optionalInts("axes"))
         case .squeeze: return .squeeze(axes: try a.optionalInts("axes"))
         case .flatten: return .flatten(axis: try a.int("axis"))
@@ -258,9 +338,22 @@ extension Op {
         case .pad: return .pad(try a.name("mode", NativeNames.padFill))
         case .resize:
             switch try a.name("mode", NativeNames.resizeKind) {
-            case .nearest: return .resize(.nearest)
+            case .nearest:
+                let coordinates = try a.optionalName("coordinates", NativeNames.nearestCoordinates)
+                let rounding = try a.optionalName("rounding", NativeNames.nearestRounding)
+                switch (coordinates, rounding) {
+                case (nil, nil): return .resize(.nearest)
+                case let (c?, r?):
+                    let sampling = NearestSampling(coordinates: c, rounding: r)
+                    return .resize(sampling == .pytorch ? .nearest : .nearestSampled(sampling))
+                case (nil, _?): throw a.fail("coordinates", "is missing (rounding is given; give both or neither)")
+                case (_?, nil): throw a.fail("rounding", "is missing (coordinates is given; give both or neither)")
+                }
             case .linear: return .resize(.linear(alignCorners: try a.bool("align_corners")))
+            case .cubic: return .resize(.cubic(alignCorners: try a.bool("align_corners")))
             }
+        case .averagePool: return .averagePool(try pool(dilated: false), countIncludePad: try a.bool("count_include_pad"))
+        case .maxPool: return .maxPool(try pool(dilated: true))
         case .depthToSpace:
             return .depthToSpace(blockSize: try a.int("block_size"), crd: try a.name("mode", NativeNames.depthToSpaceOrder) == .crd)
         case .spaceToDepth: return .spaceToDepth(blockSize: try a.int("block_size"))

@@ -197,6 +197,9 @@ private struct Emitter {
         case .sigmoid: one("Sigmoid")
         case .relu: one("Relu")
         case .reciprocal: one("Reciprocal")
+        case .softplus: one("Softplus")
+        case .mish: one("Mish")
+        case .hardSwish: one("HardSwish")
         case .silu:
             let s = fresh(name + "_sigmoid")
             node("Sigmoid", [x], [s], name: s)
@@ -268,6 +271,14 @@ private struct Emitter {
             let map: [BinaryOp: String] = [.add: "Add", .sub: "Sub", .mul: "Mul", .div: "Div", .pow: "Pow", .maximum: "Max", .minimum: "Min"]
             node(map[op]!, ins, outs, name: label)
         case .unary(let op): try unary(op, ins[0], outs[0], name: label)
+        case .parametricUnary(let op):
+            switch op {
+            case .leakyRelu(let alpha): node("LeakyRelu", ins, outs, [("alpha", .float(alpha))], name: label)
+            case .elu(let alpha): node("Elu", ins, outs, [("alpha", .float(alpha))], name: label)
+            case .celu(let alpha): node("Celu", ins, outs, [("alpha", .float(alpha))], name: label)
+            case let .selu(alpha, gamma): node("Selu", ins, outs, [("alpha", .float(alpha)), ("gamma", .float(gamma))], name: label)
+            case let .hardSigmoid(alpha, beta): node("HardSigmoid", ins, outs, [("alpha", .float(alpha)), ("beta", .float(beta))], name: label)
+            }
         case .clip: node("Clip", trimmed(ins), outs, name: label)
         case .compare(let c):
             let map: [Comparison: String] = [.equal: "Equal", .less: "Less", .greater: "Greater", .lessOrEqual: "LessOrEqual", .greaterOrEqual: "GreaterOrEqual"]
@@ -300,6 +311,7 @@ private struct Emitter {
             node("Split", trimmed(inputs), outs, attributes, name: label)
         case .slice: node("Slice", trimmed(ins), outs, name: label)
         case .gather(let axis): node("Gather", ins, outs, [("axis", .int(axis))], name: label)
+        case .gatherND(let batchDims): node("GatherND", ins, outs, [("batch_dims", .int(batchDims))], name: label)
         case .unsqueeze(let axes): node("Unsqueeze", axes.map { [ins[0], ints($0, hint: label + "_axes")] } ?? ins, outs, name: label)
         case .squeeze(let axes): node("Squeeze", trimmed(axes.map { [ins[0], ints($0, hint: label + "_axes")] } ?? ins), outs, name: label)
         case .flatten(let axis): node("Flatten", ins, outs, [("axis", .int(axis))], name: label)
@@ -310,9 +322,35 @@ private struct Emitter {
             var attributes: [(String, Attribute)]
             switch mode {
             case .nearest: attributes = [("mode", .string("nearest")), ("coordinate_transformation_mode", .string("asymmetric")), ("nearest_mode", .string("floor"))]
+            case .nearestSampled(let s):
+                let coordinates: String, rounding: String
+                switch s.coordinates {
+                case .asymmetric: coordinates = "asymmetric"
+                case .halfPixel: coordinates = "half_pixel"
+                case .pytorchHalfPixel: coordinates = "pytorch_half_pixel"
+                case .alignCorners: coordinates = "align_corners"
+                }
+                switch s.rounding {
+                case .floor: rounding = "floor"
+                case .ceil: rounding = "ceil"
+                case .roundPreferFloor: rounding = "round_prefer_floor"
+                case .roundPreferCeil: rounding = "round_prefer_ceil"
+                }
+                attributes = [("mode", .string("nearest")), ("coordinate_transformation_mode", .string(coordinates)), ("nearest_mode", .string(rounding))]
             case .linear(let align): attributes = [("mode", .string("linear")), ("coordinate_transformation_mode", .string(align ? "align_corners" : "half_pixel"))]
+            case .cubic(let align):
+                attributes = [("mode", .string("cubic")), ("coordinate_transformation_mode", .string(align ? "align_corners" : "half_pixel")),
+                              ("cubic_coeff_a", .float(-0.75)), ("exclude_outside", .int(0))]
             }
             node("Resize", trimmed(ins), outs, attributes, name: label)
+        case let .averagePool(w, countIncludePad):
+            node("AveragePool", ins, outs, [("kernel_shape", .ints([w.kernel.h, w.kernel.w])), ("strides", .ints([w.stride.h, w.stride.w])),
+                 ("pads", .ints([w.padding.h, w.padding.w, w.padding.h, w.padding.w])), ("ceil_mode", .int(w.ceilMode ? 1 : 0)),
+                 ("count_include_pad", .int(countIncludePad ? 1 : 0))], name: label)
+        case .maxPool(let w):
+            node("MaxPool", ins, outs, [("kernel_shape", .ints([w.kernel.h, w.kernel.w])), ("strides", .ints([w.stride.h, w.stride.w])),
+                 ("pads", .ints([w.padding.h, w.padding.w, w.padding.h, w.padding.w])), ("dilations", .ints([w.dilation.h, w.dilation.w])),
+                 ("ceil_mode", .int(w.ceilMode ? 1 : 0))], name: label)
         case let .depthToSpace(b, crd): node("DepthToSpace", ins, outs, [("blocksize", .int(b)), ("mode", .string(crd ? "CRD" : "DCR"))], name: label)
         case .spaceToDepth(let b): node("SpaceToDepth", ins, outs, [("blocksize", .int(b))], name: label)
         case let .shape(start, end):

@@ -2,7 +2,10 @@
 // op-type strings become typed `Op`s (`op(for:)`); attributes are checked here, so the IR only
 // holds what the executors support. Opsets 13–21 of the default domain, plus com.microsoft's
 // GroupNorm. `Constant` nodes become graph constants; Dropout becomes identity; GroupNorm's
-// contrib NHWC form becomes transposes around the IR's NCHW group norm.
+// contrib NHWC form becomes transposes around the IR's NCHW group norm; the global pools become a
+// reduction over axes Range(2, rank) (folded when shapes are fixed). Padding given as auto_pad SAME
+// or ConvTranspose's output_shape becomes explicit pads, from the input's spatial size as the
+// file states it (graph inputs, value_info).
 // An unsupported op names the op type, node, opset and the supported set.
 
 import Foundation
@@ -16,13 +19,14 @@ public enum ONNXImporter {
 
     /// ONNX op types (default domain) the importer maps to the IR.
     public static let supportedOps: [String] = [
-        "Abs", "Add", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv", "ConvTranspose",
-        "Cos", "DepthToSpace", "Div", "Dropout", "Einsum", "Equal", "Erf", "Exp", "Expand", "Flatten", "Gather", "Gelu", "Gemm",
-        "Greater", "GreaterOrEqual", "GroupNormalization", "Identity", "InstanceNormalization", "LayerNormalization", "Less",
-        "LessOrEqual", "Log", "MatMul", "Max", "Min", "Mul", "Neg", "Not", "Pad", "Pow", "Range", "Reciprocal", "ReduceL2",
-        "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Relu", "Reshape", "Resize",
-        "Shape", "Sigmoid", "Sin", "Slice", "Softmax", "SpaceToDepth", "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tanh",
-        "Tile", "Transpose", "Unsqueeze", "Where",
+        "Abs", "Add", "AveragePool", "BatchNormalization", "Cast", "Celu", "Clip", "Concat", "Constant", "ConstantOfShape",
+        "Conv", "ConvTranspose", "Cos", "DepthToSpace", "Div", "Dropout", "Einsum", "Elu", "Equal", "Erf", "Exp", "Expand",
+        "Flatten", "Gather", "GatherND", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "Greater", "GreaterOrEqual",
+        "GroupNormalization", "HardSigmoid", "HardSwish", "Identity", "InstanceNormalization", "LayerNormalization",
+        "LeakyRelu", "Less", "LessOrEqual", "Log", "MatMul", "Max", "MaxPool", "Min", "Mish", "Mul", "Neg", "Not", "Pad",
+        "Pow", "Range", "Reciprocal", "ReduceL2", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum",
+        "ReduceSumSquare", "Relu", "Reshape", "Resize", "Selu", "Shape", "Sigmoid", "Sin", "Slice", "Softmax", "Softplus",
+        "SpaceToDepth", "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tanh", "Tile", "Transpose", "Unsqueeze", "Where",
     ]
 
     /// Reads and imports the ONNX file at `path`.
@@ -115,6 +119,22 @@ public enum ONNXImporter {
                 }
                 if inputs.count == 1 { ids[node.outputs[0]] = acc }
                 return
+            case "GlobalAveragePool", "GlobalMaxPool":
+                // Reduce over every spatial axis, 2..<rank, whatever the rank: the axes come from
+                // Range(2, rank(x)), which specialization folds to a constant.
+                guard let x = inputs.first ?? nil else { throw fail(node, "needs an input") }
+                let shape = graph.addValue(ValueInfo(name: "\(node.name)/shape", type: .int64))
+                let rank = graph.addValue(ValueInfo(name: "\(node.name)/rank", type: .int64))
+                let axes = graph.addValue(ValueInfo(name: "\(node.name)/axes", type: .int64))
+                let two = graph.addConstant(.int(IntTensor(scalar: 2)), name: "\(node.name)/two")
+                let one = graph.addConstant(.int(IntTensor(scalar: 1)), name: "\(node.name)/one")
+                graph.nodes.append(Node(.shape(start: 0, end: nil), inputs: [x], outputs: [shape], name: node.name))
+                graph.nodes.append(Node(.shape(start: 0, end: nil), inputs: [shape], outputs: [rank], name: node.name))
+                graph.nodes.append(Node(.range, inputs: [two, rank, one], outputs: [axes], name: node.name))
+                let kind: ReduceKind = node.opType == "GlobalAveragePool" ? .mean : .max
+                graph.nodes.append(Node(.reduce(kind, axes: nil, keepDims: true, noopWithEmptyAxes: false), inputs: [x, axes],
+                                        outputs: [output(node.outputs[0])], name: node.name))
+                return
             case "Cast" where node.attributes["to"]?.int == 9:
                 // To bool: x != 0.
                 let zero = graph.addConstant(.float(Tensor(scalar: 0)), name: "\(node.name)/zero")
@@ -127,8 +147,8 @@ public enum ONNXImporter {
             let op = try self.op(for: node, inputs: inputs)
             var outs = node.outputs
             switch node.opType {
-            case "Dropout", "LayerNormalization", "BatchNormalization":
-                outs = Array(outs.prefix(1))  // optional mask / statistics outputs are not produced
+            case "Dropout", "LayerNormalization", "BatchNormalization", "MaxPool":
+                outs = Array(outs.prefix(1))  // optional mask / statistics outputs are not produced (MaxPool refuses Indices)
             default: break
             }
             let outputIDs = outs.map { output($0, type: resultType(op, inputs)) }
@@ -171,6 +191,66 @@ public enum ONNXImporter {
             graph.nodes.append(Node(.transpose(perm: [0, 2, 3, 1]), inputs: [normed], outputs: [output(node.outputs[0])], name: node.name))
         }
 
+        /// `(H, W)` of the value `name` when the file states it as a fixed 4-D shape: a graph input
+        /// or output, an intermediate's `value_info`, or an initializer.
+        func staticSpatialSize(_ name: String) -> (Int, Int)? {
+            if let (_, value) = model.initializers.first(where: { $0.name == name }) {
+                return value.shape.rank == 4 ? (value.shape[2], value.shape[3]) : nil
+            }
+            let info = (model.inputs + model.valueInfos + model.outputs).first { $0.name == name }
+            guard let dims = info?.dims, dims.count == 4, case .fixed(let h) = dims[2], case .fixed(let w) = dims[3] else { return nil }
+            return (h, w)
+        }
+
+        /// The kernel's `(KH, KW)`: the `kernel_shape` attribute, else the weight initializer's shape.
+        func kernelSize(_ node: ONNXNode) throws -> (Int, Int) {
+            if let k = node.attributes["kernel_shape"]?.ints, k.count == 2 { return (k[0], k[1]) }
+            if node.inputs.count > 1, let (_, w) = model.initializers.first(where: { $0.name == node.inputs[1] }), w.shape.rank == 4 {
+                return (w.shape[2], w.shape[3])
+            }
+            throw fail(node, "needs kernel_shape (or a constant 4-D weight) to compute its padding")
+        }
+
+        /// Explicit `[top, left, bottom, right]` pads of a Conv or ConvTranspose whose padding is given
+        /// another way — `auto_pad` SAME_UPPER / SAME_LOWER, or ConvTranspose's `output_shape` —
+        /// computed per the ONNX spec from the input's static spatial size; and for ConvTranspose
+        /// the output padding that reaches an output_shape past the pads' reach. Nil when the pads
+        /// attribute (or VALID) says it all.
+        func derivedPads(_ node: ONNXNode, stride s: [Int], dilation d: [Int], outputPadding: [Int])
+            throws -> (pads: [Int], outputPadding: [Int])? {
+            let a = node.attributes
+            let autoPad = a["auto_pad"]?.string ?? "NOTSET"
+            let outputShape = a["output_shape"]?.ints
+            guard autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" || outputShape != nil else { return nil }
+            guard let (h, w) = staticSpatialSize(node.inputs[0]) else {
+                throw fail(node, "\(outputShape != nil ? "output_shape" : "auto_pad \(autoPad)") needs the input's fixed spatial size, which the file does not state (run onnx.shape_inference.infer_shapes on it, or export with explicit pads)")
+            }
+            let (kh, kw) = try kernelSize(node), input = [h, w], kernel = [kh, kw]
+            var head = [0, 0], tail = [0, 0], extra = outputPadding
+            for i in 0..<2 {
+                let span = (kernel[i] - 1) * d[i] + 1
+                let total: Int
+                if node.opType == "Conv" {
+                    total = max(0, ((input[i] + s[i] - 1) / s[i] - 1) * s[i] + span - input[i])
+                } else {
+                    var out = input[i] * s[i]
+                    if let o = outputShape {
+                        guard o.count == 2 || o.count == 4 else { throw fail(node, "output_shape \(o) must give 2 spatial sizes") }
+                        out = o[o.count - 2 + i]
+                    }
+                    total = s[i] * (input[i] - 1) + outputPadding[i] + span - out
+                }
+                if total < 0 {
+                    extra[i] += -total  // the output reaches past the last tap: more output padding
+                } else if autoPad == "SAME_UPPER" {
+                    (head[i], tail[i]) = (total / 2, total - total / 2)
+                } else {
+                    (head[i], tail[i]) = (total - total / 2, total / 2)
+                }
+            }
+            return ([head[0], head[1], tail[0], tail[1]], extra)
+        }
+
         /// The IR op of one default-domain node.
         func op(for node: ONNXNode, inputs: [ValueID?]) throws -> Op {
             let a = node.attributes
@@ -179,7 +259,7 @@ public enum ONNXImporter {
             func ints(_ name: String) -> [Int]? { a[name].map(\.ints) }
             let unary: [String: UnaryOp] = ["Relu": .relu, "Sigmoid": .sigmoid, "Tanh": .tanh, "Exp": .exp, "Log": .log,
                                             "Sqrt": .sqrt, "Sin": .sin, "Cos": .cos, "Erf": .erf, "Neg": .neg, "Abs": .abs,
-                                            "Reciprocal": .reciprocal]
+                                            "Reciprocal": .reciprocal, "Softplus": .softplus, "Mish": .mish, "HardSwish": .hardSwish]
             let binary: [String: BinaryOp] = ["Add": .add, "Sub": .sub, "Mul": .mul, "Div": .div, "Pow": .pow]
             let compare: [String: Comparison] = ["Equal": .equal, "Less": .less, "Greater": .greater,
                                                  "LessOrEqual": .lessOrEqual, "GreaterOrEqual": .greaterOrEqual]
@@ -199,16 +279,43 @@ public enum ONNXImporter {
                 let kernel = ints("kernel_shape")
                 guard kernel == nil || kernel!.count == 2 else { throw fail(node, "only 2-D convolutions are supported (kernel_shape \(kernel!))") }
                 let autoPad = a["auto_pad"]?.string ?? "NOTSET"
+                guard ["NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"].contains(autoPad) else { throw fail(node, "auto_pad \(autoPad) is not supported") }
+                let s = ints("strides") ?? [1, 1], d = ints("dilations") ?? [1, 1]
+                var p = autoPad == "VALID" ? [0, 0, 0, 0] : (ints("pads") ?? [0, 0, 0, 0])
+                var op = ints("output_padding") ?? [0, 0]
+                guard s.count == 2, d.count == 2, p.count == 4, op.count == 2 else {
+                    throw fail(node, "strides \(s), dilations \(d), pads \(p), output_padding \(op) must describe 2 axes")
+                }
+                if let derived = try derivedPads(node, stride: s, dilation: d, outputPadding: op) { (p, op) = derived }
+                let o = Conv2dOptions(stride: (s[0], s[1]), padding: (p[0], p[1], p[2], p[3]), dilation: (d[0], d[1]), groups: int("group", 1))
+                if node.opType == "Conv" { return .conv(o, activation: nil) }
+                return .convTranspose(o, outputPaddingH: op[0], outputPaddingW: op[1])
+            case "AveragePool", "MaxPool":
+                guard let k = ints("kernel_shape"), k.count == 2 else { throw fail(node, "only 2-D pooling is supported (kernel_shape \(ints("kernel_shape") ?? []))") }
+                let autoPad = a["auto_pad"]?.string ?? "NOTSET"
                 guard autoPad == "NOTSET" || autoPad == "VALID" else { throw fail(node, "auto_pad \(autoPad) is not supported (use explicit pads)") }
                 let s = ints("strides") ?? [1, 1], d = ints("dilations") ?? [1, 1]
                 let p = autoPad == "VALID" ? [0, 0, 0, 0] : (ints("pads") ?? [0, 0, 0, 0])
                 guard s.count == 2, d.count == 2, p.count == 4 else { throw fail(node, "strides \(s), dilations \(d), pads \(p) must describe 2 axes") }
-                let o = Conv2dOptions(stride: (s[0], s[1]), padding: (p[0], p[1], p[2], p[3]), dilation: (d[0], d[1]), groups: int("group", 1))
-                if node.opType == "Conv" { return .conv(o, activation: nil) }
-                guard a["output_shape"] == nil else { throw fail(node, "output_shape is not supported (use pads and output_padding)") }
-                let op = ints("output_padding") ?? [0, 0]
-                guard op.count == 2 else { throw fail(node, "output_padding \(op) must have 2 values") }
-                return .convTranspose(o, outputPaddingH: op[0], outputPaddingW: op[1])
+                guard p[0] == p[2], p[1] == p[3] else { throw fail(node, "asymmetric pads \(p) are not supported (PyTorch exports begin = end)") }
+                for i in 0..<2 where p[i] > ((k[i] - 1) * d[i] + 1) / 2 {
+                    throw fail(node, "pads \(p) wider than half the kernel \(k) are not supported (PyTorch's limit)")
+                }
+                let window = Pool2dWindow(kernel: (k[0], k[1]), stride: (s[0], s[1]), padding: (p[0], p[1]), dilation: (d[0], d[1]),
+                                          ceilMode: int("ceil_mode", 0) != 0)
+                if node.opType == "AveragePool" {
+                    guard d == [1, 1] else { throw fail(node, "dilations \(d) are not supported for AveragePool") }
+                    return .averagePool(window, countIncludePad: int("count_include_pad", 0) != 0)
+                }
+                if node.outputs.count > 1, !node.outputs[1].isEmpty {
+                    throw fail(node, "the Indices output '\(node.outputs[1])' is not supported (only the pooled values)")
+                }
+                return .maxPool(window)
+            case "LeakyRelu": return .parametricUnary(.leakyRelu(alpha: float("alpha", 0.01)))
+            case "Elu": return .parametricUnary(.elu(alpha: float("alpha", 1)))
+            case "Celu": return .parametricUnary(.celu(alpha: float("alpha", 1)))
+            case "Selu": return .parametricUnary(.selu(alpha: float("alpha", 1.67326319217681884765625), gamma: float("gamma", 1.05070102214813232421875)))
+            case "HardSigmoid": return .parametricUnary(.hardSigmoid(alpha: float("alpha", 0.2), beta: float("beta", 0.5)))
             case "Gemm":
                 return .gemm(transA: int("transA", 0) != 0, transB: int("transB", 0) != 0, alpha: float("alpha", 1), beta: float("beta", 1))
             case "MatMul": return .matMul
@@ -245,6 +352,7 @@ public enum ONNXImporter {
                 return .split(axis: int("axis", 0), sizes: ints("split"), outputs: node.outputs.count)
             case "Slice": return .slice
             case "Gather": return .gather(axis: int("axis", 0))
+            case "GatherND": return .gatherND(batchDims: int("batch_dims", 0))
             case "Unsqueeze": return .unsqueeze(axes: nil)
             case "Squeeze": return .squeeze(axes: nil)
             case "Flatten": return .flatten(axis: int("axis", 1))
@@ -257,18 +365,37 @@ public enum ONNXImporter {
             case "Resize":
                 let mode = a["mode"]?.string ?? "nearest"
                 let transform = a["coordinate_transformation_mode"]?.string ?? "half_pixel"
-                if mode == "nearest" {
-                    let rounding = a["nearest_mode"]?.string ?? "round_prefer_floor"
-                    guard transform == "asymmetric", rounding == "floor" else {
-                        throw fail(node, "nearest resize with \(transform) / \(rounding) is not supported (PyTorch exports asymmetric / floor)")
-                    }
-                    return .resize(.nearest)
+                guard int("antialias", 0) == 0 else { throw fail(node, "antialias is not supported") }
+                let policy = a["keep_aspect_ratio_policy"]?.string ?? "stretch"
+                guard policy == "stretch" else { throw fail(node, "keep_aspect_ratio_policy '\(policy)' is not supported (stretch)") }
+                if let axes = ints("axes"), axes.map({ $0 < 0 ? $0 + 4 : $0 }) != [0, 1, 2, 3] {
+                    throw fail(node, "axes \(axes) are not supported (scales or sizes must cover all 4 axes)")
                 }
-                guard mode == "linear" else { throw fail(node, "resize mode '\(mode)' is not supported (nearest, linear)") }
-                switch transform {
-                case "align_corners": return .resize(.linear(alignCorners: true))
-                case "half_pixel", "pytorch_half_pixel": return .resize(.linear(alignCorners: false))
-                default: throw fail(node, "linear resize with coordinate_transformation_mode '\(transform)' is not supported")
+                switch mode {
+                case "nearest":
+                    let coordinates: [String: NearestSampling.Coordinates] = ["asymmetric": .asymmetric, "half_pixel": .halfPixel,
+                                                                              "pytorch_half_pixel": .pytorchHalfPixel, "align_corners": .alignCorners]
+                    let roundings: [String: NearestSampling.Rounding] = ["floor": .floor, "ceil": .ceil, "round_prefer_floor": .roundPreferFloor,
+                                                                         "round_prefer_ceil": .roundPreferCeil]
+                    let rounding = a["nearest_mode"]?.string ?? "round_prefer_floor"
+                    guard let c = coordinates[transform], let r = roundings[rounding] else {
+                        throw fail(node, "nearest resize with \(transform) / \(rounding) is not supported (coordinate_transformation_mode: \(coordinates.keys.sorted().joined(separator: ", ")); nearest_mode: \(roundings.keys.sorted().joined(separator: ", ")))")
+                    }
+                    let sampling = NearestSampling(coordinates: c, rounding: r)
+                    return .resize(sampling == .pytorch ? .nearest : .nearestSampled(sampling))
+                case "linear", "cubic":
+                    let alignCorners: Bool
+                    switch transform {
+                    case "align_corners": alignCorners = true
+                    case "half_pixel", "pytorch_half_pixel": alignCorners = false
+                    default: throw fail(node, "\(mode) resize with coordinate_transformation_mode '\(transform)' is not supported (align_corners, half_pixel, pytorch_half_pixel)")
+                    }
+                    if mode == "linear" { return .resize(.linear(alignCorners: alignCorners)) }
+                    let coefficient = float("cubic_coeff_a", -0.75)
+                    guard coefficient == -0.75 else { throw fail(node, "cubic_coeff_a \(coefficient) is not supported (PyTorch's -0.75)") }
+                    guard int("exclude_outside", 0) == 0 else { throw fail(node, "exclude_outside=1 is not supported") }
+                    return .resize(.cubic(alignCorners: alignCorners))
+                default: throw fail(node, "resize mode '\(mode)' is not supported (nearest, linear, cubic)")
                 }
             case "DepthToSpace":
                 guard let b = a["blocksize"]?.int, b >= 1 else { throw fail(node, "needs blocksize ≥ 1") }

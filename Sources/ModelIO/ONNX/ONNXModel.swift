@@ -45,6 +45,9 @@ struct ONNXModel {
     var initializers: [(name: String, value: Value)]
     var inputs: [ONNXValueInfo]
     var outputs: [ONNXValueInfo]
+    /// Shapes the file states for intermediate values (`value_info`, written by shape inference);
+    /// entries that are not float or int tensors are left out.
+    var valueInfos: [ONNXValueInfo] = []
     var metadata: [String: String]
     var producer: String
 
@@ -84,6 +87,7 @@ struct ONNXModel {
         guard g.n_sparse_initializer == 0 else { throw ModelFileError(path: path, problem: "sparse initializers are not supported") }
         inputs = try buffer(g.input, g.n_input).map { try Self.valueInfo($0.pointee, path: path) }
         outputs = try buffer(g.output, g.n_output).map { try Self.valueInfo($0.pointee, path: path) }
+        valueInfos = buffer(g.value_info, g.n_value_info).compactMap { try? Self.valueInfo($0.pointee, path: path) }
     }
 
     private static func node(_ n: Onnx__NodeProto, path: String, folder: String) throws -> ONNXNode {

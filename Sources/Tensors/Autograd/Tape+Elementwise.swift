@@ -7,6 +7,7 @@ import Foundation
 enum ElementwiseOp {
     case binary(BinaryOp)
     case unary(UnaryOp)
+    case parametricUnary(ParametricUnaryOp)
     case affine(scale: Float)
     case pow(exponent: Float)
     case clamp(min: Float, max: Float)
@@ -45,6 +46,8 @@ extension ElementwiseOp {
             return [try ga.map { try cpu.sum($0, toShape: a.shape) },
                     try gb.map { try cpu.sum($0, toShape: b.shape) }]
         case .unary(let op):
+            return [cpu.unaryBackward(op, x: c.inputs[0], y: c.output, grad: g)]
+        case .parametricUnary(let op):
             return [cpu.unaryBackward(op, x: c.inputs[0], y: c.output, grad: g)]
         case .affine(let scale):
             return [cpu.affine(g, scale: scale)]
@@ -85,6 +88,10 @@ extension Tape {
     /// `op(x)` elementwise (math functions and activations).
     public func unary(_ op: UnaryOp, _ x: Var) -> Var {
         record(cpu.unary(op, self[x]), .elementwise(.unary(op)), [x])
+    }
+    /// `op(x)` elementwise for an activation with parameters (leaky ReLU, ELU, …).
+    public func unary(_ op: ParametricUnaryOp, _ x: Var) -> Var {
+        record(cpu.unary(op, self[x]), .elementwise(.parametricUnary(op)), [x])
     }
     public func relu(_ x: Var) -> Var { unary(.relu, x) }
     public func silu(_ x: Var) -> Var { unary(.silu, x) }

@@ -1,5 +1,6 @@
-// Elementwise kernels: broadcasting binary ops, unary math and activations, and their
-// derivatives. Work is split across the CPU's threads by runs of the coalesced iteration plan;
+// Elementwise kernels: broadcasting binary ops, unary math and activations (parameter-free ones
+// in `UnaryOp`, those with scalar parameters — leaky ReLU, ELU, CELU, SELU, hard sigmoid — in
+// `ParametricUnaryOp`), and their derivatives. Work is split across the CPU's threads by runs of the coalesced iteration plan;
 // each element is computed independently, so results do not depend on the thread count.
 // Forward kernels write into a given `into:` output, which may be exactly one input (in place):
 // every loop reads an element before writing it, and stays vectorized in place.
@@ -28,6 +29,12 @@ public enum BinaryOp: String, Sendable, CaseIterable {
 /// Unary elementwise ops: math functions and activations.
 public enum UnaryOp: String, Sendable, CaseIterable {
     case neg, abs, exp, log, sqrt, sin, cos, erf, tanh, sigmoid, relu, silu, gelu, geluTanh, square, reciprocal
+    /// log(1 + eˣ), computed without overflow (ONNX Softplus, nn.Softplus with beta 1 below its threshold)
+    case softplus
+    /// x · tanh(softplus(x)) (nn.Mish, ONNX Mish)
+    case mish
+    /// x · max(0, min(1, x/6 + 1/2)) (nn.Hardswish, ONNX HardSwish)
+    case hardSwish
 
     @inline(__always) func apply(_ x: Float) -> Float {
         switch self {
@@ -49,7 +56,15 @@ public enum UnaryOp: String, Sendable, CaseIterable {
             return 0.5 * x * (1 + Foundation.tanh(u))
         case .square: return x * x
         case .reciprocal: return 1 / x
+        case .softplus: return softplus(x)
+        case .mish: return x * Foundation.tanh(softplus(x))
+        case .hardSwish: return x * Swift.min(Swift.max(x * (1 / 6 as Float) + 0.5, 0), 1)
         }
+    }
+
+    /// log(1 + eˣ) as ONNX Runtime computes it: x + log1p(e⁻ˣ) for x > 0, else log1p(eˣ).
+    @inline(__always) func softplus(_ x: Float) -> Float {
+        x > 0 ? x + Foundation.log1p(Foundation.exp(-x)) : Foundation.log1p(Foundation.exp(x))
     }
 
     /// d(op(x))/dx given the input `x` and output `y`.
@@ -80,6 +95,59 @@ public enum UnaryOp: String, Sendable, CaseIterable {
             return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du
         case .square: return 2 * x
         case .reciprocal: return -y * y
+        case .softplus: return 1 / (1 + Foundation.exp(-x))
+        case .mish:
+            let t = Foundation.tanh(softplus(x))
+            return t + x * (1 - t * t) / (1 + Foundation.exp(-x))
+        case .hardSwish: return x < -3 ? 0 : (x <= 3 ? x / 3 + 0.5 : 1)
+        }
+    }
+}
+
+/// Elementwise activations with scalar parameters (the ONNX ops of the same names).
+public enum ParametricUnaryOp: Sendable, Equatable {
+    /// x ≥ 0 ? x : alpha · x (nn.LeakyReLU, ONNX LeakyRelu)
+    case leakyRelu(alpha: Float)
+    /// x ≥ 0 ? x : alpha · (eˣ − 1) (nn.ELU, ONNX Elu)
+    case elu(alpha: Float)
+    /// max(0, x) + min(0, alpha · (e^(x/alpha) − 1)) (nn.CELU, ONNX Celu)
+    case celu(alpha: Float)
+    /// gamma · (x > 0 ? x : alpha · (eˣ − 1)) (nn.SELU with ONNX Selu's default constants)
+    case selu(alpha: Float, gamma: Float)
+    /// max(0, min(1, alpha · x + beta)) (ONNX HardSigmoid; nn.Hardsigmoid is alpha 1/6, beta 1/2)
+    case hardSigmoid(alpha: Float, beta: Float)
+
+    /// The function's name, without its parameters (`leakyRelu`, …).
+    public var name: String {
+        switch self {
+        case .leakyRelu: return "leakyRelu"
+        case .elu: return "elu"
+        case .celu: return "celu"
+        case .selu: return "selu"
+        case .hardSigmoid: return "hardSigmoid"
+        }
+    }
+
+    @inline(__always) func apply(_ x: Float) -> Float {
+        switch self {
+        case .leakyRelu(let alpha): return x < 0 ? alpha * x : x
+        case .elu(let alpha): return x < 0 ? alpha * Foundation.expm1(x) : x
+        case .celu(let alpha): return Swift.max(x, 0) + Swift.min(0, alpha * Foundation.expm1(x / alpha))
+        case let .selu(alpha, gamma): return x > 0 ? gamma * x : gamma * (alpha * Foundation.expm1(x))
+        case let .hardSigmoid(alpha, beta): return Swift.max(0, Swift.min(1, alpha * x + beta))
+        }
+    }
+
+    /// d(op(x))/dx given the input `x` and output `y`.
+    @inline(__always) func derivative(_ x: Float, _ y: Float) -> Float {
+        switch self {
+        case .leakyRelu(let alpha): return x > 0 ? 1 : alpha
+        case .elu(let alpha): return x > 0 ? 1 : alpha * Foundation.exp(x)
+        case .celu(let alpha): return x > 0 ? 1 : Foundation.exp(x / alpha)
+        case let .selu(alpha, gamma): return x > 0 ? gamma : gamma * alpha * Foundation.exp(x)
+        case let .hardSigmoid(alpha, beta):
+            let u = alpha * x + beta
+            return u > 0 && u < 1 ? alpha : 0
         }
     }
 }
@@ -152,6 +220,37 @@ extension CPU {
     /// `grad * op'(x)` elementwise, given the forward input `x` and output `y`.
     public func unaryBackward(_ op: UnaryOp, x: Tensor, y: Tensor, grad: Tensor) -> Tensor {
         precondition(x.shape == grad.shape && y.shape == grad.shape, "unaryBackward(\(op)): \(x.shape) \(y.shape) \(grad.shape)")
+        let out = Tensor(zeros: x.shape)
+        let px = x.pointer, py = y.pointer, pg = grad.pointer, po = out.pointer
+        parallelFor(x.count, grain: 8192) { r in
+            for i in r { po[i] = pg[i] * op.derivative(px[i], py[i]) }
+        }
+        withExtendedLifetime((x, y, grad)) {}
+        return out
+    }
+
+    /// `op(x)` elementwise for an activation with parameters.
+    /// - Parameters:
+    ///   - x: any shape
+    ///   - out: `x.shape`, or nil to allocate; may be exactly `x` (in place), otherwise must not
+    ///     overlap it. A wrong shape traps.
+    public func unary(_ op: ParametricUnaryOp, _ x: Tensor, into out: Tensor? = nil) -> Tensor {
+        let out = Tensor.checkedOutput(out, shape: x.shape, op: "unary(\(op.name))")
+        let px = x.pointer, po = out.pointer
+        parallelFor(x.count, grain: 8192) { r in
+            switch op {  // one loop per case, so each specializes
+            case .leakyRelu(let alpha): mapUnary(r, px, po) { $0 < 0 ? alpha * $0 : $0 }
+            case .hardSigmoid(let alpha, let beta): mapUnary(r, px, po) { Swift.max(0, Swift.min(1, alpha * $0 + beta)) }
+            case .elu, .celu, .selu: mapUnary(r, px, po) { op.apply($0) }
+            }
+        }
+        withExtendedLifetime((x, out)) {}
+        return out
+    }
+
+    /// `grad * op'(x)` elementwise, given the forward input `x` and output `y`.
+    public func unaryBackward(_ op: ParametricUnaryOp, x: Tensor, y: Tensor, grad: Tensor) -> Tensor {
+        precondition(x.shape == grad.shape && y.shape == grad.shape, "unaryBackward(\(op.name)): \(x.shape) \(y.shape) \(grad.shape)")
         let out = Tensor(zeros: x.shape)
         let px = x.pointer, py = y.pointer, pg = grad.pointer, po = out.pointer
         parallelFor(x.count, grain: 8192) { r in

@@ -1,35 +1,74 @@
-// Resampling kernels on NCHW float32: nearest and bilinear upsampling (PyTorch F.interpolate /
-// ONNX Resize semantics, index and weight formulas computed in Float exactly as ATen's CPU
-// kernels do), 2D average pooling (nn.AvgPool2d, ceil_mode=False), pixel shuffle/unshuffle
-// (nn.PixelShuffle channel order), and their backward kernels. Forward kernels are parallel
-// over output rows; backward kernels scatter and are parallel over (n, c) planes, each plane
+// Resampling kernels on NCHW float32: nearest, bilinear and bicubic resizing (PyTorch
+// F.interpolate semantics, index and weight formulas computed in Float exactly as ATen's CPU
+// kernels do; nearest also at ONNX Resize's other sampling positions, computed as onnxruntime
+// does), pixel shuffle/unshuffle (nn.PixelShuffle channel order), and their backward kernels
+// (pooling is `Pooling.swift`). Forward kernels are parallel over output rows; backward kernels scatter and are parallel over (n, c) planes, each plane
 // owned by one chunk, so results never depend on the thread count.
 // No autograd here (`Autograd/Tape+Resampling.swift`); naive twins in `Naive/Resampling+Naive.swift`.
 
-/// A 2D pooling window: kernel, stride and symmetric zero padding per spatial axis.
-public struct Pool2dWindow: Sendable, Equatable {
-    public var kernel: (h: Int, w: Int)
-    public var stride: (h: Int, w: Int)
-    public var padding: (h: Int, w: Int)
+/// Where nearest-neighbour resizing samples on each axis: ONNX Resize's coordinate transform
+/// (`coordinate_transformation_mode`) and rounding (`nearest_mode`). ``pytorch`` (asymmetric,
+/// floor) is PyTorch's `nearest`, computed by ATen's index formula; every other pair by
+/// onnxruntime's: the output coordinate mapped to the input in Float (with the ONNX scale
+/// out/in, or the given scale factor), rounded, clamped to the input.
+public struct NearestSampling: Sendable, Equatable {
+    public enum Coordinates: Sendable, CaseIterable {
+        /// o / scale
+        case asymmetric
+        /// (o + ½) / scale − ½
+        case halfPixel
+        /// as `halfPixel`, but 0 when the output axis has length 1
+        case pytorchHalfPixel
+        /// o · (in − 1) / (out − 1), 0 when the output axis has length 1
+        case alignCorners
+    }
+    public enum Rounding: Sendable, CaseIterable {
+        case floor, ceil
+        /// to nearest, halves down (ONNX `round_prefer_floor`, Resize's default)
+        case roundPreferFloor
+        /// to nearest, halves up (ONNX `round_prefer_ceil`; with `halfPixel`, PyTorch's `nearest-exact`)
+        case roundPreferCeil
+    }
+    public var coordinates: Coordinates
+    public var rounding: Rounding
 
-    /// `stride` defaults to the kernel (PyTorch).
-    public init(kernel: (h: Int, w: Int), stride: (h: Int, w: Int)? = nil, padding: (h: Int, w: Int) = (0, 0)) {
-        self.kernel = kernel
-        self.stride = stride ?? kernel
-        self.padding = padding
+    public init(coordinates: Coordinates, rounding: Rounding) {
+        self.coordinates = coordinates
+        self.rounding = rounding
     }
 
-    public static func == (a: Pool2dWindow, b: Pool2dWindow) -> Bool {
-        a.kernel == b.kernel && a.stride == b.stride && a.padding == b.padding
-    }
+    /// PyTorch's `nearest` (ONNX asymmetric + floor).
+    public static let pytorch = NearestSampling(coordinates: .asymmetric, rounding: .floor)
 
-    /// Output size on one axis (floor mode).
-    func outputSize(_ n: Int, k: Int, s: Int, p: Int) -> Int { (n + 2 * p - k) / s + 1 }
+    /// The source index of output `o` on an axis of `input` → `output` elements, the ONNX way.
+    @inline(__always) func source(_ o: Int, input: Int, output: Int, scale: Float) -> Int {
+        let x: Float
+        switch coordinates {
+        case .asymmetric: x = Float(o) / scale
+        case .halfPixel: x = (Float(o) + 0.5) / scale - 0.5
+        case .pytorchHalfPixel: x = output > 1 ? (Float(o) + 0.5) / scale - 0.5 : 0
+        case .alignCorners: x = output == 1 ? 0 : Float(o) * Float(input - 1) / Float(output - 1)
+        }
+        let r: Float
+        switch rounding {
+        case .floor: r = x.rounded(.down)
+        case .ceil: r = x.rounded(.up)
+        case .roundPreferFloor: r = x == x.rounded(.down) + 0.5 ? x.rounded(.down) : x.rounded(.toNearestOrAwayFromZero)
+        case .roundPreferCeil: r = x.rounded(.toNearestOrAwayFromZero)
+        }
+        return Swift.min(Swift.max(Int(r), 0), input - 1)
+    }
 }
 
-/// Nearest source index of every output position (ATen `nearest_idx`, floor mode).
-/// `scaleFactor`: the user's scale factor when given (PyTorch then uses 1/scale), else in/out.
-func nearestSourceIndices(input: Int, output: Int, scaleFactor: Double?) -> [Int] {
+/// Nearest source index of every output position: for ``NearestSampling/pytorch`` ATen's
+/// `nearest_idx` (`scaleFactor`: the user's scale factor when given — PyTorch then uses 1/scale —
+/// else in/out), otherwise ``NearestSampling/source(_:input:output:scale:)`` with the ONNX scale
+/// (the scale factor, else out/in).
+func nearestSourceIndices(input: Int, output: Int, scaleFactor: Double?, sampling: NearestSampling = .pytorch) -> [Int] {
+    if sampling != .pytorch {
+        let scale = scaleFactor.map { Float($0) } ?? Float(output) / Float(input)
+        return (0..<output).map { sampling.source($0, input: input, output: output, scale: scale) }
+    }
     if output == input { return Array(0..<output) }
     if output == 2 * input { return (0..<output).map { $0 >> 1 } }
     let scale: Float = scaleFactor.map { $0 > 0 ? Float(1.0 / $0) : Float(input) / Float(output) } ?? Float(input) / Float(output)
@@ -62,6 +101,39 @@ func linearTaps(input: Int, output: Int, alignCorners: Bool, scaleFactor: Double
     return (i0, i1, w0, w1)
 }
 
+/// The scale ATen's linear and cubic kernels multiply an output coordinate by
+/// (`area_pixel_compute_scale`).
+func areaPixelScale(input: Int, output: Int, alignCorners: Bool, scaleFactor: Double?) -> Float {
+    if alignCorners { return output > 1 ? Float(input - 1) / Float(output - 1) : 0 }
+    if let sf = scaleFactor, sf > 0 { return Float(1.0 / sf) }
+    return Float(input) / Float(output)
+}
+
+/// Keys' cubic convolution weights (A = −0.75, PyTorch's and ONNX Resize's default) of the four
+/// taps at distances 1 + t, t, 1 − t, 2 − t (ATen `get_cubic_upsample_coefficients`).
+@inline(__always)
+func cubicWeights(_ t: Float) -> (Float, Float, Float, Float) {
+    let a: Float = -0.75
+    func near(_ x: Float) -> Float { ((a + 2) * x - (a + 3)) * x * x + 1 }
+    func far(_ x: Float) -> Float { ((a * x - 5 * a) * x + 8 * a) * x - 4 * a }
+    return (far(t + 1), near(t), near(1 - t), far(2 - t))
+}
+
+/// Bicubic taps of every output position: 4 source indices (clamped to the input, as ATen's
+/// `upsample_get_value_bounded`) and 4 weights each, position-major. The source coordinate is
+/// ATen's for cubic: `scale·(o + ½) − ½` without clamping, or `scale·o` with aligned corners.
+func cubicTaps(input: Int, output: Int, alignCorners: Bool, scaleFactor: Double?) -> (index: [Int], weight: [Float]) {
+    let scale = areaPixelScale(input: input, output: output, alignCorners: alignCorners, scaleFactor: scaleFactor)
+    var index = [Int](repeating: 0, count: 4 * output), weight = [Float](repeating: 0, count: 4 * output)
+    for o in 0..<output {
+        let real = alignCorners ? scale * Float(o) : scale * (Float(o) + 0.5) - 0.5
+        let i = Int(real.rounded(.down)), (w0, w1, w2, w3) = cubicWeights(real - real.rounded(.down))
+        for k in 0..<4 { index[4 * o + k] = Swift.min(Swift.max(i - 1 + k, 0), input - 1) }
+        (weight[4 * o], weight[4 * o + 1], weight[4 * o + 2], weight[4 * o + 3]) = (w0, w1, w2, w3)
+    }
+    return (index, weight)
+}
+
 /// Validates an NCHW input and an output size for a resize op.
 func resizeCheck(_ shape: Shape, _ size: (Int, Int), op: String) throws {
     try shape.requireRank(4, op: op, "input [N, C, H, W]")
@@ -77,22 +149,6 @@ func resizeBackwardCheck(_ grad: Shape, _ input: Shape, op: String) throws {
     guard grad[0] == input[0] && grad[1] == input[1] else {
         throw TensorError.shapeMismatch(op: op, grad, input, detail: "gradient and input must share N and C")
     }
-}
-
-/// Validates pool geometry; returns the output shape.
-func avgPoolShape(_ shape: Shape, _ w: Pool2dWindow, op: String) throws -> Shape {
-    try shape.requireRank(4, op: op, "input [N, C, H, W]")
-    let (kh, kw) = w.kernel, (sh, sw) = w.stride, (ph, pw) = w.padding
-    guard kh >= 1 && kw >= 1 && sh >= 1 && sw >= 1 && ph >= 0 && pw >= 0 else {
-        throw TensorError.invalidArgument(op: op, "kernel \(w.kernel) and stride \(w.stride) must be ≥ 1, padding \(w.padding) ≥ 0 (input \(shape))")
-    }
-    guard ph <= kh / 2 && pw <= kw / 2 else {
-        throw TensorError.invalidArgument(op: op, "padding \(w.padding) must be at most half of kernel \(w.kernel) (input \(shape))")
-    }
-    guard kh <= shape[2] + 2 * ph && kw <= shape[3] + 2 * pw else {
-        throw TensorError.invalidArgument(op: op, "kernel \(w.kernel) is larger than the padded input \(shape) with padding \(w.padding)")
-    }
-    return [shape[0], shape[1], w.outputSize(shape[2], k: kh, s: sh, p: ph), w.outputSize(shape[3], k: kw, s: sw, p: pw)]
 }
 
 /// Validates a pixel (un)shuffle; returns the output shape.
@@ -112,31 +168,26 @@ func pixelShuffleShape(_ shape: Shape, factor r: Int, unshuffle: Bool) throws ->
     return [shape[0], shape[1] / (r * r), shape[2] * r, shape[3] * r]
 }
 
-/// Divisor and clipped window of one pooled position on one axis (ATen avg_pool2d).
-@inline(__always)
-func poolSpan(_ o: Int, k: Int, s: Int, p: Int, n: Int) -> (start: Int, end: Int, padded: Int) {
-    let start = o * s - p
-    let end = Swift.min(start + k, n + p)
-    return (Swift.max(start, 0), Swift.min(end, n), end - start)
-}
-
 extension CPU {
     // MARK: nearest
 
-    /// Nearest-neighbour resize (PyTorch `mode="nearest"`, ONNX Resize asymmetric + floor).
+    /// Nearest-neighbour resize (PyTorch `mode="nearest"`, ONNX Resize asymmetric + floor; other
+    /// ONNX sampling positions by `sampling`).
     /// - Parameters:
     ///   - x: `[N, C, H, W]`
     ///   - outputSize: `(OH, OW)`
-    ///   - scaleFactor: PyTorch's `scale_factor` when the caller gave one (it changes the rounding)
+    ///   - scaleFactor: PyTorch's `scale_factor` (ONNX Resize's scales) when the caller gave one
+    ///     (it changes the rounding)
+    ///   - sampling: where each output samples (default PyTorch's `nearest`)
     ///   - out: `[N, C, OH, OW]`, or nil to allocate; must not overlap `x`
     /// - Returns: `[N, C, OH, OW]`
     public func upsampleNearest(_ x: Tensor, outputSize: (Int, Int), scaleFactor: (Double, Double)? = nil,
-                                into out: Tensor? = nil) throws -> Tensor {
+                                sampling: NearestSampling = .pytorch, into out: Tensor? = nil) throws -> Tensor {
         try resizeCheck(x.shape, outputSize, op: "upsampleNearest")
         let (h, w) = (x.shape[2], x.shape[3]), (oh, ow) = outputSize
         let out = try Tensor.output(out, shape: [x.shape[0], x.shape[1], oh, ow], op: "upsampleNearest")  // all rows written
-        let mh = nearestSourceIndices(input: h, output: oh, scaleFactor: scaleFactor?.0)
-        let mw = nearestSourceIndices(input: w, output: ow, scaleFactor: scaleFactor?.1)
+        let mh = nearestSourceIndices(input: h, output: oh, scaleFactor: scaleFactor?.0, sampling: sampling)
+        let mw = nearestSourceIndices(input: w, output: ow, scaleFactor: scaleFactor?.1, sampling: sampling)
         let px = x.pointer, po = out.pointer, planes = x.shape[0] * x.shape[1]
         mh.withUnsafeBufferPointer { mh in mw.withUnsafeBufferPointer { mw in
             parallelFor(planes * oh, grain: Swift.max(1, 8192 / ow)) { range in
@@ -158,7 +209,7 @@ extension CPU {
     }
 
     /// Nearest upsampling by integer factors: `[N, C, H, W]` → `[N, C, H*sh, W*sw]` (nn.Upsample(scale_factor=));
-    /// `out` as in ``upsampleNearest(_:outputSize:scaleFactor:into:)``.
+    /// `out` as in ``upsampleNearest(_:outputSize:scaleFactor:sampling:into:)``.
     public func upsampleNearest(_ x: Tensor, scale: (Int, Int), into out: Tensor? = nil) throws -> Tensor {
         try x.shape.requireRank(4, op: "upsampleNearest", "input [N, C, H, W]")
         guard scale.0 >= 1 && scale.1 >= 1 else {
@@ -168,15 +219,16 @@ extension CPU {
                                    scaleFactor: (Double(scale.0), Double(scale.1)), into: out)
     }
 
-    /// Gradient of ``upsampleNearest(_:outputSize:scaleFactor:into:)``: each output gradient added to its source.
+    /// Gradient of ``upsampleNearest(_:outputSize:scaleFactor:sampling:into:)``: each output gradient added to its source.
     /// - Parameters:
     ///   - grad: `[N, C, OH, OW]`
     ///   - inputShape: `[N, C, H, W]`
-    public func upsampleNearestBackward(_ grad: Tensor, inputShape: Shape, scaleFactor: (Double, Double)? = nil) throws -> Tensor {
+    public func upsampleNearestBackward(_ grad: Tensor, inputShape: Shape, scaleFactor: (Double, Double)? = nil,
+                                        sampling: NearestSampling = .pytorch) throws -> Tensor {
         try resizeBackwardCheck(grad.shape, inputShape, op: "upsampleNearestBackward")
         let (h, w, oh, ow) = (inputShape[2], inputShape[3], grad.shape[2], grad.shape[3])
-        let mh = nearestSourceIndices(input: h, output: oh, scaleFactor: scaleFactor?.0)
-        let mw = nearestSourceIndices(input: w, output: ow, scaleFactor: scaleFactor?.1)
+        let mh = nearestSourceIndices(input: h, output: oh, scaleFactor: scaleFactor?.0, sampling: sampling)
+        let mw = nearestSourceIndices(input: w, output: ow, scaleFactor: scaleFactor?.1, sampling: sampling)
         let out = Tensor(zeros: inputShape)
         let pg = grad.pointer, po = out.pointer
         mh.withUnsafeBufferPointer { mh in mw.withUnsafeBufferPointer { mw in
@@ -266,94 +318,78 @@ extension CPU {
         return out
     }
 
-    // MARK: average pooling
+    // MARK: bicubic
 
-    /// 2D average pooling (nn.AvgPool2d, ceil_mode=False): the mean of each window; with
-    /// `countIncludePad` the divisor counts padded zeros (but not positions past the padding).
+    /// Bicubic resize (PyTorch `F.interpolate(mode="bicubic", align_corners=...)`; ONNX Resize
+    /// `cubic` with `cubic_coeff_a` −0.75, `exclude_outside` 0): each output is a 4x4 weighted sum
+    /// of the input, rows interpolated along W first, then the four results along H; taps past
+    /// the border repeat the edge.
     /// - Parameters:
     ///   - x: `[N, C, H, W]`
-    /// - Returns: `[N, C, (H+2ph-kh)/sh+1, (W+2pw-kw)/sw+1]`
-    public func avgPool2d(_ x: Tensor, _ window: Pool2dWindow, countIncludePad: Bool = true) throws -> Tensor {
-        let outShape = try avgPoolShape(x.shape, window, op: "avgPool2d")
-        let out = Tensor(zeros: outShape)
-        let (h, w, oh, ow) = (x.shape[2], x.shape[3], outShape[2], outShape[3])
-        let (kh, kw) = window.kernel, (sh, sw) = window.stride, (ph, pw) = window.padding
-        let px = x.pointer, po = out.pointer
-        let fast2x2 = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0
-        parallelFor(outShape[0] * outShape[1] * oh, grain: Swift.max(1, 4096 / (ow * kh * kw))) { range in
-            for row in range {
-                let plane = row / oh, y = row % oh
-                let src = px + plane * h * w, dst = po + row * ow
-                if fast2x2 {
-                    let a = src + 2 * y * w, b = a + w
-                    for j in 0..<ow { dst[j] = (((a[2 * j] + a[2 * j + 1]) + b[2 * j]) + b[2 * j + 1]) / 4 }
-                    continue
-                }
-                let ys = poolSpan(y, k: kh, s: sh, p: ph, n: h)
-                // Interior columns (window inside [0, W)): vectorized over j, adding window
-                // taps in the same order (rows outer, columns inner) as the edge loop below.
-                let jLo = Swift.min(ow, (pw + sw - 1) / sw)
-                let jHi = w + pw - kw < 0 ? jLo : Swift.max(jLo, Swift.min(ow, (w + pw - kw) / sw + 1))
-                if ys.start < ys.end && jLo < jHi {
-                    for j in jLo..<jHi { dst[j] = 0 }
-                    for iy in ys.start..<ys.end {
-                        for ix in 0..<kw {
-                            let r = src + iy * w - pw + ix
-                            if sw == 1 { for j in jLo..<jHi { dst[j] += r[j] } }
-                            else { for j in jLo..<jHi { dst[j] += r[j * sw] } }
-                        }
+    ///   - outputSize: `(OH, OW)`
+    ///   - scaleFactor: PyTorch's `scale_factor` when the caller gave one (used when not aligning corners)
+    ///   - out: `[N, C, OH, OW]`, or nil to allocate; must not overlap `x`
+    /// - Returns: `[N, C, OH, OW]`
+    public func upsampleBicubic(_ x: Tensor, outputSize: (Int, Int), alignCorners: Bool = false,
+                                scaleFactor: (Double, Double)? = nil, into out: Tensor? = nil) throws -> Tensor {
+        try resizeCheck(x.shape, outputSize, op: "upsampleBicubic")
+        let (h, w) = (x.shape[2], x.shape[3]), (oh, ow) = outputSize
+        let out = try Tensor.output(out, shape: [x.shape[0], x.shape[1], oh, ow], op: "upsampleBicubic")  // all rows written
+        let th = cubicTaps(input: h, output: oh, alignCorners: alignCorners, scaleFactor: scaleFactor?.0)
+        let tw = cubicTaps(input: w, output: ow, alignCorners: alignCorners, scaleFactor: scaleFactor?.1)
+        let px = x.pointer, po = out.pointer, planes = x.shape[0] * x.shape[1]
+        tw.index.withUnsafeBufferPointer { ix in tw.weight.withUnsafeBufferPointer { wx in
+            parallelFor(planes * oh, grain: Swift.max(1, 1024 / ow)) { range in
+                for row in range {
+                    let plane = row / oh, y = row % oh, dst = po + row * ow
+                    let r0 = px + (plane * h + th.index[4 * y]) * w, r1 = px + (plane * h + th.index[4 * y + 1]) * w
+                    let r2 = px + (plane * h + th.index[4 * y + 2]) * w, r3 = px + (plane * h + th.index[4 * y + 3]) * w
+                    let (wy0, wy1, wy2, wy3) = (th.weight[4 * y], th.weight[4 * y + 1], th.weight[4 * y + 2], th.weight[4 * y + 3])
+                    for j in 0..<ow {
+                        let (a, b, c, d) = (ix[4 * j], ix[4 * j + 1], ix[4 * j + 2], ix[4 * j + 3])
+                        let (u0, u1, u2, u3) = (wx[4 * j], wx[4 * j + 1], wx[4 * j + 2], wx[4 * j + 3])
+                        let v0 = r0[a] * u0 + r0[b] * u1 + r0[c] * u2 + r0[d] * u3
+                        let v1 = r1[a] * u0 + r1[b] * u1 + r1[c] * u2 + r1[d] * u3
+                        let v2 = r2[a] * u0 + r2[b] * u1 + r2[c] * u2 + r2[d] * u3
+                        let v3 = r3[a] * u0 + r3[b] * u1 + r3[c] * u2 + r3[d] * u3
+                        dst[j] = v0 * wy0 + v1 * wy1 + v2 * wy2 + v3 * wy3
                     }
-                    let divisor = Float(countIncludePad ? ys.padded * kw : (ys.end - ys.start) * kw)
-                    for j in jLo..<jHi { dst[j] = dst[j] / divisor }
-                }
-                for j in 0..<ow where j < jLo || j >= jHi || ys.start >= ys.end {
-                    let xs = poolSpan(j, k: kw, s: sw, p: pw, n: w)
-                    if ys.start >= ys.end || xs.start >= xs.end { dst[j] = 0; continue }
-                    var sum: Float = 0
-                    for iy in ys.start..<ys.end {
-                        let r = src + iy * w
-                        for ix in xs.start..<xs.end { sum += r[ix] }
-                    }
-                    let divisor = countIncludePad ? ys.padded * xs.padded : (ys.end - ys.start) * (xs.end - xs.start)
-                    dst[j] = sum / Float(divisor)
                 }
             }
-        }
-        withExtendedLifetime(x) {}
+        } }
+        withExtendedLifetime((x, out)) {}
         return out
     }
 
-    /// Gradient of ``avgPool2d(_:_:countIncludePad:)``: each window's gradient / divisor spread over it.
+    /// Gradient of ``upsampleBicubic(_:outputSize:alignCorners:scaleFactor:into:)``: each output
+    /// gradient spread over its 4x4 taps by their weights (clamped taps add up at the edge).
     /// - Parameters:
-    ///   - grad: the pooled shape `[N, C, OH, OW]`
+    ///   - grad: `[N, C, OH, OW]`
     ///   - inputShape: `[N, C, H, W]`
-    public func avgPool2dBackward(_ grad: Tensor, inputShape: Shape, _ window: Pool2dWindow, countIncludePad: Bool = true) throws -> Tensor {
-        let outShape = try avgPoolShape(inputShape, window, op: "avgPool2dBackward")
-        guard grad.shape == outShape else {
-            throw TensorError.shapeMismatch(op: "avgPool2dBackward", grad.shape, outShape, detail: "gradient must have the pooled shape")
-        }
+    public func upsampleBicubicBackward(_ grad: Tensor, inputShape: Shape, alignCorners: Bool = false,
+                                        scaleFactor: (Double, Double)? = nil) throws -> Tensor {
+        try resizeBackwardCheck(grad.shape, inputShape, op: "upsampleBicubicBackward")
+        let (h, w, oh, ow) = (inputShape[2], inputShape[3], grad.shape[2], grad.shape[3])
+        let th = cubicTaps(input: h, output: oh, alignCorners: alignCorners, scaleFactor: scaleFactor?.0)
+        let tw = cubicTaps(input: w, output: ow, alignCorners: alignCorners, scaleFactor: scaleFactor?.1)
         let out = Tensor(zeros: inputShape)
-        let (h, w, oh, ow) = (inputShape[2], inputShape[3], outShape[2], outShape[3])
-        let (kh, kw) = window.kernel, (sh, sw) = window.stride, (ph, pw) = window.padding
         let pg = grad.pointer, po = out.pointer
-        parallelFor(inputShape[0] * inputShape[1], grain: Swift.max(1, 4096 / (oh * ow * kh * kw))) { range in
-            for plane in range {
-                let dst = po + plane * h * w
-                for y in 0..<oh {
-                    let ys = poolSpan(y, k: kh, s: sh, p: ph, n: h), src = pg + (plane * oh + y) * ow
-                    for j in 0..<ow {
-                        let xs = poolSpan(j, k: kw, s: sw, p: pw, n: w)
-                        if ys.start >= ys.end || xs.start >= xs.end { continue }
-                        let divisor = countIncludePad ? ys.padded * xs.padded : (ys.end - ys.start) * (xs.end - xs.start)
-                        let g = src[j] / Float(divisor)
-                        for iy in ys.start..<ys.end {
-                            let r = dst + iy * w
-                            for ix in xs.start..<xs.end { r[ix] += g }
+        tw.index.withUnsafeBufferPointer { ix in tw.weight.withUnsafeBufferPointer { wx in
+            parallelFor(inputShape[0] * inputShape[1], grain: Swift.max(1, 1024 / (oh * ow))) { range in
+                for plane in range {
+                    for y in 0..<oh {
+                        let src = pg + (plane * oh + y) * ow
+                        for k in 0..<4 {
+                            let r = po + (plane * h + th.index[4 * y + k]) * w, wy = th.weight[4 * y + k]
+                            for j in 0..<ow {
+                                let g = src[j] * wy
+                                for m in 0..<4 { r[ix[4 * j + m]] += g * wx[4 * j + m] }
+                            }
                         }
                     }
                 }
             }
-        }
+        } }
         withExtendedLifetime(grad) {}
         return out
     }

@@ -1,19 +1,22 @@
 // Naive twins of the resampling kernels: one output element at a time, straight from the
-// PyTorch definitions (nearest floor(dst*scale), bilinear with per-element source coordinates,
-// AvgPool2d windows, PixelShuffle index formula), and backward kernels as the adjoint loops.
+// PyTorch definitions (nearest floor(dst*scale), bilinear and bicubic with per-element source
+// coordinates and weights, PixelShuffle index formula) and, for nearest at ONNX's other sampling
+// positions, onnxruntime's formulas in Float; backward kernels as the adjoint loops. Pooling's twins are
+// in `Pooling+Naive.swift`.
 // Shape validation is shared with the fast kernels. No threads, no row tricks.
 
 extension Naive {
     /// Nearest resize `[N, C, H, W]` → `[N, C, OH, OW]`.
-    public static func upsampleNearest(_ x: Tensor, outputSize: (Int, Int), scaleFactor: (Double, Double)? = nil) throws -> Tensor {
+    public static func upsampleNearest(_ x: Tensor, outputSize: (Int, Int), scaleFactor: (Double, Double)? = nil,
+                                       sampling: NearestSampling = .pytorch) throws -> Tensor {
         try resizeCheck(x.shape, outputSize, op: "upsampleNearest")
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]), (oh, ow) = outputSize
         let out = Tensor(zeros: [n, c, oh, ow])
         for p in 0..<(n * c) {
             for y in 0..<oh {
-                let sy = nearestSource(y, input: h, output: oh, scaleFactor: scaleFactor?.0)
+                let sy = nearestSource(y, input: h, output: oh, scaleFactor: scaleFactor?.0, sampling: sampling)
                 for j in 0..<ow {
-                    let sx = nearestSource(j, input: w, output: ow, scaleFactor: scaleFactor?.1)
+                    let sx = nearestSource(j, input: w, output: ow, scaleFactor: scaleFactor?.1, sampling: sampling)
                     out.pointer[(p * oh + y) * ow + j] = x.pointer[(p * h + sy) * w + sx]
                 }
             }
@@ -21,8 +24,27 @@ extension Naive {
         return out
     }
 
-    /// ATen's nearest source index for one output position.
-    static func nearestSource(_ o: Int, input: Int, output: Int, scaleFactor: Double?) -> Int {
+    /// The nearest source index of one output position: ATen's for PyTorch's sampling, else
+    /// onnxruntime's (Float coordinate with the scale out/in or the given factor, rounded, clamped).
+    static func nearestSource(_ o: Int, input: Int, output: Int, scaleFactor: Double?, sampling: NearestSampling = .pytorch) -> Int {
+        if sampling != .pytorch {
+            let scale = scaleFactor.map { Float($0) } ?? Float(output) / Float(input)
+            var x: Float
+            switch sampling.coordinates {
+            case .asymmetric: x = Float(o) / scale
+            case .halfPixel: x = (Float(o) + 0.5) / scale - 0.5
+            case .pytorchHalfPixel: x = output == 1 ? 0 : (Float(o) + 0.5) / scale - 0.5
+            case .alignCorners: x = output == 1 ? 0 : Float(o) * Float(input - 1) / Float(output - 1)
+            }
+            let below = x.rounded(.down), fraction = x - below
+            switch sampling.rounding {
+            case .floor: x = below
+            case .ceil: x = fraction > 0 ? below + 1 : below
+            case .roundPreferFloor: x = fraction > 0.5 ? below + 1 : below
+            case .roundPreferCeil: x = fraction >= 0.5 ? below + 1 : below
+            }
+            return min(max(Int(x), 0), input - 1)
+        }
         if output == input { return o }
         if output == 2 * input { return o / 2 }
         var scale = Float(input) / Float(output)
@@ -30,15 +52,16 @@ extension Naive {
         return min(Int((Float(o) * scale).rounded(.down)), input - 1)
     }
 
-    /// Adjoint of ``upsampleNearest(_:outputSize:scaleFactor:into:)``.
-    public static func upsampleNearestBackward(_ grad: Tensor, inputShape: Shape, scaleFactor: (Double, Double)? = nil) -> Tensor {
+    /// Adjoint of ``upsampleNearest(_:outputSize:scaleFactor:sampling:)``.
+    public static func upsampleNearestBackward(_ grad: Tensor, inputShape: Shape, scaleFactor: (Double, Double)? = nil,
+                                               sampling: NearestSampling = .pytorch) -> Tensor {
         let (h, w, oh, ow) = (inputShape[2], inputShape[3], grad.shape[2], grad.shape[3])
         let out = Tensor(zeros: inputShape)
         for p in 0..<(inputShape[0] * inputShape[1]) {
             for y in 0..<oh {
                 for j in 0..<ow {
-                    let sy = nearestSource(y, input: h, output: oh, scaleFactor: scaleFactor?.0)
-                    let sx = nearestSource(j, input: w, output: ow, scaleFactor: scaleFactor?.1)
+                    let sy = nearestSource(y, input: h, output: oh, scaleFactor: scaleFactor?.0, sampling: sampling)
+                    let sx = nearestSource(j, input: w, output: ow, scaleFactor: scaleFactor?.1, sampling: sampling)
                     out.pointer[(p * h + sy) * w + sx] += grad.pointer[(p * oh + y) * ow + j]
                 }
             }
@@ -104,44 +127,60 @@ extension Naive {
         return out
     }
 
-    /// The input positions and divisor of pooled output `(y, j)`.
-    static func poolWindow(_ y: Int, _ j: Int, h: Int, w: Int, _ win: Pool2dWindow, countIncludePad: Bool)
-        -> (rows: Range<Int>, cols: Range<Int>, divisor: Int) {
-        let hs = y * win.stride.h - win.padding.h, ws = j * win.stride.w - win.padding.w
-        let he = min(hs + win.kernel.h, h + win.padding.h), we = min(ws + win.kernel.w, w + win.padding.w)
-        let rows = max(hs, 0)..<max(max(hs, 0), min(he, h)), cols = max(ws, 0)..<max(max(ws, 0), min(we, w))
-        return (rows, cols, countIncludePad ? (he - hs) * (we - ws) : rows.count * cols.count)
+    /// The source coordinate of one bicubic output position (ATen: no clamping at 0) and its
+    /// four taps' weights, from Keys' kernel with A = −0.75 evaluated at each tap's distance.
+    static func cubicSource(_ o: Int, input: Int, output: Int, alignCorners: Bool, scaleFactor: Double?) -> (Int, [Float]) {
+        var scale = Float(input) / Float(output)
+        if alignCorners { scale = output > 1 ? Float(input - 1) / Float(output - 1) : 0 } else if let sf = scaleFactor, sf > 0 { scale = Float(1.0 / sf) }
+        let real = alignCorners ? scale * Float(o) : scale * (Float(o) + 0.5) - 0.5
+        let i = real.rounded(.down), t = real - i
+        let a: Float = -0.75
+        func kernel(_ d: Float) -> Float {  // Keys (1981), |d| ≤ 1 and 1 < |d| < 2
+            d <= 1 ? ((a + 2) * d - (a + 3)) * d * d + 1 : ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+        }
+        return (Int(i), [kernel(t + 1), kernel(t), kernel(1 - t), kernel(2 - t)])
     }
 
-    /// nn.AvgPool2d (ceil_mode=False).
-    public static func avgPool2d(_ x: Tensor, _ win: Pool2dWindow, countIncludePad: Bool = true) throws -> Tensor {
-        let outShape = try avgPoolShape(x.shape, win, op: "avgPool2d")
-        let (h, w, oh, ow) = (x.shape[2], x.shape[3], outShape[2], outShape[3])
-        let out = Tensor(zeros: outShape)
-        for p in 0..<(x.shape[0] * x.shape[1]) {
+    /// Bicubic resize `[N, C, H, W]` → `[N, C, OH, OW]` (PyTorch `bicubic`): rows along W, then along H.
+    public static func upsampleBicubic(_ x: Tensor, outputSize: (Int, Int), alignCorners: Bool = false,
+                                       scaleFactor: (Double, Double)? = nil) throws -> Tensor {
+        try resizeCheck(x.shape, outputSize, op: "upsampleBicubic")
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]), (oh, ow) = outputSize
+        let out = Tensor(zeros: [n, c, oh, ow])
+        for p in 0..<(n * c) {
             for y in 0..<oh {
+                let (iy, wy) = cubicSource(y, input: h, output: oh, alignCorners: alignCorners, scaleFactor: scaleFactor?.0)
                 for j in 0..<ow {
-                    let (rows, cols, divisor) = poolWindow(y, j, h: h, w: w, win, countIncludePad: countIncludePad)
-                    if rows.isEmpty || cols.isEmpty { continue }
-                    var sum: Float = 0
-                    for iy in rows { for ix in cols { sum += x.pointer[(p * h + iy) * w + ix] } }
-                    out.pointer[(p * oh + y) * ow + j] = sum / Float(divisor)
+                    let (ix, wx) = cubicSource(j, input: w, output: ow, alignCorners: alignCorners, scaleFactor: scaleFactor?.1)
+                    func at(_ yy: Int, _ xx: Int) -> Float { x.pointer[(p * h + min(max(yy, 0), h - 1)) * w + min(max(xx, 0), w - 1)] }
+                    var rows = [Float](repeating: 0, count: 4)
+                    for k in 0..<4 {
+                        rows[k] = at(iy - 1 + k, ix - 1) * wx[0] + at(iy - 1 + k, ix) * wx[1] + at(iy - 1 + k, ix + 1) * wx[2] + at(iy - 1 + k, ix + 2) * wx[3]
+                    }
+                    out.pointer[(p * oh + y) * ow + j] = rows[0] * wy[0] + rows[1] * wy[1] + rows[2] * wy[2] + rows[3] * wy[3]
                 }
             }
         }
         return out
     }
 
-    /// Adjoint of ``avgPool2d(_:_:countIncludePad:)``.
-    public static func avgPool2dBackward(_ grad: Tensor, inputShape: Shape, _ win: Pool2dWindow, countIncludePad: Bool = true) -> Tensor {
+    /// Adjoint of ``upsampleBicubic(_:outputSize:alignCorners:scaleFactor:)``.
+    public static func upsampleBicubicBackward(_ grad: Tensor, inputShape: Shape, alignCorners: Bool = false,
+                                               scaleFactor: (Double, Double)? = nil) -> Tensor {
         let (h, w, oh, ow) = (inputShape[2], inputShape[3], grad.shape[2], grad.shape[3])
         let out = Tensor(zeros: inputShape)
         for p in 0..<(inputShape[0] * inputShape[1]) {
             for y in 0..<oh {
+                let (iy, wy) = cubicSource(y, input: h, output: oh, alignCorners: alignCorners, scaleFactor: scaleFactor?.0)
                 for j in 0..<ow {
-                    let (rows, cols, divisor) = poolWindow(y, j, h: h, w: w, win, countIncludePad: countIncludePad)
-                    let g = grad.pointer[(p * oh + y) * ow + j] / Float(divisor)
-                    for iy in rows { for ix in cols { out.pointer[(p * h + iy) * w + ix] += g } }
+                    let (ix, wx) = cubicSource(j, input: w, output: ow, alignCorners: alignCorners, scaleFactor: scaleFactor?.1)
+                    let g = grad.pointer[(p * oh + y) * ow + j]
+                    for k in 0..<4 {
+                        for m in 0..<4 {
+                            let yy = min(max(iy - 1 + k, 0), h - 1), xx = min(max(ix - 1 + m, 0), w - 1)
+                            out.pointer[(p * h + yy) * w + xx] += g * wy[k] * wx[m]
+                        }
+                    }
                 }
             }
         }
