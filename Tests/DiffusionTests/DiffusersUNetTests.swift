@@ -20,7 +20,6 @@ import TestSupport
     /// ONNX exports of fixture folders: `<folder>/<folder>.{ts,dynamo}.onnx`.
     static let onnxFiles = ["resnet_updown", "skip", "fourier"].flatMap { ["\($0)/\($0).ts.onnx", "\($0)/\($0).dynamo.onnx"] }
     /// Exports that need an ONNX op the importer lacks, by the op (added on another branch; then these pass).
-    static let knownImporterGaps = ["resnet_updown": "AveragePool"]
 
     /// The graph's inputs, each read from `<input name>.npy` in `folder`.
     static func inputs(_ graph: Graph, _ folder: URL) throws -> [ValueID: Value] {
@@ -73,15 +72,7 @@ import TestSupport
     @Test(arguments: onnxFiles) func onnxExportMatchesDiffusers(_ file: String) throws {
         let folder = Self.root.appendingPathComponent(String(file.prefix { $0 != "/" }))
         let path = Self.root.appendingPathComponent(file).path
-        let graph: Graph
-        do { graph = try ONNXImporter.load(path) } catch {
-            // Only an import error naming the known missing op is a known issue; once the op is
-            // imported the forward is checked like every other file.
-            guard let op = Self.knownImporterGaps[folder.lastPathComponent], "\(error)".contains(op) else { throw error }
-            withKnownIssue("the ONNX importer lacks \(op)") { throw error }
-            return
-        }
-        try Self.checkForward(graph, folder, file)
+        try Self.checkForward(try ONNXImporter.load(path), folder, file)
     }
 
     /// The class-conditional contract: `class_labels` is the third input, int64 `[batch]` for a

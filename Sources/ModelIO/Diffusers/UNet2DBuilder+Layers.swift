@@ -139,11 +139,10 @@ extension UNet2DBuilder {
         }
     }
 
-    /// AvgPool2d(2, stride 2) on `[B, C, H, W]` → `[B, C, H/2, W/2]`, as a depthwise 2x2 conv with weights
-    /// 1/4 (the same sums; the one place to switch to a pooling op).
+    /// AvgPool2d(2, stride 2) on `[B, C, H, W]` → `[B, C, H/2, W/2]`: the IR's pooling op, as ONNX
+    /// exports it (no weights, so nothing here is mistaken for a trainable parameter).
     mutating func averagePool2x2(_ x: ValueID, _ channels: Int) -> ValueID {
-        let w = cachedConstant("avg_pool_2x2.c\(channels)") { Tensor(shape: [channels, 1, 2, 2], repeating: 0.25) }
-        return node(.conv(Conv2dOptions(stride: 2, padding: 0, groups: channels), activation: nil), [x, w, nil])
+        node(.averagePool(Pool2dWindow(kernel: (2, 2)), countIncludePad: true), [x])
     }
 
     /// A fixed 4x4 filter applied to each channel of `[B, C, H, W]`: a depthwise conv (or, `transposed`,
