@@ -46,7 +46,7 @@ let package = Package(
         // Helpers shared by the test targets (seeded test data, closeness, temporary folders).
         .target(name: "TestSupport", dependencies: ["Tensors"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
-        .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Graphs", "Tensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelIOTests", dependencies: ["TestSupport", "ModelIO", "Graphs", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GraphTests", dependencies: ["TestSupport", "Graphs", "ModelIO", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionTests", dependencies: ["TestSupport", "Diffusion", "ModelIO", "Graphs", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImagingTests", dependencies: ["TestSupport", "Imaging"]),

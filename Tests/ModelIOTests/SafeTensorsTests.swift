@@ -5,6 +5,7 @@
 
 import Foundation
 import Testing
+import TestSupport
 @testable import ModelIO
 import Tensors
 
@@ -32,18 +33,6 @@ private func image(_ header: String, dataBytes: Int, lengthPrefix: UInt64? = nil
     return d
 }
 
-/// SplitMix64, for reproducible corruption.
-private struct Mix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}
 
 @Suite struct SafeTensorsTests {
     @Test func readsPythonReferenceFile() throws {
@@ -117,7 +106,7 @@ private struct Mix {
         let folder = try scratchFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let url = folder.appendingPathComponent("weights.safetensors")
-        var mix = Mix(state: 7)
+        var mix = TestRNG(state: 7)
         var tensors: [String: Tensor] = [:]
         let shapes: [Shape] = [[], [1], [7], [3, 5], [2, 3, 4], [2, 0, 3], [1, 2, 3, 4, 5, 2], [17, 33]]
         for (k, s) in shapes.enumerated() {
@@ -215,7 +204,7 @@ private struct Mix {
     @Test func survivesCorruption() throws {
         let original = try Data(contentsOf: try fixture("reference"))
         let headerLength = Int(original.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
-        var mix = Mix(state: 2024)
+        var mix = TestRNG(state: 2024)
         var variants: [(Data, String)] = []
         for n in 0..<24 { variants.append((original.prefix(n), "truncated to \(n)")) }
         for _ in 0..<100 {

@@ -8,21 +8,10 @@
 
 import Foundation
 import Testing
+import TestSupport
 @testable import ModelIO
 import Tensors
 
-/// SplitMix64, for reproducible corruption.
-private struct Mix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}
 
 private func le(_ v: UInt64, _ bytes: Int) -> [UInt8] { (0..<bytes).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
 
@@ -233,7 +222,7 @@ private func expectError(_ bytes: Data, _ words: String, sourceLocation: SourceL
 
     @Test func corruptPickleNeverCrashes() throws {
         let (bytes, pickle, crcField, _) = try Self.fixtureLayout()
-        var mix = Mix(state: 1337)
+        var mix = TestRNG(state: 1337)
         var errors = 0
         for _ in 0..<3000 {
             var b = bytes
@@ -246,7 +235,7 @@ private func expectError(_ bytes: Data, _ words: String, sourceLocation: SourceL
 
     @Test func corruptDirectoryNeverCrashes() throws {
         let (bytes, _, _, directory) = try Self.fixtureLayout()
-        var mix = Mix(state: 4242)
+        var mix = TestRNG(state: 4242)
         for _ in 0..<3000 {
             var b = bytes
             // Mostly the central directory and end records; sometimes a local header (the first 128 bytes).

@@ -23,6 +23,11 @@ public struct TestRNG: RandomNumberGenerator {
     public mutating func int(_ range: ClosedRange<Int>) -> Int {
         range.lowerBound + Int(next() % UInt64(range.count))
     }
+    /// An index in 0..<n.
+    public mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    /// A generator whose first draw follows raw SplitMix64 state `state` (no seed offset), for
+    /// sequences pinned before `init(seed:)` existed.
+    public init(state: UInt64) { self.state = state }
 }
 
 /// A tensor of uniform values in [low, high), reproducible from `seed`.
