@@ -1,6 +1,7 @@
 // ModelWatcher: `denoise serve --watch`. Polls the files each reloadable model was loaded from
-// (an .onnx file; a folder's regular files, and those one level down for a diffusers pipeline)
-// and reloads a model when any file's modification time, size or inode changed since the last
+// (an .onnx file; a native folder's model.json and weights.safetensors — not the checkpoint and
+// sample grids `denoise finetune --out` keeps beside them; any other folder's regular files and
+// those one level down, for a diffusers pipeline) and reloads a model when any file's modification time, size or inode changed since the last
 // poll. No inotify: a stat per file per interval. A native folder is written by two atomic
 // renames (weights, then model.json, sharing a write id), so a poll between them sees a torn
 // folder: its reload fails (write ids differ), the old version keeps serving, and the next poll
@@ -82,8 +83,9 @@ public final class ModelWatcher: @unchecked Sendable {
         }
     }
 
-    /// The stamp of `path`: the file itself, or a folder's regular files and those of its subfolders
-    /// (not deeper; names starting with '.' skipped). A missing path is an empty stamp.
+    /// The stamp of `path`: the file itself; a native folder's model.json and weights.safetensors;
+    /// another folder's regular files and those of its subfolders (not deeper; names starting with
+    /// '.' skipped). A missing path is an empty stamp.
     static func stamp(_ path: String) -> Stamp {
         let fm = FileManager.default
         var result: Stamp = [:]
@@ -95,6 +97,11 @@ public final class ModelWatcher: @unchecked Sendable {
         var isFolder: ObjCBool = false
         guard fm.fileExists(atPath: path, isDirectory: &isFolder) else { return result }
         guard isFolder.boolValue else { add(path); return result }
+        if fm.fileExists(atPath: path + "/model.json") {
+            add(path + "/model.json")
+            add(path + "/weights.safetensors")
+            return result
+        }
         for name in (try? fm.contentsOfDirectory(atPath: path)) ?? [] where !name.hasPrefix(".") {
             let child = path + "/" + name
             var childIsFolder: ObjCBool = false

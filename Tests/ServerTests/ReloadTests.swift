@@ -138,6 +138,9 @@ private let reloadsFailed = "denoise_model_reloads_total{model=\"tiny\",result=\
         let s = try TestServer(source: ModelSource(path: dir))
         let watcher = ModelWatcher(engine: s.engine, interval: 3600)
         #expect(watcher.poll().isEmpty)
+        // What `denoise finetune --out` keeps beside the model is not watched.
+        try Data("checkpoint".utf8).write(to: URL(fileURLWithPath: dir + "/training.safetensors"))
+        #expect(watcher.poll().isEmpty)
         let b = try TestServer.tinyModel(seed: 2)
         try b.write(to: dir)
         #expect(watcher.poll() == ["tiny"])
