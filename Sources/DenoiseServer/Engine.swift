@@ -3,22 +3,36 @@
 // of cancelled requests, and runs one U-Net forward over the active samples of one model (models
 // take turns), whatever timestep each sample is at. A request completes when all its samples
 // have run their last step. Samples keep their own seed stream and sampler, so an image does not
-// depend on what else shared its batches (see Diffusion's BatchStepper).
+// depend on what else shared its batches (see Diffusion's BatchStepper). A model can be swapped
+// for a reloaded version (`swap`, driven by ModelReload.swift): a ticket keeps the ServedModel it
+// was created with, so requests already queued or running finish on the old weights while new
+// ones get the new; the old version is freed with its last ticket.
 
 import Foundation
 import Diffusion
 import ModelIO
 import Tensors
 
-/// A model the server serves.
+/// A model the server serves: one version of it (a reload makes a new ServedModel of the same
+/// name). Immutable after init except for the stepper's plan cache, which only the thread that
+/// owns this version touches (the reloading thread before the swap, the engine thread after).
 public final class ServedModel: @unchecked Sendable {
     public let name: String
     public let stepper: BatchStepper
+    /// Where the model was loaded from and how, to load it again; nil: not reloadable.
+    public let source: ModelSource?
+    /// 0 for the version served at startup, +1 per reload.
+    public let generation: Int
+    /// FNV-1a over the bits of every float constant (see `DiffusionModel.weightsFingerprint`).
+    public let fingerprint: String
     public var model: DiffusionModel { stepper.model }
 
-    public init(name: String, model: DiffusionModel, cpu: CPU) throws {
+    public init(name: String, model: DiffusionModel, cpu: CPU, source: ModelSource? = nil, generation: Int = 0) throws {
         self.name = name
+        self.source = source
+        self.generation = generation
         stepper = try BatchStepper(model: model, cpu: cpu)
+        fingerprint = model.weightsFingerprint
     }
 
     /// Batch sizes compiled: 1…4, then multiples of 4 up to `maxBatch`; a batch in between runs
@@ -78,26 +92,55 @@ public final class Engine: @unchecked Sendable {
         public init() {}
     }
 
-    public let models: [ServedModel]
     public let limits: Limits
     let metrics: Metrics
+    /// Guards `current`, `waiting`, `active`, `stopping`, `lastTurn`, `thread`, `ready` and `log`;
+    /// signalled when work arrives or the engine stops.
     private let condition = NSCondition()
+    /// The version of each model new requests get, in serving order.
+    private var current: [ServedModel]
     private var waiting: [Ticket] = []
     private var active: [(ticket: Ticket, job: SampleJob)] = []
     private var stopping = false
-    private var turn = 0
+    /// (serving index, generation) of the model version the last step ran.
+    private var lastTurn: (Int, Int)?
+    /// Serializes reloads (ModelReload.swift), so two never load the same model at once.
+    let reloadLock = NSLock()
+    private var logger: @Sendable (String) -> Void = { _ in }
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
     /// Set once every plan is compiled.
     public private(set) var ready = false
 
     public init(models: [ServedModel], limits: Limits, metrics: Metrics) {
-        self.models = models
+        precondition(!models.isEmpty, "Engine: no models")
+        current = models
         self.limits = limits
         self.metrics = metrics
     }
 
     public enum SubmitError: Error { case queueFull, stopping }
+
+    /// The version of each model that new requests get.
+    public var models: [ServedModel] { condition.withLock { current } }
+
+    var isStopping: Bool { condition.withLock { stopping } }
+
+    /// The log `start` was given.
+    var log: @Sendable (String) -> Void { condition.withLock { logger } }
+
+    /// Makes `new` the version of its model (by name) that new requests get; tickets holding the
+    /// previous version finish on it. Returns the previous version, or nil when no model has
+    /// that name (nothing changes then). `new` must have its plans compiled (or compile them on
+    /// first use on the engine thread).
+    @discardableResult
+    func swap(in new: ServedModel) -> ServedModel? {
+        condition.withLock {
+            guard let i = current.firstIndex(where: { $0.name == new.name }) else { return nil }
+            defer { current[i] = new }
+            return current[i]
+        }
+    }
 
     /// Queues a ticket; throws when the queue is full or the engine is stopping.
     func submit(_ ticket: Ticket) throws {
@@ -112,10 +155,12 @@ public final class Engine: @unchecked Sendable {
 
     /// Compiles every model's plans, then runs the loop on its own thread.
     public func start(log: @escaping @Sendable (String) -> Void) {
+        condition.withLock { logger = log }
+        let models = self.models
         let t = Thread { [self] in
             let clock = ContinuousClock(), begin = clock.now
             do {
-                for m in models { for b in ServedModel.planSizes(maxBatch: limits.maxBatch) { _ = try m.stepper.plan(batch: b) } }
+                for m in models { try compilePlans(m) }
                 log("compiled \(ServedModel.planSizes(maxBatch: limits.maxBatch).count) batch sizes per model in \(clock.now - begin)")
             } catch {
                 log("compiling the models failed: \(error)")
@@ -158,6 +203,11 @@ public final class Engine: @unchecked Sendable {
 
     public var load: (queued: Int, active: Int) { condition.withLock { (waiting.count, active.count) } }
 
+    /// Compiles every batch size the engine runs `model` at. Call on the thread that owns `model`.
+    func compilePlans(_ model: ServedModel) throws {
+        for b in ServedModel.planSizes(maxBatch: limits.maxBatch) { _ = try model.stepper.plan(batch: b) }
+    }
+
     private func loop() {
         while true {
             condition.lock()
@@ -171,11 +221,18 @@ public final class Engine: @unchecked Sendable {
                 t.admitted += 1
                 if t.admitted == t.jobs.count { waiting.removeFirst() }
             }
-            // Models take turns; this step runs the active samples of one of them.
-            let present = models.indices.filter { i in active.contains { $0.ticket.model === models[i] } }
+            // Model versions take turns (in serving order, older versions of a reloaded model
+            // before newer); this step runs the active samples of one of them.
+            var present: [(key: (Int, Int), model: ServedModel)] = []
+            for entry in active where !present.contains(where: { $0.model === entry.ticket.model }) {
+                let m = entry.ticket.model
+                present.append(((current.firstIndex { $0.name == m.name } ?? 0, m.generation), m))
+            }
+            present.sort { $0.key < $1.key }
             guard !present.isEmpty else { condition.unlock(); continue }
-            let model = models[present.first { $0 >= turn } ?? present[0]]
-            turn = (models.firstIndex { $0 === model }! + 1) % models.count
+            let next = lastTurn.flatMap { last in present.first { $0.key > last } } ?? present[0]
+            lastTurn = next.key
+            let model = next.model
             let batch = active.filter { $0.ticket.model === model }
             metrics.load(queued: waiting.count, active: active.count)
             condition.unlock()

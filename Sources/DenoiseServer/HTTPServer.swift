@@ -98,19 +98,14 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// Answers one request; status 499 (client gone) closes the connection without a response.
     func respond(method: String, path: String, query: [(String, String?)], header: (String) -> String?, socket: Int32) -> Response {
+        if let reply = reloadRoute(method: method, path: path, header: header) { return reply }
         guard Self.routes.contains(path) else {
             return .error(404, "no such path '\(path)' (try /generate, /healthz, /readyz, /metrics, /v1/models)")
         }
         guard method == "GET" || method == "HEAD" else {
             return .error(405, "method \(method) not allowed on \(path); use GET", headers: [("Allow", "GET, HEAD")])
         }
-        if let key = options.apiKey, path != "/healthz", path != "/readyz" {
-            let bearer = header("Authorization").flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
-            guard let given = bearer ?? header("X-API-Key") else {
-                return .error(401, "missing API key (send 'Authorization: Bearer KEY' or 'X-API-Key: KEY')", headers: [("WWW-Authenticate", "Bearer")])
-            }
-            guard constantTimeEqual(given, key) else { return .error(401, "wrong API key", headers: [("WWW-Authenticate", "Bearer")]) }
-        }
+        if path != "/healthz", path != "/readyz", let refusal = unauthorized(header) { return refusal }
         switch path {
         case "/healthz": return .json(200, ["status": "ok"])
         case "/readyz":
@@ -121,6 +116,17 @@ public final class HTTPServer: @unchecked Sendable {
         case "/v1/models": return .json(200, ["models": engine.models.map(describe)])
         default: return generate(query: query, socket: socket)
         }
+    }
+
+    /// The 401 for a request without the API key (when one is set), else nil.
+    func unauthorized(_ header: (String) -> String?) -> Response? {
+        guard let key = options.apiKey else { return nil }
+        let bearer = header("Authorization").flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+        guard let given = bearer ?? header("X-API-Key") else {
+            return .error(401, "missing API key (send 'Authorization: Bearer KEY' or 'X-API-Key: KEY')", headers: [("WWW-Authenticate", "Bearer")])
+        }
+        guard constantTimeEqual(given, key) else { return .error(401, "wrong API key", headers: [("WWW-Authenticate", "Bearer")]) }
+        return nil
     }
 
     func describe(_ m: ServedModel) -> [String: Any] {
@@ -228,7 +234,7 @@ private let accessHandler: MHD_AccessHandlerCallback = { context, connection, ur
     let response = server.respond(method: verb, path: path, query: collector.items, header: header, socket: dn_mhd_socket(connection))
     let status = response.status
     let seconds = Date().timeIntervalSince(start)
-    let route = HTTPServer.routes.contains(path) ? path : "other"
+    let route = HTTPServer.routes.contains(path) ? path : HTTPServer.reloadName(path) != nil ? HTTPServer.reloadRouteLabel : "other"
     server.metrics.request(route: route, status: status, seconds: seconds)
     let query = collector.items.map { item in item.1.map { "\(item.0)=\($0)" } ?? item.0 }.joined(separator: "&")
     server.log(String(format: "%@ %@%@ %d %.1f ms", verb, path, query.isEmpty ? "" : "?" + query, status, seconds * 1000))

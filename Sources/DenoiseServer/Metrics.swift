@@ -36,6 +36,7 @@ public final class Metrics: @unchecked Sendable {
     private var steps = 0, images = 0
     private var queueDepth = 0, active = 0
     private var recentSteps: [(Date, Int)] = []
+    private var reloads: [String: [Bool: Int]] = [:]  // model → ok? → count
 
     public init() {}
 
@@ -58,6 +59,9 @@ public final class Metrics: @unchecked Sendable {
     }
 
     func imagesGenerated(_ n: Int) { lock.withLock { images += n } }
+
+    /// One reload of `model`, successful or not.
+    func reload(model: String, ok: Bool) { lock.withLock { reloads[model, default: [:]][ok, default: 0] += 1 } }
 
     func load(queued: Int, active: Int) { lock.withLock { (queueDepth, self.active) = (queued, active) } }
 
@@ -85,7 +89,18 @@ public final class Metrics: @unchecked Sendable {
             s += "# HELP denoise_denoising_steps_total Sample denoising steps taken.\n# TYPE denoise_denoising_steps_total counter\ndenoise_denoising_steps_total \(steps)\n"
             s += "# HELP denoise_denoising_steps_per_second Sample denoising steps per second over the last 10 s.\n# TYPE denoise_denoising_steps_per_second gauge\ndenoise_denoising_steps_per_second \(rate)\n"
             s += "# HELP denoise_images_generated_total Images generated.\n# TYPE denoise_images_generated_total counter\ndenoise_images_generated_total \(images)\n"
+            s += "# HELP denoise_model_reloads_total Model reloads by result.\n# TYPE denoise_model_reloads_total counter\n"
+            for (model, counts) in reloads.sorted(by: { $0.key < $1.key }) {
+                for (ok, n) in counts.sorted(by: { $0.key && !$1.key }) {
+                    s += "denoise_model_reloads_total{model=\"\(Self.label(model))\",result=\"\(ok ? "ok" : "error")\"} \(n)\n"
+                }
+            }
             return s
         }
+    }
+
+    /// `value` escaped for a Prometheus label (backslash, quote, newline).
+    static func label(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
     }
 }

@@ -17,7 +17,9 @@ struct Serve: ParsableCommand {
             whatever step each is at; the same parameters and seed give the same PNG bytes as `denoise generate`. \
             The schedule and sampler-default flags apply to every served model (e.g. --scheduler-config for ONNX \
             files without schedule metadata). SIGINT/SIGTERM stop accepting, let running requests finish (up to \
-            30 s), then exit. See docs/openapi.yaml.
+            30 s), then exit. POST /v1/models/NAME/reload or SIGHUP (every model) loads models again from their \
+            paths with the same flags, for new requests; running requests finish on the old weights; a reload that \
+            fails keeps the old model. --watch reloads a model when its files change. See docs/openapi.yaml.
             """)
 
     @Argument(help: "Models to serve (ONNX files, native or diffusers folders); named by file or folder name. Default: the shipped \(DefaultModel.name) model.")
@@ -50,6 +52,12 @@ struct Serve: ParsableCommand {
     @Option(help: "Require this key (Authorization: Bearer KEY, or X-API-Key) on every route but /healthz and /readyz. Also read from DENOISE_API_KEY.")
     var apiKey: String?
 
+    @Flag(help: "Reload a model when its files change (polled every --watch-interval seconds).")
+    var watch = false
+
+    @Option(help: "Seconds between polls of --watch.")
+    var watchInterval = 1.0
+
     @OptionGroup(title: "Noise schedule (overrides every served model's)")
     var schedule: ScheduleFlags
 
@@ -63,6 +71,7 @@ struct Serve: ParsableCommand {
         guard maxSteps >= 1 else { throw ValidationError("--max-steps must be at least 1, got \(maxSteps)") }
         guard (1...1024).contains(maxN) else { throw ValidationError("--max-n must be 1…1024, got \(maxN)") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive, got \(timeout)") }
+        guard watchInterval > 0 else { throw ValidationError("--watch-interval must be positive, got \(watchInterval)") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
     }
 
@@ -70,12 +79,18 @@ struct Serve: ParsableCommand {
         let cpu = CPU(threads: threads)
         let paths = models.isEmpty ? [try DefaultModel.path()] : models
         var served: [ServedModel] = []
+        // The same flags apply at every reload (a --scheduler-config file is read again).
+        let (schedule, sampling) = (UncheckedFlags(self.schedule), UncheckedFlags(self.sampling))
+        let load: @Sendable (String) throws -> DiffusionModel = { path in
+            var model = try ModelLoader.open(path)
+            model.schedule = sampling.value.applied(to: try schedule.value.applied(to: model.schedule))
+            return model
+        }
         for path in paths {
             let name = GenerationRecord.modelName(path: path)
             guard !served.contains(where: { $0.name == name }) else { throw ValidationError("two models are named '\(name)'; serve them from differently named files or folders") }
-            var model = try ModelLoader.open(path)
-            model.schedule = sampling.applied(to: try schedule.applied(to: model.schedule))
-            served.append(try ServedModel(name: name, model: model, cpu: cpu))
+            let source = ModelSource(path: path, load: load)
+            served.append(try ServedModel(name: name, model: try load(path), cpu: cpu, source: source))
         }
         var options = ServerOptions()
         options.host = host
@@ -102,6 +117,15 @@ struct Serve: ParsableCommand {
         try server.start()
         log("listening on http://\(host.contains(":") ? "[\(host)]" : host):\(server.port) (max batch \(maxBatch), max queue \(maxQueue)\(options.apiKey == nil ? "" : ", API key required"))")
         engine.start(log: log)
+        let watcher = watch ? ModelWatcher(engine: engine, interval: watchInterval) : nil
+        watcher?.start()
+        if watch { log("watching \(paths.count) model(s) for changes every \(watchInterval) s") }
+
+        // SIGHUP: reload every model (each logs its own line).
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "denoise-sighup"))
+        hangup.setEventHandler { _ = engine.reloadAll(trigger: "SIGHUP") }
+        hangup.resume()
 
         // SIGINT/SIGTERM: stop accepting, let running requests finish, then exit.
         let stop = DispatchSemaphore(value: 0)
@@ -115,6 +139,8 @@ struct Serve: ParsableCommand {
         }
         stop.wait()
         log("stopping: no new requests; finishing \(engine.load.active) active and \(engine.load.queued) waiting")
+        hangup.cancel()
+        watcher?.stop()
         server.quiesce()
         engine.drain(grace: 30)
         engine.stop(reason: "server shutting down")
@@ -122,4 +148,11 @@ struct Serve: ParsableCommand {
         log("stopped")
         withExtendedLifetime(sources) {}
     }
+}
+
+/// Parsed flags (plain values behind argument-parser's property wrappers, never mutated after
+/// parsing) shared with the reload closure, which runs on other threads.
+private struct UncheckedFlags<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }

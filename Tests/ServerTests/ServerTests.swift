@@ -64,19 +64,25 @@ final class TestServer: @unchecked Sendable {
     let model: DiffusionModel
     var port: UInt16 { server.port }
 
-    /// Serves `model` (default: the tiny U-Net) as "tiny".
-    init(maxBatch: Int = 4, maxQueue: Int = 16, timeout: Double = 60, apiKey: String? = nil, model: DiffusionModel? = nil) throws {
+    /// The tiny U-Net (8x8 gray, attention) with weights drawn from `seed`.
+    static func tinyModel(seed: UInt64 = 7) throws -> DiffusionModel {
         var c = UNet2DConfig()
         c.sampleSize = 8; c.inChannels = 1; c.outChannels = 1; c.blockOutChannels = [8, 16]; c.layersPerBlock = 1
         c.normNumGroups = 4; c.attentionHeadDim = 8
         c.downBlockTypes = ["DownBlock2D", "AttnDownBlock2D"]; c.upBlockTypes = ["AttnUpBlock2D", "UpBlock2D"]
+        return DiffusionModel(graph: try UNet2DBuilder.initialized(c, seed: seed, cpu: CPU(threads: 2)), schedule: ScheduleConfig(), imageShape: [1, 8, 8])
+    }
+
+    /// Serves `model` (default: the tiny U-Net; with `source`, as loaded from it) as "tiny".
+    init(maxBatch: Int = 4, maxQueue: Int = 16, timeout: Double = 60, apiKey: String? = nil, model: DiffusionModel? = nil,
+         source: ModelSource? = nil) throws {
         let cpu = CPU(threads: 2)
-        self.model = try model ?? DiffusionModel(graph: UNet2DBuilder.initialized(c, seed: 7, cpu: cpu), schedule: ScheduleConfig(), imageShape: [1, 8, 8])
+        self.model = try model ?? source.map { try $0.load($0.path) } ?? Self.tinyModel()
         let model = self.model
         var limits = Engine.Limits()
         (limits.maxBatch, limits.maxQueue) = (maxBatch, maxQueue)
         let metrics = Metrics()
-        engine = Engine(models: [try ServedModel(name: "tiny", model: model, cpu: cpu)], limits: limits, metrics: metrics)
+        engine = Engine(models: [try ServedModel(name: "tiny", model: model, cpu: cpu, source: source)], limits: limits, metrics: metrics)
         var o = ServerOptions()
         (o.port, o.timeout, o.apiKey) = (0, timeout, apiKey)
         server = HTTPServer(engine: engine, metrics: metrics, options: o, log: { _ in })
@@ -86,9 +92,11 @@ final class TestServer: @unchecked Sendable {
         while !engine.ready && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
     }
 
-    /// The PNG `denoise generate` writes for these settings (same code path as the CLI).
-    func expectedPNG(steps: Int, seed: UInt64, n: Int, classLabels: [Int]? = nil, adjust: (inout SamplerOptions) -> Void = { _ in }) throws -> Data {
-        let generator = try ImageGenerator(model: model, cpu: CPU(threads: 1))
+    /// The PNG `denoise generate` writes for these settings (same code path as the CLI), by
+    /// `model` (default: the one served at start).
+    func expectedPNG(steps: Int, seed: UInt64, n: Int, classLabels: [Int]? = nil, model: DiffusionModel? = nil,
+                     adjust: (inout SamplerOptions) -> Void = { _ in }) throws -> Data {
+        let generator = try ImageGenerator(model: model ?? self.model, cpu: CPU(threads: 1))
         var o = GenerationOptions()
         (o.count, o.seed, o.batchSize, o.classLabels) = (n, seed, 1, classLabels)
         o.sampler = generator.defaultSamplerOptions(steps: steps)
