@@ -227,4 +227,16 @@ private let classModel = URL(fileURLWithPath: #filePath).deletingLastPathCompone
         #expect { try ImageConversion.mask(from: maskImage, height: 8, width: 8, resize: false) } throws: { "\($0)".contains("[1, H, W] = [1, 8, 8]") }
         #expect(try ImageConversion.mask(from: maskImage, height: 4, width: 8, resize: true).shape == [1, 4, 8])
     }
+
+    /// The PNG parameters add strength/inpaint/jumps only for requests with an init image.
+    @Test func recordsSayWhatWasDone() throws {
+        let stepper = try BatchStepper(model: Self.tinyModel(), cpu: CPU(threads: 1))
+        var o = Self.options(count: 1)
+        let plain = GenerationRecord(model: "m", request: o, jobs: try stepper.jobs(o, samples: 0..<1))
+        #expect(plain.parameters(sample: 0) == GenerationRecord(model: "m", seed: 7, sampler: o.sampler).parameters(sample: 0))
+        (o.initImage, o.strength) = (try Self.initImage([1, 8, 8], seed: 8).1, 0.5)
+        #expect(GenerationRecord(model: "m", request: o, jobs: []).parameters(sample: 0).hasSuffix(" strength=0.5"))
+        (o.mask, o.jumps) = (Tensor(zeros: [1, 8, 8]), 2)
+        #expect(GenerationRecord(model: "m", request: o, jobs: []).parameters(sample: nil).hasSuffix(" strength=0.5 inpaint=1 jumps=2"))
+    }
 }

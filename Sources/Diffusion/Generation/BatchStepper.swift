@@ -55,7 +55,7 @@ public final class SampleJob: @unchecked Sendable {
     public var stepCount: Int { sampler.timesteps.count }
     /// Model evaluations the whole sample takes: every step but the last is redone `jumps` times
     /// when inpainting with RePaint resampling.
-    public var evaluationCount: Int { stepCount + (source?.mask != nil ? (stepCount - 1) * source!.jumps : 0) }
+    public var evaluationCount: Int { stepCount + (source.map { $0.mask != nil ? (stepCount - 1) * $0.jumps : 0 } ?? 0) }
     public var isDone: Bool { step >= stepCount }
     /// The timestep the next step denoises.
     public var timestep: Int { sampler.timesteps[step] }
