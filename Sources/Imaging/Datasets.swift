@@ -4,7 +4,7 @@
 //           /usr/share/datasets/fashion-mnist.
 //   folder  every PNG in a folder (sorted by name), converted to the requested channels (gray ↔
 //           RGB), center-cropped to a square and resized (area averaging when shrinking, bilinear
-//           when growing). An unreadable or corrupt file is reported by name and skipped.
+//           when growing; Image8+Resize.swift). An unreadable or corrupt file is reported by name and skipped.
 // Every malformed input names the file and the problem; nothing here crashes on bad bytes.
 
 import CZlib
@@ -120,77 +120,13 @@ public enum ImageFolder {
             }
             do {
                 let image = try PNG.decode(data, path: path)
-                pixels += resized(centerCropped(converted(image, channels: channels)), to: size).pixels
+                pixels += image.converted(channels: channels).centerCropped(width: size, height: size).resized(width: size, height: size).pixels
             } catch {
                 skipped.append(DatasetError(path: path, problem: "\(error)"))
             }
         }
         guard !pixels.isEmpty else { throw DatasetError(path: folder, problem: "no readable PNG images (\(skipped.count) skipped)") }
         return (ImageStack(width: size, height: size, channels: channels, pixels: pixels), skipped)
-    }
-
-    /// Gray ↔ RGB (gray = round(0.299 R + 0.587 G + 0.114 B), ITU-R 601 as PIL's "L").
-    static func converted(_ image: Image8, channels: Int) -> Image8 {
-        if image.channels == channels { return image }
-        let n = image.width * image.height
-        if channels == 3 {
-            return Image8(width: image.width, height: image.height, channels: 3, pixels: image.pixels.flatMap { [$0, $0, $0] })
-        }
-        let p = image.pixels
-        let gray = (0..<n).map { i -> UInt8 in
-            let v = (299 * Int(p[3 * i]) + 587 * Int(p[3 * i + 1]) + 114 * Int(p[3 * i + 2]) + 500) / 1000
-            return UInt8(min(v, 255))
-        }
-        return Image8(width: image.width, height: image.height, channels: 1, pixels: gray)
-    }
-
-    /// The largest centered square.
-    static func centerCropped(_ image: Image8) -> Image8 {
-        let side = min(image.width, image.height), x0 = (image.width - side) / 2, y0 = (image.height - side) / 2, c = image.channels
-        if side == image.width && side == image.height { return image }
-        var out = [UInt8](); out.reserveCapacity(side * side * c)
-        for y in 0..<side {
-            let start = ((y0 + y) * image.width + x0) * c
-            out += image.pixels[start..<(start + side * c)]
-        }
-        return Image8(width: side, height: side, channels: c, pixels: out)
-    }
-
-    /// A square image resized to `size`: area averaging when shrinking, bilinear when growing.
-    static func resized(_ image: Image8, to size: Int) -> Image8 {
-        let (n, c) = (image.width, image.channels)
-        if n == size { return image }
-        var out = [UInt8](repeating: 0, count: size * size * c)
-        let scale = Double(n) / Double(size)
-        for y in 0..<size {
-            for x in 0..<size {
-                for ch in 0..<c {
-                    var value = 0.0
-                    if scale >= 1 {
-                        // Average the source area [x·s, (x+1)·s) × [y·s, (y+1)·s), partial pixels weighted.
-                        let (x0, x1, y0, y1) = (Double(x) * scale, Double(x + 1) * scale, Double(y) * scale, Double(y + 1) * scale)
-                        var total = 0.0
-                        for sy in Int(y0)..<min(n, Int(y1.rounded(.up))) {
-                            let wy = min(Double(sy + 1), y1) - max(Double(sy), y0)
-                            for sx in Int(x0)..<min(n, Int(x1.rounded(.up))) {
-                                let wx = min(Double(sx + 1), x1) - max(Double(sx), x0)
-                                value += wx * wy * Double(image.pixels[(sy * n + sx) * c + ch])
-                                total += wx * wy
-                            }
-                        }
-                        value /= max(total, 1e-12)
-                    } else {
-                        let sx = max(0, (Double(x) + 0.5) * scale - 0.5), sy = max(0, (Double(y) + 0.5) * scale - 0.5)
-                        let ix = min(Int(sx), n - 1), iy = min(Int(sy), n - 1), jx = min(ix + 1, n - 1), jy = min(iy + 1, n - 1)
-                        let fx = sx - Double(ix), fy = sy - Double(iy)
-                        func p(_ yy: Int, _ xx: Int) -> Double { Double(image.pixels[(yy * n + xx) * c + ch]) }
-                        value = (p(iy, ix) * (1 - fx) + p(iy, jx) * fx) * (1 - fy) + (p(jy, ix) * (1 - fx) + p(jy, jx) * fx) * fy
-                    }
-                    out[(y * size + x) * c + ch] = UInt8(min(max(value.rounded(), 0), 255))
-                }
-            }
-        }
-        return Image8(width: size, height: size, channels: c, pixels: out)
     }
 }
 

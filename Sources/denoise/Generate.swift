@@ -1,4 +1,6 @@
-// denoise generate: sample images from a model and write PNGs (one per sample, a grid) and/or .npy.
+// denoise generate: sample images from a model and write PNGs (one per sample, a grid) and/or .npy;
+// from an init image (image-to-image) and a mask (inpainting) when given. Parsing only: the library's
+// ImageConversion and BatchStepper do the work.
 
 import ArgumentParser
 import Diffusion
@@ -46,6 +48,21 @@ struct Generate: ParsableCommand {
     @Option(help: "Start from this x_T (.npy, float32 [N, C, H, W]).")
     var noise: String?
 
+    @Option(help: "Image-to-image: start from this PNG (the model's size and channels, or --resize).")
+    var initImage: String?
+
+    @Option(help: "With --init-image: how much to regenerate, in (0, 1]: the last int(steps × strength) steps run from the image noised to their first timestep; 1 starts from pure noise (default: 0.8, with --mask 1, as diffusers' pipelines).")
+    var strength: Double?
+
+    @Option(help: "Inpainting, with --init-image: a PNG mask, white = regenerate, black = keep the init image (gray or RGB).")
+    var mask: String?
+
+    @Option(help: "With --mask: RePaint resampling, each step but the last redone this many times after re-noising (ddpm or ddim).")
+    var jumps = 0
+
+    @Flag(help: "Convert --init-image and --mask to the model's channels and size (center crop, area/bilinear resize).")
+    var resize = false
+
     @Option(help: "Folder for one PNG per sample.")
     var out: String?
 
@@ -66,6 +83,20 @@ struct Generate: ParsableCommand {
         if let sampler, SamplerKind(rawValue: sampler) == nil { throw ValidationError("--sampler must be ddpm, ddim or dpm-solver++, got '\(sampler)'") }
         if out == nil && grid == nil && npy == nil { throw ValidationError("nothing to write: pass --out DIR, --grid FILE.png and/or --npy FILE.npy") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if initImage == nil {
+            for (flag, given) in [("--strength", strength != nil), ("--mask", mask != nil), ("--jumps", jumps != 0), ("--resize", resize)] where given {
+                throw ValidationError("\(flag) needs --init-image")
+            }
+        }
+        if let strength, !(strength > 0 && strength <= 1) { throw ValidationError("--strength must be in (0, 1], got \(strength)") }
+        if jumps < 0 || jumps > BatchStepper.maxJumps { throw ValidationError("--jumps must be 0…\(BatchStepper.maxJumps), got \(jumps)") }
+        if jumps > 0 && mask == nil { throw ValidationError("--jumps needs --mask (RePaint resampling is for inpainting)") }
+    }
+
+    /// The PNG at `path`, decoded; errors name the flag and the file.
+    func image(_ path: String, flag: String) throws -> Image8 {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(flag) \(path): cannot read the file") }
+        do { return try PNG.decode(data, path: path) } catch { throw ValidationError("\(flag) \(error)") }
     }
 
     func run() throws {
@@ -93,11 +124,23 @@ struct Generate: ParsableCommand {
                 do { return try known.label(String($0).trimmingCharacters(in: .whitespaces)) } catch { throw ValidationError("--class: \(error)") }
             }
         }
+        if let initImage {
+            let shape = diffusionModel.imageShape
+            do { options.initImage = try ImageConversion.tensor(from: try image(initImage, flag: "--init-image"), shape: shape, resize: resize) }
+            catch let error as DiffusionError { throw ValidationError("--init-image \(initImage): \(error)") }
+            if let mask {
+                do { options.mask = try ImageConversion.mask(from: try image(mask, flag: "--mask"), height: shape[1], width: shape[2], resize: resize) }
+                catch let error as DiffusionError { throw ValidationError("--mask \(mask): \(error)") }
+            }
+            options.strength = strength ?? (mask == nil ? 0.8 : 1)
+            options.jumps = jumps
+        }
         let labels = try generator.stepper.classLabels(options, samples: 0..<count).compactMap { $0 }
         let progress = ProgressBar(label: "generating")
         let samples = try generator.generate(options) { done, total in progress.update(done, total) }
         progress.finish()
-        let record = GenerationRecord(model: GenerationRecord.modelName(path: model), seed: seed, sampler: options.sampler, classLabels: labels)
+        let record = GenerationRecord(model: GenerationRecord.modelName(path: model), seed: seed, sampler: options.sampler, classLabels: labels,
+                                      strength: initImage == nil ? nil : options.strength, inpaint: mask != nil, jumps: jumps)
         let images = try (0..<count).map { try SampleImages.image(samples, index: $0) }
         if let out {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
@@ -107,7 +150,8 @@ struct Generate: ParsableCommand {
         }
         if let grid { try AtomicFile.write(try record.gridPNG(images), to: URL(fileURLWithPath: grid)) }
         if let npy { try NumPy.write(.float(samples), to: npy) }
-        print("generated \(count) samples (\(options.sampler.kind.rawValue), \(stepCount) steps, seed \(seed)"
+        let kind = initImage == nil ? "" : (mask == nil ? ", image-to-image" : ", inpainting") + " at strength \(options.strength)"
+        print("generated \(count) samples (\(options.sampler.kind.rawValue), \(stepCount) steps\(kind), seed \(seed)"
               + (labels.isEmpty ? ")" : ", classes \(labels.map(String.init).joined(separator: ",")))"))
     }
 }

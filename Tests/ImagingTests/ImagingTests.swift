@@ -77,4 +77,19 @@ private let fashion = "/usr/share/datasets/fashion-mnist"
             "\($0)".contains("/no/such/data") && "\($0)".contains("fashion-mnist, an IDX image file or a folder of PNGs")
         }
     }
+
+    /// Non-square crops and resizes (init images for a model's H×W): the centered region of the
+    /// target's aspect ratio, area averaging when shrinking both axes, bilinear otherwise.
+    @Test func centerCropAndResizeToAnyAspect() {
+        let image = Image8(width: 6, height: 4, channels: 1, pixels: (0..<24).map { UInt8($0) })
+        let square = image.centerCropped(width: 1, height: 1)
+        #expect(square.width == 4 && square.height == 4 && Array(square.pixels.prefix(4)) == [1, 2, 3, 4])
+        let tall = image.centerCropped(width: 1, height: 2)
+        #expect(tall.width == 2 && tall.height == 4 && Array(tall.pixels.prefix(2)) == [2, 3])
+        #expect(image.centerCropped(width: 3, height: 2) == image)
+        let shrunk = image.resized(width: 3, height: 2)  // 2×2 block means, (0+1+6+7)/4 = 3.5 → 4 (halves away from zero)
+        #expect(shrunk.pixels == [4, 6, 8, 16, 18, 20])
+        let grown = Image8(width: 2, height: 1, channels: 1, pixels: [0, 100]).resized(width: 4, height: 2)
+        #expect(grown.pixels == [0, 25, 75, 100, 0, 25, 75, 100])
+    }
 }

@@ -4,7 +4,8 @@
 // the batch at every step). A sample's result depends only on its own settings: noise comes from
 // Philox stream `stream` under `seed` (x_T at element offset 0, step i's noise at (i+1)·count),
 // and the compiled plan's outputs do not depend on the batch (see Tensors' GEMM), so a sample
-// gives the same bits alone, in any batch, at any position, on any thread count.
+// gives the same bits alone, in any batch, at any position, on any thread count. Image-to-image
+// and inpainting (an init image, strength, mask) are per-sample state too (ImageToImage.swift).
 
 import Foundation
 import Graphs
@@ -21,31 +22,65 @@ public final class SampleJob: @unchecked Sendable {
     public let classLabel: Int?
     /// The current sample x_t, `[C, H, W]`; x_0 once `isDone`.
     public let x: Tensor
+    /// Image-to-image / inpainting: the init image and mask (nil: plain generation).
+    public let source: SourceImage?
+    /// The index into the sampler's timesteps of the next step.
     public private(set) var step = 0
+    /// Model evaluations so far (more than `step` when RePaint resamples).
+    public private(set) var evaluations = 0
+    /// Resamplings done at the current step.
+    private var resamplings = 0
     var history = SamplerHistory()
 
-    /// Starts from `initialNoise` (`[C, H, W]` elements) or from Philox noise of `seed`/`stream`.
+    /// Starts from `initialNoise` (`[C, H, W]` elements) or from Philox noise of `seed`/`stream`
+    /// (element 0 on); with a `source` that starts from its image (strength < 1), from the image
+    /// noised with that noise to the first timestep.
     public init(sampler: Sampler, imageShape: [Int], seed: UInt64, stream: UInt64, classLabel: Int? = nil,
-                initialNoise: UnsafePointer<Float>? = nil, cpu: CPU) throws {
+                initialNoise: UnsafePointer<Float>? = nil, source: SourceImage? = nil, cpu: CPU) throws {
         self.sampler = sampler
         self.seed = seed
         self.stream = stream
         self.classLabel = classLabel
+        self.source = source
         x = Tensor(uninitialized: Shape([1] + imageShape))
         if let initialNoise { x.pointer.update(from: initialNoise, count: x.count) }
         else { try cpu.fillNormal(x, seed: seed, stream: stream) }
+        if let source, source.startsFromImage {
+            precondition(source.x0.count == x.count, "SampleJob: init image of \(source.x0.count) values for \(x.count)")
+            SourceImage.noised(source.x0, alphaBar: sampler.schedule.alphasCumprod[sampler.timesteps[0]], noise: x.pointer, into: x.pointer)
+        }
     }
 
+    /// Steps of the sampler's plan (fewer than its `steps` for image-to-image).
     public var stepCount: Int { sampler.timesteps.count }
+    /// Model evaluations the whole sample takes: every step but the last is redone `jumps` times
+    /// when inpainting with RePaint resampling.
+    public var evaluationCount: Int { stepCount + (source.map { $0.mask != nil ? (stepCount - 1) * $0.jumps : 0 } ?? 0) }
     public var isDone: Bool { step >= stepCount }
     /// The timestep the next step denoises.
     public var timestep: Int { sampler.timesteps[step] }
 
     func advance(modelOutput: UnsafePointer<Float>, noise: Tensor, predicted: Tensor, cpu: CPU) throws {
-        let count = x.count
-        if sampler.addsNoise { try cpu.fillNormal(noise, seed: seed, stream: stream, offset: UInt64((step + 1) * count)) }
+        let count = x.count, e = UInt64(evaluations)
+        if sampler.addsNoise { try cpu.fillNormal(noise, seed: seed, stream: stream, offset: (e + 1) * UInt64(count)) }
         sampler.step(step, modelOutput: modelOutput, sample: x.pointer, noise: sampler.addsNoise ? UnsafePointer(noise.pointer) : nil,
                      predictedX0: predicted.pointer, count: count, history: &history)
+        evaluations += 1
+        if let source, source.mask != nil {
+            let previous = sampler.plan.previous[step], last = step + 1 == stepCount
+            if !last {
+                try cpu.fillNormal(noise, seed: seed, stream: stream, offset: SourceImage.knownNoiseOffset + e * UInt64(count))
+            }
+            source.merge(into: x.pointer, alphaBar: last || previous < 0 ? 1 : sampler.alphaBar(previous), noise: noise.pointer,
+                         exact: last || previous < 0)
+            if !last, resamplings < source.jumps {
+                try cpu.fillNormal(noise, seed: seed, stream: stream, offset: SourceImage.renoiseOffset + e * UInt64(count))
+                SourceImage.renoise(x.pointer, count: count, from: sampler.alphaBar(previous), to: sampler.alphaBar(timestep), noise: noise.pointer)
+                resamplings += 1
+                return
+            }
+        }
+        resamplings = 0
         step += 1
     }
 }
@@ -80,7 +115,10 @@ public final class BatchStepper: @unchecked Sendable {
 
     /// The jobs of samples `samples` of `request` (indices into its `count`): the one place a
     /// request becomes sample jobs, for `denoise generate` and the server alike. Sample k starts
-    /// from row k of the request's initial noise, else from Philox stream k under its seed.
+    /// from row k of the request's initial noise, else from Philox stream k under its seed; with
+    /// an init image and strength < 1, from the image noised with that noise at the first of the
+    /// sampler's last int(steps·strength) timesteps (SDEdit); with a mask, every step keeps the
+    /// mask's 0 region from the init image (inpainting, see ImageToImage.swift).
     public func jobs(_ request: GenerationOptions, samples: Range<Int>) throws -> [SampleJob] {
         let t = schedule.trainingTimesteps
         guard request.count >= 1 else { throw DiffusionError("the number of samples must be at least 1, got \(request.count)") }
@@ -95,11 +133,12 @@ public final class BatchStepper: @unchecked Sendable {
             throw DiffusionError("initial noise has shape \(noise.shape); expected \(shape)")
         }
         let labels = try classLabels(request, samples: samples)
-        let sampler = Sampler(request.sampler, schedule: schedule)
-        return try zip(samples, labels).map { k, label in
+        let sources = try sourceImages(request, samples: samples)
+        let sampler = Sampler(request.sampler, schedule: schedule, strength: request.initImage == nil ? 1 : request.strength)
+        return try zip(samples, zip(labels, sources)).map { k, setting in
             try withExtendedLifetime(request.initialNoise) {
-                try SampleJob(sampler: sampler, imageShape: model.imageShape, seed: request.seed, stream: UInt64(k), classLabel: label,
-                              initialNoise: request.initialNoise.map { UnsafePointer($0.pointer + k * count) }, cpu: cpu)
+                try SampleJob(sampler: sampler, imageShape: model.imageShape, seed: request.seed, stream: UInt64(k), classLabel: setting.0,
+                              initialNoise: request.initialNoise.map { UnsafePointer($0.pointer + k * count) }, source: setting.1, cpu: cpu)
             }
         }
     }

@@ -1,6 +1,7 @@
 // GenerationRecord: how a set of samples was made, and the PNG bytes that carry it (a "parameters"
 // tEXt chunk). `denoise generate` and the server both encode through here, so the same settings
-// and seed give the same bytes from either.
+// and seed give the same bytes from either. Image-to-image adds `strength=`, inpainting `inpaint=1`
+// (and `jumps=`); without them the text is what it always was.
 
 import Foundation
 import Imaging
@@ -13,17 +14,33 @@ public struct GenerationRecord: Sendable, Equatable {
     public var sampler: SamplerOptions
     /// Each sample's class label (class-conditional models; empty otherwise).
     public var classLabels: [Int]
+    /// Image-to-image: the strength (nil: no init image; recorded as `strength=`).
+    public var strength: Double?
+    /// Inpainting (an init image and a mask; recorded as `inpaint=1`) and its RePaint jumps
+    /// (recorded as `jumps=` when > 0).
+    public var inpaint: Bool
+    public var jumps: Int
 
-    public init(model: String, seed: UInt64, sampler: SamplerOptions, classLabels: [Int] = []) {
+    public init(model: String, seed: UInt64, sampler: SamplerOptions, classLabels: [Int] = [],
+                strength: Double? = nil, inpaint: Bool = false, jumps: Int = 0) {
         self.model = model
         self.seed = seed
         self.sampler = sampler
         self.classLabels = classLabels
+        (self.strength, self.inpaint, self.jumps) = (strength, inpaint, jumps)
     }
 
     /// The record of `jobs` (one request's samples, in order): their class labels included.
     public init(model: String, seed: UInt64, sampler: SamplerOptions, jobs: [SampleJob]) {
         self.init(model: model, seed: seed, sampler: sampler, classLabels: jobs.compactMap(\.classLabel))
+    }
+
+    /// The record of `request` and its `jobs`: seed, sampler, class labels, and the image-to-image
+    /// and inpainting settings when it has an init image.
+    public init(model: String, request: GenerationOptions, jobs: [SampleJob]) {
+        let image = request.initImage != nil, inpaint = image && request.mask != nil
+        self.init(model: model, seed: request.seed, sampler: request.sampler, classLabels: jobs.compactMap(\.classLabel),
+                  strength: image ? request.strength : nil, inpaint: inpaint, jumps: inpaint ? request.jumps : 0)
     }
 
     /// A model's name from its path: the last path component without an `.onnx` extension.
@@ -40,6 +57,8 @@ public struct GenerationRecord: Sendable, Equatable {
             if let index, index < classLabels.count { text += " class=\(classLabels[index])" }
             else if index == nil { text += " classes=" + classLabels.map(String.init).joined(separator: ",") }
         }
+        if let strength { text += " strength=\(strength)" }
+        if inpaint { text += " inpaint=1" + (jumps > 0 ? " jumps=\(jumps)" : "") }
         return text
     }
 

@@ -20,6 +20,21 @@ public struct GenerationOptions: Sendable {
     /// Class labels of a class-conditional model: one for every sample, or one per sample; nil
     /// draws a class per sample from the seed.
     public var classLabels: [Int]?
+    /// Image-to-image / inpainting: the init image in model space ([-1, 1], see
+    /// ``ImageConversion``), `[C, H, W]` for every sample or `[count, C, H, W]` one per sample.
+    public var initImage: Tensor?
+    /// How much of the init image is regenerated, in (0, 1]: the sampler runs the last
+    /// int(steps · strength) of its steps, starting from the init image noised to the first of
+    /// them (diffusers' img2img). 1 starts from pure noise (as plain generation, or diffusers'
+    /// inpainting at strength 1). Below 1 needs `initImage`.
+    public var strength = 1.0
+    /// Inpainting: `[1, H, W]` or `[C, H, W]` in [0, 1], 1 = regenerate, 0 = keep the init
+    /// image (exactly, in the final sample); fractional values mix. Needs `initImage`.
+    public var mask: Tensor?
+    /// RePaint resampling (inpainting only; ddpm or ddim): after every step but the last, the
+    /// sample is noised back to the step's timestep and the step redone, `jumps` times (RePaint's
+    /// Algorithm 1 with U = jumps + 1, i.e. jump length 1). 0: none.
+    public var jumps = 0
 
     public init() {}
 
@@ -52,8 +67,8 @@ public final class ImageGenerator {
         var done = 0
         for chunk in chunks {
             let jobs = try stepper.jobs(options, samples: chunk)
-            let steps = jobs[0].stepCount
-            for _ in 0..<steps {
+            let steps = jobs[0].evaluationCount
+            while !jobs[0].isDone {
                 try stepper.step(jobs)
                 done += 1
                 progress(done, steps * chunks.count)

@@ -83,10 +83,13 @@ public struct Sampler: Sendable {
     /// Whether a step consumes Gaussian noise.
     public var addsNoise: Bool { options.kind == .ddpm || (options.kind == .ddim && options.eta > 0) }
 
-    public init(_ options: SamplerOptions, schedule: NoiseSchedule) {
+    /// A sampler over `options.steps` steps, or for image-to-image (`strength` < 1) the last
+    /// ``Sampler/keptSteps(steps:strength:)`` of them (diffusers' img2img `get_timesteps`).
+    public init(_ options: SamplerOptions, schedule: NoiseSchedule, strength: Double = 1) {
         self.options = options
         self.schedule = schedule
         let t = schedule.trainingTimesteps
+        let plan: TimestepPlan, sigmas: [Double]
         switch options.kind {
         case .ddpm:
             plan = options.steps == t && options.spacing != .lucidrains
@@ -102,6 +105,18 @@ public struct Sampler: Sendable {
             let ac = schedule.alphasCumprod
             sigmas = plan.timesteps.map { Double(Float(((1 - ac[$0]) / ac[$0]).squareRoot())) } + [0]
         }
+        let skipped = options.steps - Self.keptSteps(steps: options.steps, strength: strength)
+        self.plan = TimestepPlan(timesteps: Array(plan.timesteps.dropFirst(skipped)), previous: Array(plan.previous.dropFirst(skipped)))
+        self.sigmas = Array(sigmas.dropFirst(skipped))
+    }
+
+    /// How many of `steps` steps an image-to-image sample of `strength` (0, 1] runs: diffusers'
+    /// img2img `init_timestep = min(int(steps · strength), steps)`; the plan starts at
+    /// `timesteps[steps − init_timestep]` (every sampler here has diffusers' `order` 1). 0 means
+    /// the strength is too low for the step count (`BatchStepper.jobs` refuses it).
+    public static func keptSteps(steps: Int, strength: Double) -> Int {
+        guard strength > 0 else { return 0 }
+        return min(Int(Double(steps) * strength), steps)
     }
 
     /// ᾱ at timestep `t` (t < 0: 1, or ᾱ_0 for DDIM without `setAlphaToOne`).
