@@ -121,6 +121,16 @@ func json(_ object: [String: Any]) -> Data { try! JSONSerialization.data(withJSO
         #expect(badFlag.status == 400 && badFlag.error.contains("stream must be true or false"))
     }
 
+    /// n above --max-batch: samples enter over several forwards, yet progress counts each step once.
+    @Test func progressCountsStepsWhenSamplesDoNotFitOneBatch() throws {
+        let s = try TestServer(maxBatch: 2)
+        let r = try request(s.port, "/generate?steps=5&seed=3&n=3&stream=1")
+        let all = events(r.body)
+        #expect(all.filter { $0.name == "progress" }.map { $0.data["step"] as? Int } == [1, 2, 3, 4, 5])
+        let pngs = all.filter { $0.name == "image" }.compactMap { ($0.data["png"] as? String).flatMap { Data(base64Encoded: $0) } }
+        #expect(pngs == (try s.expectedPNGs(steps: 5, seed: 3, n: 3)))
+    }
+
     @Test func streamTimeoutIsAnErrorEvent() throws {
         let s = try TestServer(timeout: 0.2)
         let r = try request(s.port, "/generate?steps=1000&stream=1")
