@@ -12,10 +12,18 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 
+/// MHD_OPTION_URI_LOG_CALLBACK's callback: sees the raw request target first; what it returns
+/// becomes the request's context (`*req_cls`).
+typedef void *(*dn_uri_logger)(void *cls, const char *uri, struct MHD_Connection *connection);
+
 /// Starts a daemon (one thread per connection) listening on `host` (an IPv4 or IPv6 literal) and
-/// `port` (0: an ephemeral port). NULL when the address is invalid or cannot be bound.
+/// `port` (0: an ephemeral port). `memory_limit` bounds each connection's buffer (request line and
+/// headers must fit); `completed` runs when a request ends (any way), `notify` when a connection
+/// opens or closes; all callbacks get `cls`. NULL when the address is invalid or cannot be bound.
 static inline struct MHD_Daemon *dn_mhd_start(const char *host, uint16_t port, MHD_AccessHandlerCallback handler, void *cls,
-                                              unsigned int connection_limit, unsigned int connection_timeout) {
+                                              unsigned int connection_limit, unsigned int connection_timeout, size_t memory_limit,
+                                              dn_uri_logger uri_logger, MHD_RequestCompletedCallback completed,
+                                              MHD_NotifyConnectionCallback notify) {
     struct sockaddr_in v4;
     struct sockaddr_in6 v6;
     const struct sockaddr *addr;
@@ -38,6 +46,10 @@ static inline struct MHD_Daemon *dn_mhd_start(const char *host, uint16_t port, M
                             MHD_OPTION_SOCK_ADDR, addr,
                             MHD_OPTION_CONNECTION_LIMIT, connection_limit,
                             MHD_OPTION_CONNECTION_TIMEOUT, connection_timeout,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory_limit,
+                            MHD_OPTION_URI_LOG_CALLBACK, uri_logger, cls,
+                            MHD_OPTION_NOTIFY_COMPLETED, completed, cls,
+                            MHD_OPTION_NOTIFY_CONNECTION, notify, cls,
                             MHD_OPTION_END);
 }
 
@@ -61,3 +73,12 @@ static inline int dn_peer_closed(int fd) {
     if (n < 0) return !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
     return 0;
 }
+
+/// Writes `length` bytes to `fd` without blocking or raising SIGPIPE (a last answer before closing,
+/// e.g. 408); the count written, or -1.
+static inline long dn_send_now(int fd, const void *bytes, size_t length) {
+    return (long)send(fd, bytes, length, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/// Shuts both directions of `fd`, so libmicrohttpd's thread sees the end and closes the connection.
+static inline void dn_shutdown(int fd) { shutdown(fd, SHUT_RDWR); }

@@ -52,17 +52,24 @@ public final class Ticket: @unchecked Sendable {
     let model: ServedModel
     let jobs: [SampleJob]
     let record: GenerationRecord
+    /// Called on the engine thread after a forward that moved this request on: `(k, S)`, the
+    /// steps finished by its slowest sample and the steps per sample, so k runs 1…S exactly once
+    /// each (samples admitted together move in lockstep). Keep it short: the engine waits for it.
+    let progress: (@Sendable (_ step: Int, _ steps: Int) -> Void)?
     /// Samples handed to the batch so far (they are admitted in order).
     var admitted = 0
     var finished = 0
+    /// The last step reported to `progress` (engine thread only).
+    var reported = 0
     private(set) var outcome: Outcome?
     private let done = DispatchSemaphore(value: 0)
     private let lock = NSLock()
 
-    init(model: ServedModel, jobs: [SampleJob], record: GenerationRecord) {
+    init(model: ServedModel, jobs: [SampleJob], record: GenerationRecord, progress: (@Sendable (Int, Int) -> Void)? = nil) {
         self.model = model
         self.jobs = jobs
         self.record = record
+        self.progress = progress
     }
 
     /// Ends the ticket once; later calls are ignored. Wakes the waiting handler.
@@ -76,6 +83,9 @@ public final class Ticket: @unchecked Sendable {
     }
 
     var isEnded: Bool { lock.withLock { outcome != nil } }
+
+    /// The outcome so far, without waiting (nil while running).
+    var currentOutcome: Outcome? { lock.withLock { outcome } }
 
     /// Waits up to `seconds` for the outcome (one waiter: the request's handler).
     func wait(seconds: Double) -> Outcome? {
@@ -240,6 +250,7 @@ public final class Engine: @unchecked Sendable {
             do {
                 try step(model, batch.map(\.job))
                 metrics.forward(batch: batch.count)
+                report(batch.map(\.ticket))
             } catch {
                 for entry in batch { entry.ticket.end(.failed("generation failed: \(error)")) }
             }
@@ -250,6 +261,18 @@ public final class Engine: @unchecked Sendable {
                 }
                 active.removeAll { $0.job.isDone || $0.ticket.isEnded }
                 metrics.load(queued: waiting.count, active: active.count)
+            }
+        }
+    }
+
+    /// Tells each of `tickets` (repeats allowed) with a progress hook how far its slowest sample is.
+    private func report(_ tickets: [Ticket]) {
+        var seen = Set<ObjectIdentifier>()
+        for t in tickets where t.progress != nil && seen.insert(ObjectIdentifier(t)).inserted {
+            let k = t.jobs.lazy.map(\.step).min() ?? 0
+            if k > t.reported {
+                t.reported = k
+                t.progress?(k, t.jobs[0].stepCount)
             }
         }
     }

@@ -1,5 +1,10 @@
-// GenerateRequest: the query parameters of GET /generate, validated. Every problem is one
-// message naming the parameter and what was wrong (the server answers it as a 400).
+// GenerateRequest: the parameters of one generation request, validated — from GET /generate's
+// query string or POST /v1/generate's JSON body. Both front ends only build a
+// `[String: RequestValue]` map (query text, or strictly parsed JSON values); one typed
+// validation reads it, so a parameter is checked the same way whichever way it came. Every
+// problem is one message naming the parameter and what was wrong (answered as a 400, or a 404
+// for an unknown model). Not here: running the request (HTTPServer+Generate.swift).
+// Adding a parameter: a `Key` case, then read it in `init(_:models:options:)`.
 
 import Diffusion
 import Foundation
@@ -15,8 +20,25 @@ struct RequestError: Error, CustomStringConvertible {
     }
 }
 
+/// One parameter as the client sent it: query-string text (typed by parsing it), or a JSON value
+/// (typed by its JSON type: `"5"` is not an integer).
+enum RequestValue {
+    case text(String)
+    case json(StrictJSON)
+}
+
 struct GenerateRequest {
-    static let known = ["steps", "n", "seed", "sampler", "eta", "timestep_spacing", "clip_sample", "rederive_noise", "model", "class"]
+    /// Every parameter a generation request takes, in query and JSON alike.
+    enum Key: String, CaseIterable {
+        case steps, n, seed, sampler, eta
+        case timestepSpacing = "timestep_spacing", clipSample = "clip_sample", rederiveNoise = "rederive_noise"
+        case model
+        case classLabels = "class"
+        /// Answer as Server-Sent Events (also `Accept: text/event-stream` on POST /v1/generate).
+        case stream
+    }
+
+    static var known: [String] { Key.allCases.map(\.rawValue) }
 
     let model: ServedModel
     let n: Int
@@ -24,25 +46,43 @@ struct GenerateRequest {
     let sampler: SamplerOptions
     /// Class labels (class-conditional models): one for all samples or one per sample; nil draws them from the seed.
     let classLabels: [Int]?
+    /// Whether the client asked for a Server-Sent Events stream.
+    let stream: Bool
 
+    /// Validates GET /generate's query items (in order; a repeated or empty one is an error).
     init(query: [(String, String?)], models: [ServedModel], options: ServerOptions) throws {
-        var values: [String: String] = [:]
+        var values: [String: RequestValue] = [:]
         for (key, value) in query {
-            guard Self.known.contains(key) else {
-                throw RequestError("unknown parameter '\(key)' (known: \(Self.known.joined(separator: ", ")))")
-            }
             guard values[key] == nil else { throw RequestError("parameter '\(key)' given more than once") }
             guard let value, !value.isEmpty else { throw RequestError("parameter '\(key)' has no value") }
-            values[key] = value
+            values[key] = .text(value)
         }
-        func integer(_ key: String, _ range: ClosedRange<Int>) throws -> Int? {
-            guard let text = values[key] else { return nil }
-            guard let v = Int(text) else { throw RequestError("\(key) must be an integer, got '\(text)'") }
-            guard range.contains(v) else { throw RequestError("\(key) must be \(range.lowerBound)…\(range.upperBound), got \(v)") }
-            return v
-        }
+        try self.init(values, models: models, options: options)
+    }
 
-        if let name = values["model"] {
+    /// Validates POST /v1/generate's body: one JSON object of parameters, no key twice.
+    init(json body: [UInt8], models: [ServedModel], options: ServerOptions) throws {
+        let document: StrictJSON
+        do { document = try StrictJSON.parse(body) } catch { throw RequestError("malformed JSON body: \(error)") }
+        guard case .object(let keys, let members) = document else {
+            throw RequestError("the JSON body must be an object of parameters, got \(document.kind)")
+        }
+        var values: [String: RequestValue] = [:]
+        for (key, value) in zip(keys, members) {
+            guard values[key] == nil else { throw RequestError("parameter '\(key)' given more than once") }
+            values[key] = .json(value)
+        }
+        try self.init(values, models: models, options: options)
+    }
+
+    /// The one validation of both front ends.
+    init(_ values: [String: RequestValue], models: [ServedModel], options: ServerOptions) throws {
+        for key in values.keys.sorted() where Key(rawValue: key) == nil {
+            throw RequestError("unknown parameter '\(key)' (known: \(Self.known.joined(separator: ", ")))")
+        }
+        let p = Parameters(values: values)
+
+        if let name = try p.string(.model) {
             guard let m = models.first(where: { $0.name == name }) else {
                 throw RequestError("unknown model '\(name)' (served: \(models.map(\.name).joined(separator: ", ")))", status: 404)
             }
@@ -51,48 +91,35 @@ struct GenerateRequest {
             model = models[0]
         }
         let timesteps = model.stepper.schedule.trainingTimesteps
-        let steps = try integer("steps", 1...min(options.maxSteps, timesteps)) ?? min(options.defaultSteps, timesteps, options.maxSteps)
-        n = try integer("n", 1...options.maxN) ?? 1
-        if let text = values["seed"] {
-            guard let s = UInt64(text) else { throw RequestError("seed must be an integer 0…\(UInt64.max), got '\(text)'") }
-            seed = s
-        } else {
-            seed = UInt64.random(in: 0...UInt64.max)
-        }
+        let steps = try p.integer(.steps, 1...min(options.maxSteps, timesteps)) ?? min(options.defaultSteps, timesteps, options.maxSteps)
+        n = try p.integer(.n, 1...options.maxN) ?? 1
+        seed = try p.seed(.seed) ?? UInt64.random(in: 0...UInt64.max)
         var o = model.stepper.defaultSamplerOptions(steps: steps)
-        if let name = values["sampler"] {
+        if let name = try p.string(.sampler) {
             guard let kind = SamplerKind(rawValue: name) else {
                 throw RequestError("unknown sampler '\(name)' (use \(SamplerKind.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             o.kind = kind
         }
-        if let text = values["eta"] {
-            guard let eta = Double(text), eta >= 0, eta <= 1 else { throw RequestError("eta must be a number in [0, 1], got '\(text)'") }
+        if let eta = try p.number(.eta) {
+            guard eta >= 0, eta <= 1 else { throw RequestError("eta must be a number in [0, 1], got \(eta)") }
             o.eta = eta
         }
-        if let name = values["timestep_spacing"] {
+        if let name = try p.string(.timestepSpacing) {
             guard let spacing = TimestepSpacing(rawValue: name) else {
                 throw RequestError("unknown timestep_spacing '\(name)' (use \(TimestepSpacing.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             o.spacing = spacing
         }
-        func flag(_ key: String) throws -> Bool? {
-            guard let text = values[key] else { return nil }
-            switch text {
-            case "true", "1": return true
-            case "false", "0": return false
-            default: throw RequestError("\(key) must be true or false, got '\(text)'")
-            }
-        }
-        if let clip = try flag("clip_sample") { o.clipSample = clip }
-        if let rederive = try flag("rederive_noise") { o.rederiveNoise = rederive }
+        if let clip = try p.flag(.clipSample) { o.clipSample = clip }
+        if let rederive = try p.flag(.rederiveNoise) { o.rederiveNoise = rederive }
         sampler = o
-        if let text = values["class"] {
+        if let items = try p.list(.classLabels) {
             guard let classes = model.model.classes else {
                 throw RequestError("class: model '\(model.name)' is not class-conditional (it takes no class)")
             }
-            let labels = try text.split(separator: ",", omittingEmptySubsequences: false).map { item in
-                do { return try classes.label(String(item)) } catch { throw RequestError("class: \(error)") }
+            let labels = try items.map { item in
+                do { return try classes.label(item) } catch { throw RequestError("class: \(error)") }
             }
             guard labels.count == 1 || labels.count == n else {
                 throw RequestError("class: \(labels.count) labels for n=\(n) samples (give one for all, or one per sample)")
@@ -100,6 +127,100 @@ struct GenerateRequest {
             classLabels = labels
         } else {
             classLabels = nil
+        }
+        stream = try p.flag(.stream) ?? false
+    }
+}
+
+/// Typed reads of a request's values; each error names the key and what was sent.
+private struct Parameters {
+    let values: [String: RequestValue]
+
+    /// What was sent, for an error message: `'abc'` for query text, `a string` for JSON.
+    private func shown(_ v: RequestValue) -> String {
+        switch v {
+        case .text(let t): return "'\(t)'"
+        case .json(let j): return j.kind
+        }
+    }
+
+    func integer(_ key: GenerateRequest.Key, _ range: ClosedRange<Int>) throws -> Int? {
+        guard let v = values[key.rawValue] else { return nil }
+        let value: Int
+        switch v {
+        case .text(let t):
+            guard let i = Int(t) else { throw RequestError("\(key.rawValue) must be an integer, got '\(t)'") }
+            value = i
+        case .json(.integer(let i)): value = i
+        case .json(let j): throw RequestError("\(key.rawValue) must be an integer, got \(j.kind)")
+        }
+        guard range.contains(value) else { throw RequestError("\(key.rawValue) must be \(range.lowerBound)…\(range.upperBound), got \(value)") }
+        return value
+    }
+
+    /// 0…2^64−1 (JSON integers above Int.max arrive as written).
+    func seed(_ key: GenerateRequest.Key) throws -> UInt64? {
+        guard let v = values[key.rawValue] else { return nil }
+        let text: String
+        switch v {
+        case .text(let t): text = t
+        case .json(.integer(let i)): text = String(i)
+        case .json(.number(let s)): text = s
+        case .json(let j): throw RequestError("\(key.rawValue) must be an integer 0…\(UInt64.max), got \(j.kind)")
+        }
+        guard let s = UInt64(text) else { throw RequestError("\(key.rawValue) must be an integer 0…\(UInt64.max), got '\(text)'") }
+        return s
+    }
+
+    func number(_ key: GenerateRequest.Key) throws -> Double? {
+        guard let v = values[key.rawValue] else { return nil }
+        switch v {
+        case .text(let t), .json(.number(let t)):
+            guard let d = Double(t), d.isFinite else { throw RequestError("\(key.rawValue) must be a number, got '\(t)'") }
+            return d
+        case .json(.integer(let i)): return Double(i)
+        case .json(let j): throw RequestError("\(key.rawValue) must be a number, got \(j.kind)")
+        }
+    }
+
+    func string(_ key: GenerateRequest.Key) throws -> String? {
+        guard let v = values[key.rawValue] else { return nil }
+        switch v {
+        case .text(let t): return t
+        case .json(.string(let s)):
+            guard !s.isEmpty else { throw RequestError("parameter '\(key.rawValue)' has no value") }
+            return s
+        case .json(let j): throw RequestError("\(key.rawValue) must be a string, got \(j.kind)")
+        }
+    }
+
+    /// Query: `true`/`1`, `false`/`0`. JSON: a boolean.
+    func flag(_ key: GenerateRequest.Key) throws -> Bool? {
+        guard let v = values[key.rawValue] else { return nil }
+        switch v {
+        case .text("true"), .text("1"), .json(.bool(true)): return true
+        case .text("false"), .text("0"), .json(.bool(false)): return false
+        case .text, .json: throw RequestError("\(key.rawValue) must be true or false, got \(shown(v))")
+        }
+    }
+
+    /// Query: comma-separated items. JSON: an integer, a string, or a non-empty array of them.
+    func list(_ key: GenerateRequest.Key) throws -> [String]? {
+        guard let v = values[key.rawValue] else { return nil }
+        func item(_ j: StrictJSON) throws -> String {
+            switch j {
+            case .integer(let i): return String(i)
+            case .string(let s): return s
+            case .object, .array, .number, .bool, .null:
+                throw RequestError("\(key.rawValue) must be an integer, a string or an array of them, got \(j.kind)")
+            }
+        }
+        switch v {
+        case .text(let t): return t.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        case .json(.array(let items)):
+            guard !items.isEmpty else { throw RequestError("\(key.rawValue) must not be an empty array") }
+            return try items.map(item)
+        case .json(let j): return [try item(j)]
         }
     }
 }

@@ -1,8 +1,10 @@
-// HTTPServer: the HTTP front end on libmicrohttpd, one thread per connection. A /generate handler
-// validates its parameters, hands a Ticket to the Engine and waits for it, checking every 50 ms
-// whether the client hung up (its samples then leave the batch at the next step) or the request
-// ran past --timeout (504). Everything else answers at once: /healthz, /readyz, /metrics,
-// /v1/models. Errors are JSON `{"error": "..."}`; each request is logged in one line.
+// HTTPServer: the HTTP front end's routes and options. One route table maps a path to its methods,
+// whether it needs the API key, and a handler; `respond` checks path (404), method (405) and key
+// (401) in that order, then calls the handler. Handlers answer at once (/healthz, /readyz,
+// /metrics, /v1/models, the web page at / from WebPage.swift) or run a generation
+// (HTTPServer+Generate.swift); `POST /v1/models/{name}/reload` is HTTPServer+Reload.swift. Not here: the
+// libmicrohttpd glue, request bodies and the size/time limits (HTTPServer+MHD.swift). Errors are
+// JSON `{"error": "..."}`; each request is logged in one line.
 
 import CMicroHTTPD
 import Diffusion
@@ -23,24 +25,60 @@ public struct ServerOptions: Sendable {
     public var connectionLimit: UInt32 = 1024
     /// Steps when a request gives none.
     public var defaultSteps = 50
+    /// Most bytes of a request body (413 beyond; from Content-Length before reading, else while reading).
+    public var maxBody = 8 << 20
+    /// Most bytes of a request line's target, path and query (414 beyond).
+    public var maxURL = 8192
+    /// Seconds a client may take to send a whole request (408 beyond); also the idle time after
+    /// which a kept-alive connection is closed.
+    public var requestTimeout = 30.0
     public init() {}
 }
 
-/// An HTTP response before it is queued.
+/// An HTTP response before it is queued: a body, or a stream of Server-Sent Events.
 struct Response {
     var status: Int
     var contentType = "application/json"
     var body = Data()
     var headers: [(String, String)] = []
+    /// When set, the body is this stream (sent chunked as it is produced) and `body` is unused.
+    var stream: EventStream?
 
     static func json(_ status: Int, _ object: Any, headers: [(String, String)] = []) -> Response {
-        let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return Response(status: status, body: body + Data("\n".utf8), headers: headers)
+        Response(status: status, body: jsonData(object) + Data("\n".utf8), headers: headers)
     }
 
     static func error(_ status: Int, _ message: String, headers: [(String, String)] = []) -> Response {
         json(status, ["error": message], headers: headers)
     }
+}
+
+/// Compact JSON with sorted keys, as every JSON body and event is written.
+func jsonData(_ object: Any) -> Data {
+    (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+}
+
+/// A request as the handlers see it.
+struct IncomingRequest {
+    let method: String
+    let path: String
+    let query: [(String, String?)]
+    let header: (String) -> String?
+    let body: [UInt8]
+    /// The connection's socket (to notice a client that hung up), or -1.
+    let socket: Int32
+}
+
+/// One entry of the route table.
+struct Route: Sendable {
+    let path: String
+    /// Methods served; GET implies HEAD (handled like GET, the body omitted).
+    let methods: [String]
+    /// Answered without the API key.
+    let isOpen: Bool
+    let handle: @Sendable (HTTPServer, IncomingRequest) -> Response
+
+    var allowed: [String] { methods.contains("GET") ? methods + ["HEAD"] : methods }
 }
 
 public enum ServerError: Error, CustomStringConvertible {
@@ -56,8 +94,11 @@ public final class HTTPServer: @unchecked Sendable {
     public let options: ServerOptions
     let log: @Sendable (String) -> Void
     private var daemon: OpaquePointer?
+    /// Guards `stopping`.
     private let stateLock = NSLock()
     private var stopping = false
+    /// Connections still receiving their request (408 after `requestTimeout`); see HTTPServer+MHD.swift.
+    let watchdog: RequestWatchdog
     /// The port listened on (the ephemeral one when `options.port` is 0).
     public private(set) var port: UInt16 = 0
 
@@ -66,15 +107,13 @@ public final class HTTPServer: @unchecked Sendable {
         self.metrics = metrics
         self.options = options
         self.log = log
+        watchdog = RequestWatchdog(timeout: options.requestTimeout)
     }
 
     public func start() throws {
-        let context = Unmanaged.passUnretained(self).toOpaque()
-        guard let d = dn_mhd_start(options.host, options.port, accessHandler, context, options.connectionLimit, 600) else {
-            throw ServerError.cannotListen("cannot listen on \(options.host):\(options.port) (address in use, or not an IPv4/IPv6 address?)")
-        }
-        daemon = d
-        port = dn_mhd_port(d)
+        daemon = try startDaemon()
+        port = dn_mhd_port(daemon)
+        watchdog.start()
     }
 
     /// Refuses new requests from now on (503) and stops accepting connections.
@@ -88,34 +127,42 @@ public final class HTTPServer: @unchecked Sendable {
         quiesce()
         if let daemon { MHD_stop_daemon(daemon) }
         daemon = nil
+        watchdog.stop()
     }
 
     var isStopping: Bool { stateLock.withLock { stopping } }
 
-    // MARK: - Requests
+    // MARK: - Routes
 
-    static let routes = ["/generate", "/healthz", "/readyz", "/metrics", "/v1/models"]
+    static let routes: [Route] = [
+        Route(path: "/generate", methods: ["GET"], isOpen: false) { $0.generateFromQuery($1) },
+        Route(path: "/v1/generate", methods: ["POST"], isOpen: false) { $0.generateFromJSON($1) },
+        Route(path: "/healthz", methods: ["GET"], isOpen: true) { _, _ in .json(200, ["status": "ok"]) },
+        Route(path: "/readyz", methods: ["GET"], isOpen: true) { server, _ in server.readiness() },
+        Route(path: "/metrics", methods: ["GET"], isOpen: false) { server, _ in
+            Response(status: 200, contentType: "text/plain; version=0.0.4", body: Data(server.metrics.render().utf8))
+        },
+        Route(path: "/v1/models", methods: ["GET"], isOpen: false) { server, _ in .json(200, ["models": server.engine.models.map(server.describe)]) },
+        // The page only calls the API above (with the key the user types in, when one is set).
+        Route(path: "/", methods: ["GET"], isOpen: true) { _, _ in
+            Response(status: 200, contentType: "text/html; charset=utf-8", body: Data(WebPage.html.utf8))
+        },
+    ]
+
+    static func route(_ path: String) -> Route? { routes.first { $0.path == path } }
 
     /// Answers one request; status 499 (client gone) closes the connection without a response.
-    func respond(method: String, path: String, query: [(String, String?)], header: (String) -> String?, socket: Int32) -> Response {
-        if let reply = reloadRoute(method: method, path: path, header: header) { return reply }
-        guard Self.routes.contains(path) else {
-            return .error(404, "no such path '\(path)' (try /generate, /healthz, /readyz, /metrics, /v1/models)")
+    func respond(_ request: IncomingRequest) -> Response {
+        if let reply = reloadRoute(method: request.method, path: request.path, header: request.header) { return reply }
+        guard let route = Self.route(request.path) else {
+            return .error(404, "no such path '\(request.path)' (try \(Self.routes.map(\.path).joined(separator: ", ")))")
         }
-        guard method == "GET" || method == "HEAD" else {
-            return .error(405, "method \(method) not allowed on \(path); use GET", headers: [("Allow", "GET, HEAD")])
+        guard route.allowed.contains(request.method) else {
+            let allow = route.allowed.joined(separator: ", ")
+            return .error(405, "method \(request.method) not allowed on \(request.path); use \(route.methods.joined(separator: " or "))", headers: [("Allow", allow)])
         }
-        if path != "/healthz", path != "/readyz", let refusal = unauthorized(header) { return refusal }
-        switch path {
-        case "/healthz": return .json(200, ["status": "ok"])
-        case "/readyz":
-            return engine.ready && !isStopping ? .json(200, ["status": "ready", "models": engine.models.map(\.name)])
-                : .error(503, isStopping ? "shutting down" : "compiling models")
-        case "/metrics":
-            return Response(status: 200, contentType: "text/plain; version=0.0.4", body: Data(metrics.render().utf8))
-        case "/v1/models": return .json(200, ["models": engine.models.map(describe)])
-        default: return generate(query: query, socket: socket)
-        }
+        if !route.isOpen, let refusal = unauthorized(request.header) { return refusal }
+        return route.handle(self, request)
     }
 
     /// The 401 for a request without the API key (when one is set), else nil.
@@ -129,6 +176,16 @@ public final class HTTPServer: @unchecked Sendable {
         return nil
     }
 
+    /// The `route` label of a path in /metrics: a route's path, the reload route's pattern, or "other".
+    static func metricsLabel(_ path: String) -> String {
+        route(path) != nil ? path : reloadName(path) != nil ? reloadRouteLabel : "other"
+    }
+
+    func readiness() -> Response {
+        engine.ready && !isStopping ? .json(200, ["status": "ready", "models": engine.models.map(\.name)])
+            : .error(503, isStopping ? "shutting down" : "compiling models")
+    }
+
     func describe(_ m: ServedModel) -> [String: Any] {
         let s = m.model.schedule
         return ["name": m.name, "image_shape": m.model.imageShape, "channels": m.model.imageShape[0],
@@ -139,56 +196,6 @@ public final class HTTPServer: @unchecked Sendable {
                 "class_conditional": m.model.classes != nil,
                 "num_classes": m.model.classes?.count as Any? ?? NSNull(), "class_names": m.model.classes?.names ?? []]
     }
-
-    func generate(query: [(String, String?)], socket: Int32) -> Response {
-        if isStopping { return .error(503, "shutting down", headers: [("Retry-After", "5")]) }
-        let request: GenerateRequest
-        do { request = try GenerateRequest(query: query, models: engine.models, options: options) } catch {
-            return .error((error as? RequestError)?.status ?? 400, "\(error)")
-        }
-        let model = request.model, stepper = model.stepper
-        let jobs: [SampleJob]
-        do {
-            var options = GenerationOptions(count: request.n, seed: request.seed, sampler: request.sampler)
-            options.classLabels = request.classLabels
-            jobs = try stepper.jobs(options, samples: 0..<request.n)
-        } catch { return .error(500, "cannot start generation: \(error)") }
-        let record = GenerationRecord(model: model.name, seed: request.seed, sampler: request.sampler, jobs: jobs)
-        let ticket = Ticket(model: model, jobs: jobs, record: record)
-        do { try engine.submit(ticket) } catch Engine.SubmitError.queueFull {
-            return .error(503, "queue full (\(engine.limits.maxQueue) requests waiting); retry later", headers: [("Retry-After", "1")])
-        } catch {
-            return .error(503, "shutting down", headers: [("Retry-After", "5")])
-        }
-        let deadline = Date().addingTimeInterval(options.timeout)
-        while true {
-            if let outcome = ticket.wait(seconds: 0.05) {
-                switch outcome {
-                case .done: break
-                case .cancelled(let why): return .error(503, "cancelled: \(why)", headers: [("Retry-After", "5")])
-                case .failed(let why): return .error(500, why)
-                }
-                break
-            }
-            if socket >= 0 && dn_peer_closed(socket) != 0 {
-                ticket.end(.cancelled("client disconnected"))
-                return .error(499, "client disconnected")
-            }
-            if Date() >= deadline {
-                ticket.end(.cancelled("timeout"))
-                return .error(504, "generation took longer than the \(options.timeout) s timeout")
-            }
-        }
-        do {
-            let images = try jobs.map { try SampleImages.image($0.x, index: 0) }
-            let png = jobs.count == 1 ? try record.png(images[0], sample: 0) : try record.gridPNG(images)
-            metrics.imagesGenerated(jobs.count)
-            let classes = record.classLabels.isEmpty ? [] : [("X-Classes", record.classLabels.map(String.init).joined(separator: ","))]
-            return Response(status: 200, contentType: "image/png", body: png, headers: [("X-Seed", "\(request.seed)")] + classes)
-        } catch {
-            return .error(500, "cannot encode the PNG: \(error)")
-        }
-    }
 }
 
 /// Compares without an early exit, so timing does not reveal how much of a key matched.
@@ -197,56 +204,4 @@ func constantTimeEqual(_ a: String, _ b: String) -> Bool {
     var diff = UInt8(x.count == y.count ? 0 : 1)
     for i in 0..<max(x.count, y.count) { diff |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0) }
     return diff == 0
-}
-
-// MARK: - libmicrohttpd glue
-
-/// Collects query arguments in order.
-private final class QueryCollector {
-    var items: [(String, String?)] = []
-}
-
-private let queryIterator: MHD_KeyValueIterator = { context, _, key, value in
-    let collector = Unmanaged<QueryCollector>.fromOpaque(context!).takeUnretainedValue()
-    collector.items.append((key.map { String(cString: $0) } ?? "", value.map { String(cString: $0) }))
-    return .YES
-}
-
-private let accessHandler: MHD_AccessHandlerCallback = { context, connection, url, method, _, _, uploadSize, requestContext in
-    guard let context, let connection, let requestContext else { return .NO }
-    // First call: headers only. Later calls carry any body (ignored); answer on the last one.
-    if requestContext.pointee == nil {
-        requestContext.pointee = UnsafeMutableRawPointer(bitPattern: 1)
-        return .YES
-    }
-    if let uploadSize, uploadSize.pointee > 0 {
-        uploadSize.pointee = 0
-        return .YES
-    }
-    let server = Unmanaged<HTTPServer>.fromOpaque(context).takeUnretainedValue()
-    let start = Date()
-    let path = url.map { String(cString: $0) } ?? "/", verb = method.map { String(cString: $0) } ?? "GET"
-    let collector = QueryCollector()
-    withExtendedLifetime(collector) {
-        _ = MHD_get_connection_values(connection, .GET_ARGUMENT_KIND, queryIterator, Unmanaged.passUnretained(collector).toOpaque())
-    }
-    let header = { (name: String) -> String? in MHD_lookup_connection_value(connection, .HEADER_KIND, name).map { String(cString: $0) } }
-    let response = server.respond(method: verb, path: path, query: collector.items, header: header, socket: dn_mhd_socket(connection))
-    let status = response.status
-    let seconds = Date().timeIntervalSince(start)
-    let route = HTTPServer.routes.contains(path) ? path : HTTPServer.reloadName(path) != nil ? HTTPServer.reloadRouteLabel : "other"
-    server.metrics.request(route: route, status: status, seconds: seconds)
-    let query = collector.items.map { item in item.1.map { "\(item.0)=\($0)" } ?? item.0 }.joined(separator: "&")
-    server.log(String(format: "%@ %@%@ %d %.1f ms", verb, path, query.isEmpty ? "" : "?" + query, status, seconds * 1000))
-    guard status != 499 else { return .NO }
-    let body = response.body
-    let handle: OpaquePointer? = body.withUnsafeBytes { raw in
-        MHD_create_response_from_buffer(raw.count, UnsafeMutableRawPointer(mutating: raw.baseAddress), .RESPMEM_MUST_COPY)
-    }
-    guard let handle else { return .NO }
-    _ = MHD_add_response_header(handle, "Content-Type", response.contentType)
-    for (name, value) in response.headers { _ = MHD_add_response_header(handle, name, value) }
-    let queued = MHD_queue_response(connection, UInt32(status), handle)
-    MHD_destroy_response(handle)
-    return queued
 }

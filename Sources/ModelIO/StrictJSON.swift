@@ -4,10 +4,11 @@
 // returned in file order with duplicates kept, so callers can reject duplicate names
 // (Foundation's JSONSerialization and JSONDecoder silently keep the last one).
 // Not a general JSON library: no writer (the safetensors writer emits its few fixed shapes
-// itself; model.json is written by Native/JSONValue.swift).
+// itself; model.json is written by Native/JSONValue.swift). Public only through `StrictJSON`,
+// `StrictJSON.parse(_:)` and `StrictJSONError`, for the server's request bodies.
 
 /// A parsed JSON value.
-indirect enum StrictJSON {
+public indirect enum StrictJSON: Sendable {
     /// Members in file order, duplicates kept: `keys[k]` names `values[k]`.
     case object(keys: [String], values: [StrictJSON])
     case array([StrictJSON])
@@ -19,8 +20,16 @@ indirect enum StrictJSON {
     case bool(Bool)
     case null
 
+    /// Parses `bytes` as one JSON value followed only by whitespace.
+    public static func parse(_ bytes: [UInt8]) throws(StrictJSONError) -> StrictJSON {
+        let result = bytes.withUnsafeBytes { raw in
+            Result { () throws(StrictJSONError) -> StrictJSON in try StrictJSONParser.parse(raw) }
+        }
+        return try result.get()
+    }
+
     /// A short name for error messages: "an object", "a string", ...
-    var kind: String {
+    public var kind: String {
         switch self {
         case .object: return "an object"
         case .array: return "an array"
@@ -33,9 +42,10 @@ indirect enum StrictJSON {
 }
 
 /// A JSON syntax error at a byte offset of the parsed text.
-struct StrictJSONError: Error {
-    let message: String
-    let offset: Int
+public struct StrictJSONError: Error, CustomStringConvertible {
+    public let message: String
+    public let offset: Int
+    public var description: String { "\(message) at byte \(offset)" }
 }
 
 /// Recursive-descent parser over a byte buffer. Linear time; depth at most `maxDepth`.

@@ -10,10 +10,12 @@ import Tensors
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve models over HTTP: GET /generate?steps=50 returns a PNG.",
+        abstract: "Serve models over HTTP: GET /generate?steps=50 returns a PNG; POST /v1/generate takes and returns JSON.",
         discussion: """
-            Routes: /generate (steps, n, seed, sampler, eta, timestep_spacing, clip_sample, rederive_noise, model), \
-            /healthz, /readyz, /metrics (Prometheus), /v1/models. Samples of all requests share each U-Net forward, \
+            Routes: /generate (steps, n, seed, sampler, eta, timestep_spacing, clip_sample, rederive_noise, model, class, \
+            stream), POST /v1/generate (the same parameters as a JSON object; one base64 PNG per sample), \
+            /healthz, /readyz, /metrics (Prometheus), /v1/models. stream=1 (or Accept: text/event-stream on POST) \
+            answers Server-Sent Events: progress per step, then the images. Samples of all requests share each U-Net forward, \
             whatever step each is at; the same parameters and seed give the same PNG bytes as `denoise generate`. \
             The schedule and sampler-default flags apply to every served model (e.g. --scheduler-config for ONNX \
             files without schedule metadata). SIGINT/SIGTERM stop accepting, let running requests finish (up to \
@@ -46,6 +48,15 @@ struct Serve: ParsableCommand {
     @Option(help: "Seconds a /generate request may take before it is cancelled (504).")
     var timeout = 300.0
 
+    @Option(help: "Most bytes of a request body (POST /v1/generate); larger ones get 413.")
+    var maxBody = 8 << 20
+
+    @Option(help: "Most bytes of a request target (path and query); longer ones get 414.")
+    var maxUrl = 8192
+
+    @Option(help: "Seconds a client may take to send a whole request (408 after), and to stay idle between requests.")
+    var requestTimeout = 30.0
+
     @Option(help: "Threads (default: all cores).")
     var threads: Int?
 
@@ -72,6 +83,9 @@ struct Serve: ParsableCommand {
         guard (1...1024).contains(maxN) else { throw ValidationError("--max-n must be 1…1024, got \(maxN)") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive, got \(timeout)") }
         guard watchInterval > 0 else { throw ValidationError("--watch-interval must be positive, got \(watchInterval)") }
+        guard maxBody >= 0 else { throw ValidationError("--max-body must be at least 0, got \(maxBody)") }
+        guard (256...(1 << 20)).contains(maxUrl) else { throw ValidationError("--max-url must be 256…1048576, got \(maxUrl)") }
+        guard requestTimeout > 0 else { throw ValidationError("--request-timeout must be positive, got \(requestTimeout)") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
     }
 
@@ -98,6 +112,9 @@ struct Serve: ParsableCommand {
         options.maxSteps = maxSteps
         options.maxN = maxN
         options.timeout = timeout
+        options.maxBody = maxBody
+        options.maxURL = maxUrl
+        options.requestTimeout = requestTimeout
         options.apiKey = apiKey ?? ProcessInfo.processInfo.environment["DENOISE_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         var limits = Engine.Limits()
         limits.maxBatch = maxBatch

@@ -20,14 +20,30 @@ struct Reply {
     var error: String { json?["error"] as? String ?? "" }
 }
 
-/// Sends one request (Connection: close) and reads the whole reply.
-func request(_ port: UInt16, _ target: String, method: String = "GET", headers: [String: String] = [:]) throws -> Reply {
+/// Sends one request (Connection: close; with `body`, its Content-Length) and reads the whole reply.
+func request(_ port: UInt16, _ target: String, method: String = "GET", headers: [String: String] = [:], body: Data? = nil) throws -> Reply {
     let fd = try connectSocket(port)
     defer { close(fd) }
     var text = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
     for (k, v) in headers { text += "\(k): \(v)\r\n" }
+    if let body { text += "Content-Length: \(body.count)\r\n" }
     text += "\r\n"
-    _ = text.withCString { send(fd, $0, strlen($0), 0) }
+    try sendAll(fd, Data(text.utf8) + (body ?? Data()))
+    return try readReply(fd)
+}
+
+/// Writes all of `data`.
+func sendAll(_ fd: Int32, _ data: Data) throws {
+    var sent = 0
+    while sent < data.count {
+        let n = data.withUnsafeBytes { send(fd, $0.baseAddress! + sent, data.count - sent, Int32(MSG_NOSIGNAL)) }
+        guard n > 0 else { throw RequestError("send failed after \(sent) of \(data.count) bytes") }
+        sent += n
+    }
+}
+
+/// Reads until the server closes, then splits head and body (a chunked body is decoded).
+func readReply(_ fd: Int32) throws -> Reply {
     var data = Data(), buffer = [UInt8](repeating: 0, count: 65536)
     while true {
         let n = recv(fd, &buffer, buffer.count, 0)
@@ -43,7 +59,20 @@ func request(_ port: UInt16, _ target: String, method: String = "GET", headers: 
             fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
     }
-    return Reply(status: status, headers: fields, body: data[split.upperBound...])
+    let body = Data(data[split.upperBound...])
+    return Reply(status: status, headers: fields, body: fields["transfer-encoding"] == "chunked" ? dechunk(body) : body)
+}
+
+/// The payload of a chunked body (as much as arrived).
+func dechunk(_ data: Data) -> Data {
+    var out = Data(), i = data.startIndex
+    while let line = data[i...].range(of: Data("\r\n".utf8)),
+          let size = Int(String(decoding: data[i..<line.lowerBound], as: UTF8.self).split(separator: ";")[0], radix: 16), size > 0 {
+        let start = line.upperBound, end = min(start + size, data.endIndex)
+        out += data[start..<end]
+        i = min(end + 2, data.endIndex)
+    }
+    return out
 }
 
 func connectSocket(_ port: UInt16) throws -> Int32 {
@@ -73,9 +102,10 @@ final class TestServer: @unchecked Sendable {
         return DiffusionModel(graph: try UNet2DBuilder.initialized(c, seed: seed, cpu: CPU(threads: 2)), schedule: ScheduleConfig(), imageShape: [1, 8, 8])
     }
 
-    /// Serves `model` (default: the tiny U-Net; with `source`, as loaded from it) as "tiny".
+    /// Serves `model` (default: the tiny U-Net; with `source`, as loaded from it) as "tiny";
+    /// `configure` sets further server options.
     init(maxBatch: Int = 4, maxQueue: Int = 16, timeout: Double = 60, apiKey: String? = nil, model: DiffusionModel? = nil,
-         source: ModelSource? = nil) throws {
+         source: ModelSource? = nil, configure: (inout ServerOptions) -> Void = { _ in }) throws {
         let cpu = CPU(threads: 2)
         self.model = try model ?? source.map { try $0.load($0.path) } ?? Self.tinyModel()
         let model = self.model
@@ -85,6 +115,7 @@ final class TestServer: @unchecked Sendable {
         engine = Engine(models: [try ServedModel(name: "tiny", model: model, cpu: cpu, source: source)], limits: limits, metrics: metrics)
         var o = ServerOptions()
         (o.port, o.timeout, o.apiKey) = (0, timeout, apiKey)
+        configure(&o)
         server = HTTPServer(engine: engine, metrics: metrics, options: o, log: { _ in })
         try server.start()
         engine.start(log: { _ in })
@@ -96,6 +127,13 @@ final class TestServer: @unchecked Sendable {
     /// `model` (default: the one served at start).
     func expectedPNG(steps: Int, seed: UInt64, n: Int, classLabels: [Int]? = nil, model: DiffusionModel? = nil,
                      adjust: (inout SamplerOptions) -> Void = { _ in }) throws -> Data {
+        try expectedPNGs(steps: steps, seed: seed, n: n, classLabels: classLabels, model: model, adjust: adjust, grid: true)[0]
+    }
+
+    /// What `denoise generate --out DIR` writes: DIR/00000i.png for each sample i (`grid`: for
+    /// n>1, the one grid PNG instead).
+    func expectedPNGs(steps: Int, seed: UInt64, n: Int, classLabels: [Int]? = nil, model: DiffusionModel? = nil,
+                      adjust: (inout SamplerOptions) -> Void = { _ in }, grid: Bool = false) throws -> [Data] {
         let generator = try ImageGenerator(model: model ?? self.model, cpu: CPU(threads: 1))
         var o = GenerationOptions()
         (o.count, o.seed, o.batchSize, o.classLabels) = (n, seed, 1, classLabels)
@@ -105,7 +143,8 @@ final class TestServer: @unchecked Sendable {
         let labels = try generator.stepper.classLabels(o, samples: 0..<n).compactMap { $0 }
         let record = GenerationRecord(model: "tiny", seed: seed, sampler: o.sampler, classLabels: labels)
         let images = try (0..<n).map { try SampleImages.image(samples, index: $0) }
-        return n == 1 ? try record.png(images[0], sample: 0) : try record.gridPNG(images)
+        if grid && n > 1 { return [try record.gridPNG(images)] }
+        return try images.indices.map { try record.png(images[$0], sample: $0) }
     }
 
     deinit {
