@@ -2,8 +2,9 @@
 # Drives the web page at / in headless Chromium (Debian's `chromium`): starts `denoise serve` on the
 # shipped default model, opens /?autorun=1&steps=S&n=N&seed=7 (the page then POSTs /v1/generate with
 # Accept: text/event-stream, fills the progress bar from the events and shows the images), waits
-# for the page to finish, and checks that the DOM holds N result images with data: PNGs and the
-# "done" status. Writes the DOM and a screenshot to OUT (default /tmp/denoise-web).
+# for the page to finish, and checks that it shows N decoded result images and the
+# "done" status, driving Chromium over the DevTools protocol (scripts/web_page_driver.py, Python's
+# standard library only). Writes a screenshot and the logs to OUT (default /tmp/denoise-web).
 #   scripts/check_web_page.sh [STEPS] [N]
 # Needs a built denoise (release if present, else debug) and `apt-get install chromium`.
 set -euo pipefail
@@ -26,16 +27,23 @@ done
 curl -sf "http://127.0.0.1:$port/readyz" > /dev/null || { echo "the server did not become ready"; cat "$out/serve.log"; exit 1; }
 
 url="http://127.0.0.1:$port/?autorun=1&steps=$steps&n=$n&seed=7"
-flags=(--headless --no-sandbox --disable-gpu --hide-scrollbars --run-all-compositor-stages-before-draw
-       --virtual-time-budget=120000 --window-size=1000,900)
-"$browser" "${flags[@]}" --dump-dom "$url" > "$out/page.html" 2> "$out/chromium.log"
-"$browser" "${flags[@]}" --screenshot="$out/page.png" "$url" >> "$out/chromium.log" 2>&1
+devtools=$((port + 1))
+"$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1000,900 \
+    --remote-debugging-port="$devtools" --user-data-dir="$out/profile" about:blank > "$out/chromium.log" 2>&1 &
+browser_pid=$!
+trap 'kill $server $browser_pid 2>/dev/null; wait $server $browser_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$devtools/json/version" > /dev/null && break; sleep 0.1; done
 
-images=$(grep -o '<img[^>]*>' "$out/page.html" | grep 'class="result"' | grep -c 'src="data:image/png;base64,[A-Za-z0-9+/=]\{40,\}' || true)
-images=${images:-0}
-if [ "$images" -ne "$n" ] || ! grep -q 'data-done="1"' "$out/page.html"; then
-    echo "FAIL: the page shows $images of $n images$(grep -q 'data-done="1"' "$out/page.html" || echo ', no done event'); DOM in $out/page.html"
-    grep -o '<div id="status"[^<]*<' "$out/page.html" || true
+# The page: loads /v1/models, POSTs /v1/generate with Accept: text/event-stream, fills the progress
+# bar from `progress` events and adds one <img class="result"> per `image` event.
+if ! state=$(python3 scripts/web_page_driver.py "$devtools" "$url" "$out/page.png" 120); then
+    echo "FAIL: the page did not finish: $state (screenshot $out/page.png, server log $out/serve.log)"
     exit 1
 fi
-echo "ok: $images images, done; screenshot $out/page.png"
+images=$(printf '%s' "$state" | python3 -c 'import json,sys; print(json.load(sys.stdin)["images"])')
+if [ "$images" -ne "$n" ]; then
+    echo "FAIL: the page shows $images of $n images: $state"
+    exit 1
+fi
+echo "ok: $state"
+echo "screenshot: $out/page.png"

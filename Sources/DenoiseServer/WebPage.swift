@@ -18,6 +18,7 @@ enum WebPage {
 <title>denoise</title>
 <style>
   :root { font-family: system-ui, sans-serif; color: #222; background: #f6f6f4; }
+  [hidden] { display: none !important; }
   body { max-width: 60rem; margin: 1.5rem auto; padding: 0 1rem; }
   h1 { font-size: 1.4rem; margin: 0 0 1rem; }
   fieldset { border: 1px solid #ccc; border-radius: 6px; margin: 0 0 1rem; padding: .6rem .8rem; }
@@ -46,6 +47,7 @@ enum WebPage {
     <label>n <input id="n" type="number" min="1" value="4"></label>
     <label>seed <input id="seed" type="number" min="0" placeholder="random"></label>
     <label id="classLabel" hidden>class <select id="class"><option value="">random</option></select></label>
+    <label>API key <input id="key" type="password" placeholder="when the server needs one" autocomplete="off"></label>
   </fieldset>
   <fieldset>
     <legend>Image to image (optional)</legend>
@@ -83,9 +85,16 @@ function showClasses() {
   }
 }
 
+function headers(extra) {
+  const key = $("key").value;
+  return key ? Object.assign({ "Authorization": "Bearer " + key }, extra) : extra;
+}
+
 async function loadModels() {
-  const reply = await fetch("/v1/models");
-  if (!reply.ok) { status(`cannot list models: HTTP ${reply.status}`, true); return; }
+  $("model").length = 0;
+  const reply = await fetch("/v1/models", { headers: headers({}) });
+  if (!reply.ok) { status(`cannot list models: HTTP ${reply.status}${reply.status === 401 ? " (enter the API key)" : ""}`, true); return; }
+  status("");
   models = (await reply.json()).models;
   for (const m of models) {
     const o = document.createElement("option");
@@ -181,7 +190,10 @@ async function readEvents(reply, onEvent) {
         if (line.startsWith("event:")) name = line.slice(6).trim();
         else if (line.startsWith("data:")) data += line.slice(5).trim();
       }
-      onEvent(name, data ? JSON.parse(data) : null);
+      // Seeds are 64-bit: JSON.parse would round them past 2^53, so keep the digits as written.
+      const parsed = data ? JSON.parse(data) : null, seed = /"seed"\s*:\s*(\d+)/.exec(data);
+      if (parsed && seed) parsed.seed = seed[1];
+      onEvent(name, parsed);
     }
   }
 }
@@ -195,7 +207,7 @@ async function generate(event) {
   try {
     const reply = await fetch("/v1/generate", {
       method: "POST",
-      headers: { "Content-Type": "application/json", "Accept": "text/event-stream" },
+      headers: headers({ "Content-Type": "application/json", "Accept": "text/event-stream" }),
       body: JSON.stringify(request()),
     });
     if (!reply.ok) {
@@ -220,6 +232,7 @@ async function generate(event) {
 
 $("form").addEventListener("submit", generate);
 $("model").addEventListener("change", showClasses);
+$("key").addEventListener("change", loadModels);
 $("picture").addEventListener("change", e => { if (e.target.files[0]) loadPicture(e.target.files[0]); });
 $("clearMask").addEventListener("click", clearMask);
 $("mask").addEventListener("pointerdown", e => { painting = true; paint(e); });
