@@ -269,10 +269,11 @@ public final class Engine: @unchecked Sendable {
     private func report(_ tickets: [Ticket]) {
         var seen = Set<ObjectIdentifier>()
         for t in tickets where t.progress != nil && seen.insert(ObjectIdentifier(t)).inserted {
-            let k = t.jobs.lazy.map(\.step).min() ?? 0
+            // Model evaluations, not sampler steps: RePaint jumps redo steps.
+            let k = t.jobs.lazy.map(\.evaluations).min() ?? 0
             if k > t.reported {
                 t.reported = k
-                t.progress?(k, t.jobs[0].stepCount)
+                t.progress?(k, t.jobs[0].evaluationCount)
             }
         }
     }

@@ -8,7 +8,9 @@
 
 import Diffusion
 import Foundation
+import Imaging
 import ModelIO
+import Tensors
 
 struct RequestError: Error, CustomStringConvertible {
     let description: String
@@ -34,6 +36,9 @@ struct GenerateRequest {
         case timestepSpacing = "timestep_spacing", clipSample = "clip_sample", rederiveNoise = "rederive_noise"
         case model
         case classLabels = "class"
+        /// Image-to-image and inpainting: a base64 PNG, how much to regenerate, a base64 PNG mask
+        /// (white = regenerate), RePaint jumps, and whether to convert pictures to the model's shape.
+        case initImage = "init_image", strength, mask, jumps, resize
         /// Answer as Server-Sent Events (also `Accept: text/event-stream` on POST /v1/generate).
         case stream
     }
@@ -48,6 +53,9 @@ struct GenerateRequest {
     let classLabels: [Int]?
     /// Whether the client asked for a Server-Sent Events stream.
     let stream: Bool
+    /// Image-to-image / inpainting settings (`init_image`, `strength`, `mask`, `jumps`), as the
+    /// library takes them; nil without `init_image`.
+    let image: (initImage: Tensor, strength: Double, mask: Tensor?, jumps: Int)?
 
     /// Validates GET /generate's query items (in order; a repeated or empty one is an error).
     init(query: [(String, String?)], models: [ServedModel], options: ServerOptions) throws {
@@ -129,6 +137,31 @@ struct GenerateRequest {
             classLabels = nil
         }
         stream = try p.flag(.stream) ?? false
+
+        let resize = try p.flag(.resize) ?? false
+        if let picture = try p.png(.initImage) {
+            let shape = model.model.imageShape
+            let initImage: Tensor
+            do { initImage = try ImageConversion.tensor(from: picture, shape: shape, resize: resize) } catch {
+                throw RequestError("init_image: \(error)")
+            }
+            var mask: Tensor?
+            if let m = try p.png(.mask) {
+                do { mask = try ImageConversion.mask(from: m, height: shape[1], width: shape[2], resize: resize) } catch {
+                    throw RequestError("mask: \(error)")
+                }
+            }
+            let strength = try p.number(.strength) ?? GenerationOptions.defaultStrength(inpainting: mask != nil)
+            guard strength > 0, strength <= 1 else { throw RequestError("strength must be a number in (0, 1], got \(strength)") }
+            let jumps = try p.integer(.jumps, 0...BatchStepper.maxJumps) ?? 0
+            guard jumps == 0 || mask != nil else { throw RequestError("jumps needs a mask (RePaint resampling is for inpainting)") }
+            image = (initImage, strength, mask, jumps)
+        } else {
+            for key in [Key.strength, .mask, .jumps, .resize] where values[key.rawValue] != nil {
+                throw RequestError("\(key.rawValue) needs init_image")
+            }
+            image = nil
+        }
     }
 }
 
@@ -181,6 +214,17 @@ private struct Parameters {
         case .json(.integer(let i)): return Double(i)
         case .json(let j): throw RequestError("\(key.rawValue) must be a number, got \(j.kind)")
         }
+    }
+
+    /// A base64-encoded PNG (standard alphabet; in a query string a '+' may arrive as a space).
+    func png(_ key: GenerateRequest.Key) throws -> Image8? {
+        guard var text = try string(key) else { return nil }
+        if case .text? = values[key.rawValue] { text = text.replacingOccurrences(of: " ", with: "+") }
+        if let comma = text.firstIndex(of: ","), text.hasPrefix("data:") { text = String(text[text.index(after: comma)...]) }  // a data: URL
+        guard let data = Data(base64Encoded: text, options: .ignoreUnknownCharacters), !data.isEmpty else {
+            throw RequestError("\(key.rawValue) is not base64 (send the PNG file's bytes base64-encoded)")
+        }
+        do { return try PNG.decode(data, path: key.rawValue) } catch { throw RequestError("\(key.rawValue) is not a PNG: \(error)") }
     }
 
     func string(_ key: GenerateRequest.Key) throws -> String? {

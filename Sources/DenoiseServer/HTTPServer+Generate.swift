@@ -69,13 +69,17 @@ extension HTTPServer {
     private func generate(_ request: GenerateRequest, format: GenerationFormat, socket: Int32) -> Response {
         if isStopping { return .error(503, "shutting down", headers: [("Retry-After", "5")]) }
         let model = request.model
-        let jobs: [SampleJob]
+        let jobs: [SampleJob], generationOptions: GenerationOptions
         do {
             var o = GenerationOptions(count: request.n, seed: request.seed, sampler: request.sampler)
             o.classLabels = request.classLabels
+            if let image = request.image { (o.initImage, o.strength, o.mask, o.jumps) = image }
+            generationOptions = o
             jobs = try model.stepper.jobs(o, samples: 0..<request.n)
+        } catch let error as DiffusionError {
+            return .error(400, "\(error)")  // a request the sampler cannot run (e.g. a strength that leaves no step)
         } catch { return .error(500, "cannot start generation: \(error)") }
-        let record = GenerationRecord(model: model.name, seed: request.seed, sampler: request.sampler, jobs: jobs)
+        let record = GenerationRecord(model: model.name, request: generationOptions, jobs: jobs)
         let stream = format == .events ? EventStream(socket: socket, metrics: metrics, timeout: options.timeout) : nil
         var progress: (@Sendable (Int, Int) -> Void)?
         if let stream { progress = { k, steps in stream.progress(k, steps) } }

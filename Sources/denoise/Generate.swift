@@ -132,7 +132,7 @@ struct Generate: ParsableCommand {
                 do { options.mask = try ImageConversion.mask(from: try image(mask, flag: "--mask"), height: shape[1], width: shape[2], resize: resize) }
                 catch let error as DiffusionError { throw ValidationError("--mask \(mask): \(error)") }
             }
-            options.strength = strength ?? (mask == nil ? 0.8 : 1)
+            options.strength = strength ?? GenerationOptions.defaultStrength(inpainting: mask != nil)
             options.jumps = jumps
         }
         let labels = try generator.stepper.classLabels(options, samples: 0..<count).compactMap { $0 }

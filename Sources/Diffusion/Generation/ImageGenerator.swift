@@ -38,6 +38,10 @@ public struct GenerationOptions: Sendable {
 
     public init() {}
 
+    /// The strength an init image gets when the request names none, as diffusers' pipelines
+    /// default: 0.8 for image-to-image, 1 for inpainting.
+    public static func defaultStrength(inpainting: Bool) -> Double { inpainting ? 1 : 0.8 }
+
     public init(count: Int, seed: UInt64, sampler: SamplerOptions) {
         (self.count, self.seed, self.sampler) = (count, seed, sampler)
     }
