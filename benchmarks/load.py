@@ -12,7 +12,8 @@ What it does, in order:
    "listening on" log line and waits for GET /readyz to answer 200.
 3. Records the server's resident memory (VmRSS from /proc/PID/status).
 4. For each concurrency level C in --clients: C threads, each sending sequential
-   GET /generate?steps=S&seed=<unique> (one PNG each) for --seconds and until at least
+   GET /generate?steps=S&seed=<unique> (one PNG each; with --api json or stream, the same request
+   as POST /v1/generate, answered as JSON or as Server-Sent Events) for --seconds and until at least
    --min-requests requests in total have been sent. Reports images/s (200 responses / wall time,
    the wall time running until the last in-flight request has finished), p50/p99/max latency,
    the mean samples per U-Net forward (from /metrics) and every non-200 status (5xx loudly).
@@ -32,6 +33,7 @@ Only the Python standard library is needed. Absolute numbers depend on everythin
 the machine; the load average at start is printed with the results.
 """
 import argparse
+import base64
 import http.client
 import json
 import os
@@ -71,6 +73,9 @@ def parse_args():
     p.add_argument("--request-timeout", type=float, default=600.0, help="socket timeout per request (default: %(default)s)")
     p.add_argument("--server-log", help="also write the server's full stderr log to this file")
     p.add_argument("--json", action="store_true", help="also print the results as one JSON object")
+    p.add_argument("--api", choices=["get", "json", "stream"], default="get",
+                   help="which endpoint the clients call: GET /generate (a PNG), POST /v1/generate (JSON with base64 PNGs) "
+                        "or POST /v1/generate with Accept: text/event-stream (progress events, then the image) (default: %(default)s)")
     a = p.parse_args()
     try:
         a.client_levels = [int(c) for c in a.clients.split(",") if c.strip()]
@@ -284,6 +289,23 @@ class SeedCounter:
             return s
 
 
+def image_in(body, api):
+    """Whether a 200 body holds one PNG: the PNG itself (get), a JSON `images` list (json), or an
+    `image` event followed by `done` (stream)."""
+    png = b"\x89PNG\r\n\x1a\n"
+    if api == "get":
+        return body[:8] == png
+    if api == "json":
+        try:
+            images = json.loads(body)["images"]
+            return len(images) == 1 and base64.b64decode(images[0])[:8] == png
+        except (ValueError, KeyError, TypeError):
+            return False
+    events = [block for block in body.decode("utf-8", "replace").split("\n\n") if block.strip()]
+    names = [next((l[6:].strip() for l in e.splitlines() if l.startswith("event:")), "") for e in events]
+    return names.count("image") == 1 and names[-1:] == ["done"] and names.count("progress") >= 1
+
+
 def run_level(server, a, clients, seeds, seconds=None, total=None, label=None):
     """C threads of sequential single-image requests, for `seconds` (and at least a.min_requests) or
     exactly `total` requests. Returns the phase's results."""
@@ -311,19 +333,25 @@ def run_level(server, a, clients, seeds, seconds=None, total=None, label=None):
     def worker():
         conn = None
         while claim():
-            path = f"/generate?steps={a.steps}&seed={seeds.take()}"
+            seed = seeds.take()
             t0 = time.perf_counter()
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=a.request_timeout)
-                conn.request("GET", path)
+                if a.api == "get":
+                    conn.request("GET", f"/generate?steps={a.steps}&seed={seed}")
+                else:
+                    headers = {"Content-Type": "application/json"}
+                    if a.api == "stream":
+                        headers["Accept"] = "text/event-stream"
+                    conn.request("POST", "/v1/generate", body=json.dumps({"steps": a.steps, "seed": seed}), headers=headers)
                 r = conn.getresponse()
                 body = r.read()
                 dt = time.perf_counter() - t0
                 with lock:
                     statuses[r.status] = statuses.get(r.status, 0) + 1
                     if r.status == 200:
-                        if body[:8] == b"\x89PNG\r\n\x1a\n":
+                        if image_in(body, a.api):
                             latencies.append(dt)
                         else:
                             bad_bodies[0] += 1

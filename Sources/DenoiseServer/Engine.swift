@@ -56,6 +56,8 @@ public final class Ticket: @unchecked Sendable {
     /// steps finished by its slowest sample and the steps per sample, so k runs 1…S exactly once
     /// each (samples admitted together move in lockstep). Keep it short: the engine waits for it.
     let progress: (@Sendable (_ step: Int, _ steps: Int) -> Void)?
+    /// Called once when the ticket ends (on the thread that ends it), e.g. to wake an event stream.
+    let ended: (@Sendable () -> Void)?
     /// Samples handed to the batch so far (they are admitted in order).
     var admitted = 0
     var finished = 0
@@ -65,11 +67,13 @@ public final class Ticket: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private let lock = NSLock()
 
-    init(model: ServedModel, jobs: [SampleJob], record: GenerationRecord, progress: (@Sendable (Int, Int) -> Void)? = nil) {
+    init(model: ServedModel, jobs: [SampleJob], record: GenerationRecord, progress: (@Sendable (Int, Int) -> Void)? = nil,
+         ended: (@Sendable () -> Void)? = nil) {
         self.model = model
         self.jobs = jobs
         self.record = record
         self.progress = progress
+        self.ended = ended
     }
 
     /// Ends the ticket once; later calls are ignored. Wakes the waiting handler.
@@ -79,7 +83,10 @@ public final class Ticket: @unchecked Sendable {
             outcome = o
             return true
         }
-        if first { done.signal() }
+        if first {
+            done.signal()
+            ended?()
+        }
     }
 
     var isEnded: Bool { lock.withLock { outcome != nil } }
