@@ -27,6 +27,8 @@ struct RequestError: Error, CustomStringConvertible {
 enum RequestValue {
     case text(String)
     case json(StrictJSON)
+    /// An uploaded file of a multipart form (`init_image`, `mask`).
+    case file([UInt8])
 }
 
 struct GenerateRequest {
@@ -79,6 +81,26 @@ struct GenerateRequest {
         for (key, value) in zip(keys, members) {
             guard values[key] == nil else { throw RequestError("parameter '\(key)' given more than once") }
             values[key] = .json(value)
+        }
+        try self.init(values, models: models, options: options)
+    }
+
+    /// Validates POST /v1/generate's `multipart/form-data` body: each field a parameter as in a
+    /// query string, `init_image` and `mask` also as uploaded files (the PNG's bytes).
+    init(form body: [UInt8], boundary: String, models: [ServedModel], options: ServerOptions) throws {
+        var values: [String: RequestValue] = [:]
+        for part in try MultipartForm.parse(body, boundary: boundary) {
+            guard values[part.name] == nil else { throw RequestError("parameter '\(part.name)' given more than once") }
+            if part.filename != nil {
+                guard part.name == Key.initImage.rawValue || part.name == Key.mask.rawValue else {
+                    throw RequestError("\(part.name) was uploaded as a file; only init_image and mask take files")
+                }
+                values[part.name] = .file(part.value)
+            } else {
+                let text = String(decoding: part.value, as: UTF8.self)
+                guard !text.isEmpty else { throw RequestError("parameter '\(part.name)' has no value") }
+                values[part.name] = .text(text)
+            }
         }
         try self.init(values, models: models, options: options)
     }
@@ -174,6 +196,7 @@ private struct Parameters {
         switch v {
         case .text(let t): return "'\(t)'"
         case .json(let j): return j.kind
+        case .file(let b): return "an uploaded file of \(b.count) bytes"
         }
     }
 
@@ -186,6 +209,7 @@ private struct Parameters {
             value = i
         case .json(.integer(let i)): value = i
         case .json(let j): throw RequestError("\(key.rawValue) must be an integer, got \(j.kind)")
+        case .file: throw RequestError("\(key.rawValue) must be a form field, not an uploaded file")
         }
         guard range.contains(value) else { throw RequestError("\(key.rawValue) must be \(range.lowerBound)…\(range.upperBound), got \(value)") }
         return value
@@ -200,6 +224,7 @@ private struct Parameters {
         case .json(.integer(let i)): text = String(i)
         case .json(.number(let s)): text = s
         case .json(let j): throw RequestError("\(key.rawValue) must be an integer 0…\(UInt64.max), got \(j.kind)")
+        case .file: throw RequestError("\(key.rawValue) must be a form field, not an uploaded file")
         }
         guard let s = UInt64(text) else { throw RequestError("\(key.rawValue) must be an integer 0…\(UInt64.max), got '\(text)'") }
         return s
@@ -213,11 +238,16 @@ private struct Parameters {
             return d
         case .json(.integer(let i)): return Double(i)
         case .json(let j): throw RequestError("\(key.rawValue) must be a number, got \(j.kind)")
+        case .file: throw RequestError("\(key.rawValue) must be a form field, not an uploaded file")
         }
     }
 
-    /// A base64-encoded PNG (standard alphabet; in a query string a '+' may arrive as a space).
+    /// A PNG: an uploaded file's bytes, or base64 text (standard alphabet; in a query string a '+'
+    /// may arrive as a space; a `data:` URL is accepted).
     func png(_ key: GenerateRequest.Key) throws -> Image8? {
+        if case .file(let bytes)? = values[key.rawValue] {
+            do { return try PNG.decode(Data(bytes), path: key.rawValue) } catch { throw RequestError("\(key.rawValue) is not a PNG: \(error)") }
+        }
         guard var text = try string(key) else { return nil }
         if case .text? = values[key.rawValue] { text = text.replacingOccurrences(of: " ", with: "+") }
         if let comma = text.firstIndex(of: ","), text.hasPrefix("data:") { text = String(text[text.index(after: comma)...]) }  // a data: URL
@@ -235,6 +265,7 @@ private struct Parameters {
             guard !s.isEmpty else { throw RequestError("parameter '\(key.rawValue)' has no value") }
             return s
         case .json(let j): throw RequestError("\(key.rawValue) must be a string, got \(j.kind)")
+        case .file: throw RequestError("\(key.rawValue) must be a form field, not an uploaded file")
         }
     }
 
@@ -244,7 +275,7 @@ private struct Parameters {
         switch v {
         case .text("true"), .text("1"), .json(.bool(true)): return true
         case .text("false"), .text("0"), .json(.bool(false)): return false
-        case .text, .json: throw RequestError("\(key.rawValue) must be true or false, got \(shown(v))")
+        case .text, .json, .file: throw RequestError("\(key.rawValue) must be true or false, got \(shown(v))")
         }
     }
 
@@ -265,6 +296,7 @@ private struct Parameters {
             guard !items.isEmpty else { throw RequestError("\(key.rawValue) must not be an empty array") }
             return try items.map(item)
         case .json(let j): return [try item(j)]
+        case .file: throw RequestError("\(key.rawValue) must be a form field, not an uploaded file")
         }
     }
 }

@@ -81,4 +81,40 @@ import Tensors
         let resized = try request(s.port, "/v1/generate", method: "POST", body: json(["steps": 2, "init_image": rgb, "resize": true]))
         #expect(resized.status == 200, "\(resized.error)")
     }
+
+    /// A `multipart/form-data` body: fields as text, files as bytes.
+    static func form(_ fields: [(String, String)], files: [(String, Data)], boundary: String = "dn-boundary-42") -> Data {
+        var body = Data()
+        for (name, value) in fields {
+            body += Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n".utf8)
+        }
+        for (name, bytes) in files {
+            body += Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"; filename=\"\(name).png\"\r\nContent-Type: image/png\r\n\r\n".utf8)
+            body += bytes + Data("\r\n".utf8)
+        }
+        return body + Data("--\(boundary)--\r\n".utf8)
+    }
+
+    /// `curl -F init_image=@picture.png -F strength=0.5 …`: the same images as the base64 JSON form.
+    @Test func multipartUploadEqualsTheJSONForm() throws {
+        let s = try TestServer()
+        let png = try PNG.encode(Self.picture), mask = try PNG.encode(Self.rightHalf)
+        let headers = ["Content-Type": "multipart/form-data; boundary=dn-boundary-42"]
+        let upload = try request(s.port, "/v1/generate", method: "POST", headers: headers,
+                                 body: Self.form([("steps", "6"), ("seed", "4"), ("strength", "0.5")], files: [("init_image", png), ("mask", mask)]))
+        #expect(upload.status == 200, "\(upload.error)")
+        let viaJSON = try request(s.port, "/v1/generate", method: "POST",
+                                  body: json(["steps": 6, "seed": 4, "strength": 0.5, "init_image": png.base64EncodedString(), "mask": mask.base64EncodedString()]))
+        #expect(upload.json?["images"] as? [String] == viaJSON.json?["images"] as? [String] && viaJSON.status == 200)
+        for (body, message) in [
+            (Self.form([("steps", "2")], files: [("seed", png)]), "seed was uploaded as a file"),
+            (Self.form([("steps", "two")], files: []), "steps must be an integer, got 'two'"),
+            (Self.form([], files: [("init_image", Data("not a png".utf8))]), "init_image is not a PNG"),
+            (Data("--dn-boundary-42\r\nContent-Disposition: form-data; name=\"steps\"\r\n\r\n2".utf8), "not closed by the boundary"),
+            (Data("no boundary here".utf8), "without its boundary"),
+        ] {
+            let r = try request(s.port, "/v1/generate", method: "POST", headers: headers, body: body)
+            #expect(r.status == 400 && r.error.contains(message), "\(r.status) \(r.error)")
+        }
+    }
 }
