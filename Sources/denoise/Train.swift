@@ -52,7 +52,7 @@ struct TrainingFlags: ParsableArguments {
     @Option(name: [.customLong("save-every"), .customLong("checkpoint-every")], help: "Write a checkpoint every this many steps (and at the end).")
     var saveEvery = 500
 
-    @Option(help: "Append step,loss to this CSV file.")
+    @Option(help: "Append step,loss,lr,grad_norm (the gradient L2 norm before clipping) per step to this CSV file.")
     var log: String?
 
     @Option(help: "Every this many steps, write a grid of 16 EMA samples (50 steps of the default sampler, seed 0) to OUT/samples/.")

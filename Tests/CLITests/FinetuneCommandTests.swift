@@ -26,11 +26,12 @@ private func images() throws -> String {
 }
 
 /// step → loss of a CSV log (a step logged twice keeps its last value).
+/// Step → "loss,lr,grad_norm" of a `--log` CSV (a torn last line, from a killed run, is skipped).
 private func losses(_ path: String) throws -> [Int: String] {
     var result: [Int: String] = [:]
     for line in try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").dropFirst() {
         let parts = line.split(separator: ",")
-        if parts.count == 2, let step = Int(parts[0]) { result[step] = String(parts[1]) }
+        if parts.count == 4, let step = Int(parts[0]) { result[step] = parts[1...].joined(separator: ",") }
     }
     return result
 }
@@ -42,8 +43,10 @@ private func losses(_ path: String) throws -> [Int: String] {
                                 "--lr", "2e-3", "--warmup", "0", "--log", dir + "/loss.csv", "--grad-accum", "2"])
         #expect(r.status == 0, "\(r.stderr)")
         let log = try losses(dir + "/loss.csv")
-        let first = (1...5).compactMap { log[$0].flatMap(Float.init) }.reduce(0, +) / 5
-        let last = (26...30).compactMap { log[$0].flatMap(Float.init) }.reduce(0, +) / 5
+        #expect(log.count == 30, "\(log.count) log lines")
+        func loss(_ step: Int) -> Float? { log[step].flatMap { $0.split(separator: ",").first.flatMap { Float($0) } } }
+        let first = (1...5).compactMap(loss).reduce(0, +) / 5
+        let last = (26...30).compactMap(loss).reduce(0, +) / 5
         #expect(last < 0.8 * first, "loss \(first) → \(last)")
         let before = try ModelLoader.open(simpleUNet).graph, after = try ModelLoader.open(dir + "/out").graph
         let name = before.constants.keys.map { before[$0].name }.first { $0.hasSuffix("running_mean") }
@@ -78,6 +81,7 @@ private func losses(_ path: String) throws -> [Int: String] {
         #expect(killedAt >= 7 && killedAt < 16, "killed after \(killedAt) steps")
         let resumed = try runDenoise(common + ["--out", dir + "/b", "--log", dir + "/b.csv", "--resume"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try losses(dir + "/a.csv").count >= 8, "the uninterrupted run logged too few steps")
         #expect(try losses(dir + "/b.csv") == losses(dir + "/a.csv"), "the resumed run left the uninterrupted run's loss trajectory")
         let a = try SafeTensors.read(contentsOf: URL(fileURLWithPath: dir + "/a/weights.safetensors"))
         let b = try SafeTensors.read(contentsOf: URL(fileURLWithPath: dir + "/b/weights.safetensors"))

@@ -23,7 +23,7 @@ import Testing
         let resumed = try runDenoise(common + ["--steps", "5", "--resume", "--sample-every", "5"])
         #expect(resumed.status == 0 && resumed.stdout.contains("from step 3"), "\(resumed.stdout)\(resumed.stderr)")
         let log = try String(contentsOfFile: dir + "/loss.csv", encoding: .utf8).split(separator: "\n")
-        #expect(log.first == "step,loss" && log.count == 6 && log.last?.hasPrefix("5,") == true, "\(log)")
+        #expect(log.first == "step,loss,lr,grad_norm" && log.count == 6 && log.last?.hasPrefix("5,") == true, "\(log)")
         let grid = try PNG.decode(try Data(contentsOf: URL(fileURLWithPath: dir + "/model/samples/step_000005.png")), path: "grid")
         #expect(grid.width == 4 * 10 + 2 && grid.height == 4 * 10 + 2)
         let generated = try runDenoise(["generate", dir + "/model", "--n", "2", "--steps", "3", "--grid", dir + "/grid.png"])

@@ -110,7 +110,9 @@ extension TrainerTests {
         try t.train(until: 5, folder: folder, cadence: cadence) { seen.append(($0, $1)) }
         #expect(seen.map(\.0) == [1, 2, 3, 4, 5] && seen.map(\.1) == expected)
         let log = try String(contentsOfFile: folder + "/loss.csv", encoding: .utf8).split(separator: "\n")
-        #expect(log.first == "step,loss" && log.count == 6 && log[5] == "5,\(expected[4])")
+        #expect(log.first == "step,loss,lr,grad_norm" && log.count == 6 && log[5].hasPrefix("5,\(expected[4]),"))
+        let last = log[5].split(separator: ",").compactMap { Float($0) }
+        #expect(last.count == 4 && last[2] == t.lastLearningRate && last[3] == t.lastGradientNorm && last[3] > 0)
         let state = try SafeTensors.read(contentsOf: URL(fileURLWithPath: folder + "/training.safetensors"))
         #expect(state.metadata["step"] == "5")
         let grid = try Data(contentsOf: URL(fileURLWithPath: folder + "/samples/step_000004.png"))

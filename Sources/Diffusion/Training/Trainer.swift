@@ -51,6 +51,8 @@ public final class Trainer {
     let rate: LearningRateSchedule
     /// Optimization steps taken.
     public private(set) var step = 0
+    /// The last step's learning rate and gradient L2 norm (before clipping), for logs.
+    public private(set) var lastLearningRate: Float = 0, lastGradientNorm: Float = 0
 
     public init(model: DiffusionModel, data: ImageStack, options: TrainingOptions, cpu: CPU) throws {
         guard data.channels == model.imageShape[0], data.height == model.imageShape[1], data.width == model.imageShape[2] else {
@@ -107,8 +109,10 @@ public final class Trainer {
         }
         let gradients = total!
         if k > 1 { for g in gradients { _ = cpu.affine(g, scale: 1 / Float(k), into: g) } }
-        if let clip = options.clipNorm { _ = clipGradientNorm(gradients, maxNorm: clip) }
-        optimizer.step(gradients, lr: rate.rate(at: step))
+        // Without clipping the bound is infinite: the norm is measured, nothing is scaled.
+        lastGradientNorm = clipGradientNorm(gradients, maxNorm: options.clipNorm ?? .infinity)
+        lastLearningRate = rate.rate(at: step)
+        optimizer.step(gradients, lr: lastLearningRate)
         ema.update(from: parameters, step: step)
         step += 1
         return loss

@@ -1,6 +1,6 @@
 // TrainingRun: the cadence around training steps — run a Trainer to a step count, writing a
 // checkpoint every `saveEvery` steps and at the end, a grid of EMA samples every `sampleEvery`
-// steps (the same noise every time, so grids compare across steps), and one `step,loss` line per
+// steps (the same noise every time, so grids compare across steps), and one `step,loss,lr,grad_norm` line per
 // step to a CSV log. The CLI's `train` and `finetune` only parse flags and draw progress; this is
 // the loop they run. Checkpoints and grids are atomic files; the CSV log is append-only.
 
@@ -20,7 +20,8 @@ public struct TrainingCadence: Sendable {
     public var sampleCount = 16
     public var sampleSteps = 50
     public var sampleSeed: UInt64 = 0
-    /// Append `step,loss` per step to this CSV file (a header line when it is created).
+    /// Append `step,loss,lr,grad_norm` per step to this CSV file (a header line when it is created;
+    /// the gradient norm is the global L2 norm before clipping).
     public var lossLog: String?
 
     public init() {}
@@ -37,7 +38,7 @@ extension Trainer {
         defer { try? log?.handle.close() }
         while step < steps {
             let loss = try trainStep()
-            try log?.append(step: step, loss: loss)
+            try log?.append(step: step, loss: loss, learningRate: lastLearningRate, gradientNorm: lastGradientNorm)
             progress(step, loss)
             if step % cadence.saveEvery == 0 || step == steps { try save(to: folder) }
             if let every = cadence.sampleEvery, step % every == 0 { try writeSampleGrid(into: folder, cadence: cadence) }
@@ -62,13 +63,13 @@ extension Trainer {
     }
 }
 
-/// An append-only `step,loss` CSV file.
+/// An append-only `step,loss,lr,grad_norm` CSV file.
 struct LossLog {
     let handle: FileHandle
 
     init(path: String) throws {
         if !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: Data("step,loss\n".utf8)) else {
+            guard FileManager.default.createFile(atPath: path, contents: Data("step,loss,lr,grad_norm\n".utf8)) else {
                 throw DiffusionError("cannot create the loss log \(path)")
             }
         }
@@ -77,7 +78,7 @@ struct LossLog {
         self.handle = handle
     }
 
-    func append(step: Int, loss: Float) throws {
-        try handle.write(contentsOf: Data("\(step),\(loss)\n".utf8))
+    func append(step: Int, loss: Float, learningRate: Float, gradientNorm: Float) throws {
+        try handle.write(contentsOf: Data("\(step),\(loss),\(learningRate),\(gradientNorm)\n".utf8))
     }
 }
