@@ -287,6 +287,6 @@ public final class Engine: @unchecked Sendable {
 
     /// One forward of `jobs` on `model`, padded to the next compiled batch size.
     private func step(_ model: ServedModel, _ jobs: [SampleJob]) throws {
-        try model.stepper.step(jobs, paddedTo: ServedModel.planSizes(maxBatch: limits.maxBatch).first { $0 >= jobs.count } ?? 0)
+        try model.stepper.step(jobs, paddedTo: ServedModel.planSizes(maxBatch: limits.maxBatch).first { $0 >= BatchStepper.rows(jobs) } ?? 0)
     }
 }

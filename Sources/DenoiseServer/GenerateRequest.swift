@@ -38,6 +38,8 @@ struct GenerateRequest {
         case timestepSpacing = "timestep_spacing", clipSample = "clip_sample", rederiveNoise = "rederive_noise"
         case model
         case classLabels = "class"
+        /// Classifier-free guidance scale (with `class`, for a model with a null label).
+        case guidanceScale = "guidance_scale"
         /// Image-to-image and inpainting: a base64 PNG, how much to regenerate, a base64 PNG mask
         /// (white = regenerate), RePaint jumps, and whether to convert pictures to the model's shape.
         case initImage = "init_image", strength, mask, jumps, resize
@@ -53,6 +55,8 @@ struct GenerateRequest {
     let sampler: SamplerOptions
     /// Class labels (class-conditional models): one for all samples or one per sample; nil draws them from the seed.
     let classLabels: [Int]?
+    /// Classifier-free guidance scale (nil: none).
+    let guidanceScale: Double?
     /// Whether the client asked for a Server-Sent Events stream.
     let stream: Bool
     /// Image-to-image / inpainting settings (`init_image`, `strength`, `mask`, `jumps`), as the
@@ -157,6 +161,18 @@ struct GenerateRequest {
             classLabels = labels
         } else {
             classLabels = nil
+        }
+        if let scale = try p.number(.guidanceScale) {
+            guard let classes = model.model.classes else {
+                throw RequestError("guidance_scale: model '\(model.name)' is not class-conditional (guidance needs classes and a null label)")
+            }
+            guard classes.nullLabel != nil else {
+                throw RequestError("guidance_scale: model '\(model.name)' has no null label (guidance needs a model trained with label dropout)")
+            }
+            guard classLabels != nil else { throw RequestError("guidance_scale needs class (the class to guide towards)") }
+            guidanceScale = scale
+        } else {
+            guidanceScale = nil
         }
         stream = try p.flag(.stream) ?? false
 

@@ -79,6 +79,7 @@ extension HTTPServer {
         do {
             var o = GenerationOptions(count: request.n, seed: request.seed, sampler: request.sampler)
             o.classLabels = request.classLabels
+            o.guidanceScale = request.guidanceScale
             if let image = request.image { (o.initImage, o.strength, o.mask, o.jumps) = image }
             generationOptions = o
             jobs = try model.stepper.jobs(o, samples: 0..<request.n)

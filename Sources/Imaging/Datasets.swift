@@ -5,6 +5,9 @@
 //   folder  every PNG in a folder (sorted by name), converted to the requested channels (gray ↔
 //           RGB), center-cropped to a square and resized (area averaging when shrinking, bilinear
 //           when growing; Image8+Resize.swift). An unreadable or corrupt file is reported by name and skipped.
+//   labelled  (class-conditional training) Fashion-MNIST with its label file and the ten class
+//           names; an IDX image file with the IDX label file beside it (…-labels-idx1-ubyte…);
+//           a folder of one sub-folder of PNGs per class, the classes its sorted sub-folder names.
 // Every malformed input names the file and the problem; nothing here crashes on bad bytes.
 
 import CZlib
@@ -15,11 +18,14 @@ public struct ImageStack: Sendable {
     public let width: Int, height: Int, channels: Int
     /// `count · height · width · channels` bytes, image after image, rows interleaved.
     public let pixels: [UInt8]
+    /// A class label per image (labelled data for class-conditional training), else nil.
+    public let labels: [Int]?
     public var count: Int { pixels.count / max(width * height * channels, 1) }
 
-    public init(width: Int, height: Int, channels: Int, pixels: [UInt8]) {
+    public init(width: Int, height: Int, channels: Int, pixels: [UInt8], labels: [Int]? = nil) {
         precondition(pixels.count % max(width * height * channels, 1) == 0, "ImageStack: partial image")
-        (self.width, self.height, self.channels, self.pixels) = (width, height, channels, pixels)
+        (self.width, self.height, self.channels, self.pixels, self.labels) = (width, height, channels, pixels, labels)
+        precondition(labels.map { $0.count == count } ?? true, "ImageStack: \(labels?.count ?? 0) labels for \(count) images")
     }
 
     /// Image `i`.
@@ -135,6 +141,9 @@ public enum ImageFolder {
 public enum TrainingData {
     /// Known datasets: name → IDX image file under ``datasetRoot``.
     public static let named = ["fashion-mnist": "fashion-mnist/train-images-idx3-ubyte.gz"]
+    /// Known datasets' labels: name → (IDX label file under ``datasetRoot``, class names).
+    public static let namedLabels = ["fashion-mnist": ("fashion-mnist/train-labels-idx1-ubyte.gz",
+        ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot"])]
 
     /// Where the named datasets are installed: `$DENOISE_DATASETS`, else Debian's /usr/share/datasets.
     public static var datasetRoot: String {
@@ -150,5 +159,51 @@ public enum TrainingData {
             throw DatasetError(path: spec, problem: "no such file or folder (expected \(named.keys.sorted().joined(separator: ", ")), an IDX image file or a folder of PNGs)")
         }
         return isFolder.boolValue ? try ImageFolder.load(spec, channels: channels, size: size) : (try IDX.images(spec), [])
+    }
+
+    /// The images `spec` names with a class label each, and the class names (label k is
+    /// `classNames[k]`): Fashion-MNIST with its labels; an IDX image file with the IDX label file
+    /// whose name replaces `images-idx3` by `labels-idx1` (classes named by their digits); a folder
+    /// with one sub-folder of PNGs per class (the classes its sub-folder names, sorted).
+    public static func loadLabelled(_ spec: String, channels: Int, size: Int) throws
+        -> (images: ImageStack, classNames: [String], skipped: [DatasetError]) {
+        if let file = named[spec], let (labelFile, names) = namedLabels[spec] {
+            let images = try IDX.images(datasetRoot + "/" + file)
+            return (try labelled(images, try IDX.labels(datasetRoot + "/" + labelFile), path: datasetRoot + "/" + labelFile, classes: names.count), names, [])
+        }
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: spec, isDirectory: &isFolder) else {
+            throw DatasetError(path: spec, problem: "no such file or folder (expected \(named.keys.sorted().joined(separator: ", ")), an IDX image file or a folder of class folders)")
+        }
+        if !isFolder.boolValue {
+            let labelPath = spec.replacingOccurrences(of: "images-idx3", with: "labels-idx1")
+            guard labelPath != spec else {
+                throw DatasetError(path: spec, problem: "class labels need the IDX label file beside it, named like it with labels-idx1 for images-idx3")
+            }
+            let raw = try IDX.labels(labelPath)
+            let classes = (raw.max().map(Int.init) ?? 0) + 1
+            return (try labelled(try IDX.images(spec), raw, path: labelPath, classes: classes), (0..<classes).map(String.init), [])
+        }
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: spec)) ?? []
+        let names = entries.filter { name in
+            var sub: ObjCBool = false
+            return !name.hasPrefix(".") && FileManager.default.fileExists(atPath: spec + "/" + name, isDirectory: &sub) && sub.boolValue
+        }.sorted()
+        guard !names.isEmpty else { throw DatasetError(path: spec, problem: "no class folders: class labels need one sub-folder of PNGs per class") }
+        var pixels: [UInt8] = [], labels: [Int] = [], skipped: [DatasetError] = []
+        for (k, name) in names.enumerated() {
+            let (images, bad) = try ImageFolder.load(spec + "/" + name, channels: channels, size: size)
+            pixels += images.pixels
+            labels += Array(repeating: k, count: images.count)
+            skipped += bad
+        }
+        return (ImageStack(width: size, height: size, channels: channels, pixels: pixels, labels: labels), names, skipped)
+    }
+
+    /// `images` with `raw` labels (one per image, each below `classes`); errors name `path`.
+    static func labelled(_ images: ImageStack, _ raw: [UInt8], path: String, classes: Int) throws -> ImageStack {
+        guard raw.count == images.count else { throw DatasetError(path: path, problem: "\(raw.count) labels for \(images.count) images") }
+        if let bad = raw.first(where: { Int($0) >= classes }) { throw DatasetError(path: path, problem: "label \(bad) is not one of the \(classes) classes") }
+        return ImageStack(width: images.width, height: images.height, channels: images.channels, pixels: images.pixels, labels: raw.map(Int.init))
     }
 }

@@ -14,10 +14,15 @@ public struct ClassLabels: Sendable, Equatable {
     public var count: Int?
     /// A name per class, when the model records them (empty otherwise).
     public var names: [String]
+    /// The label meaning "no class" (the unconditional row of the embedding table, by convention
+    /// index `count`, so the table has count + 1 rows), for a model trained with label dropout:
+    /// it generates unconditionally and allows classifier-free guidance. Not one of the classes.
+    public var nullLabel: Int?
 
-    public init(count: Int?, names: [String] = []) {
+    public init(count: Int?, names: [String] = [], nullLabel: Int? = nil) {
         self.count = count
         self.names = names
+        self.nullLabel = nullLabel
     }
 
     /// The label `text` names: an index, or one of `names`. The error names the text and what is accepted.
@@ -38,11 +43,12 @@ public struct ClassLabels: Sendable, Equatable {
 }
 
 extension ClassLabels {
-    /// The ONNX `metadata_props` keys that carry the classes: `denoise.num_classes` (decimal) and
-    /// `denoise.class_names` (a JSON array of strings), each optional.
+    /// The ONNX `metadata_props` keys that carry the classes: `denoise.num_classes` (decimal),
+    /// `denoise.class_names` (a JSON array of strings) and `denoise.null_class` (decimal), each optional.
     public var metadata: [String: String] {
         var m: [String: String] = [:]
         if let count { m["denoise.num_classes"] = "\(count)" }
+        if let nullLabel { m["denoise.null_class"] = "\(nullLabel)" }
         if !names.isEmpty { m["denoise.class_names"] = "[" + names.map(SafeTensors.jsonString).joined(separator: ",") + "]" }
         return m
     }
@@ -64,7 +70,23 @@ extension ClassLabels {
             }
             c.names = names
         }
+        if let text = metadata["denoise.null_class"] {
+            guard let k = Int(text), k >= 0 else { throw ModelFileError(path: source, problem: "metadata denoise.null_class = '\(text)' is not a non-negative integer") }
+            c.nullLabel = k
+        }
+        if let problem = c.nullLabelProblem { throw ModelFileError(path: source, problem: "metadata denoise.null_class: \(problem)") }
         return c
+    }
+}
+
+extension ClassLabels {
+    /// Why `nullLabel` cannot be the null label (nil when it can, or there is none): it must not be
+    /// one of the classes 0..<count.
+    public var nullLabelProblem: String? {
+        guard let nullLabel else { return nil }
+        if nullLabel < 0 { return "null label \(nullLabel) is negative" }
+        if let count, nullLabel < count { return "null label \(nullLabel) is one of the \(count) classes (by convention it is \(count), the row after them)" }
+        return nil
     }
 }
 

@@ -42,6 +42,9 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("class"), help: "Class-conditional models: the class of every sample, or one per sample (comma-separated), by index or name (default: a class per sample drawn from the seed).")
     var classes: String?
 
+    @Option(help: "Classifier-free guidance scale s, with --class, for a model with a null label (trained with label dropout): ε = ε_null + s·(ε_class − ε_null).")
+    var guidanceScale: Double?
+
     @OptionGroup(title: "Sampler defaults (override the model's)")
     var sampling: SamplingFlags
 
@@ -82,6 +85,10 @@ struct Generate: ParsableCommand {
         if !(eta >= 0 && eta <= 1) { throw ValidationError("--eta must be in [0, 1], got \(eta)") }
         if let sampler, SamplerKind(rawValue: sampler) == nil { throw ValidationError("--sampler must be ddpm, ddim or dpm-solver++, got '\(sampler)'") }
         if out == nil && grid == nil && npy == nil { throw ValidationError("nothing to write: pass --out DIR, --grid FILE.png and/or --npy FILE.npy") }
+        if let guidanceScale {
+            if !guidanceScale.isFinite { throw ValidationError("--guidance-scale must be a finite number, got \(guidanceScale)") }
+            if classes == nil { throw ValidationError("--guidance-scale needs --class (the class to guide towards)") }
+        }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         if initImage == nil {
             for (flag, given) in [("--strength", strength != nil), ("--mask", mask != nil), ("--jumps", jumps != 0), ("--resize", resize)] where given {
@@ -124,6 +131,8 @@ struct Generate: ParsableCommand {
                 do { return try known.label(String($0).trimmingCharacters(in: .whitespaces)) } catch { throw ValidationError("--class: \(error)") }
             }
         }
+        options.guidanceScale = guidanceScale
+        do { _ = try generator.stepper.guidance(options) } catch { throw ValidationError("--guidance-scale: \(error)") }
         if let initImage {
             let shape = diffusionModel.imageShape
             do { options.initImage = try ImageConversion.tensor(from: try image(initImage, flag: "--init-image"), shape: shape, resize: resize) }
@@ -140,7 +149,8 @@ struct Generate: ParsableCommand {
         let samples = try generator.generate(options) { done, total in progress.update(done, total) }
         progress.finish()
         let record = GenerationRecord(model: GenerationRecord.modelName(path: model), seed: seed, sampler: options.sampler, classLabels: labels,
-                                      strength: initImage == nil ? nil : options.strength, inpaint: mask != nil, jumps: jumps)
+                                      strength: initImage == nil ? nil : options.strength, inpaint: mask != nil, jumps: jumps,
+                                      guidance: guidanceScale)
         let images = try (0..<count).map { try SampleImages.image(samples, index: $0) }
         if let out {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
@@ -150,7 +160,8 @@ struct Generate: ParsableCommand {
         }
         if let grid { try AtomicFile.write(try record.gridPNG(images), to: URL(fileURLWithPath: grid)) }
         if let npy { try NumPy.write(.float(samples), to: npy) }
-        let kind = initImage == nil ? "" : (mask == nil ? ", image-to-image" : ", inpainting") + " at strength \(options.strength)"
+        let kind = (initImage == nil ? "" : (mask == nil ? ", image-to-image" : ", inpainting") + " at strength \(options.strength)")
+            + (guidanceScale.map { ", guidance \($0)" } ?? "")
         print("generated \(count) samples (\(options.sampler.kind.rawValue), \(stepCount) steps\(kind), seed \(seed)"
               + (labels.isEmpty ? ")" : ", classes \(labels.map(String.init).joined(separator: ",")))"))
     }

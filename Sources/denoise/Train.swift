@@ -2,6 +2,9 @@
 // the built-in small default) or continue training any model (ONNX, native, diffusers), on
 // Fashion-MNIST, an IDX file or a folder of PNGs. Both share TrainingFlags; the loop and its
 // cadence (checkpoints, sample grids, loss log) are Diffusion's `Trainer.train(until:…)`.
+// Class-conditional: `train --class-conditional` builds the U-Net with a class embedding of
+// classes + 1 rows (the last the null label) and records the data's class names; a class-
+// conditional model trains on labelled data (TrainingData.loadLabelled) with --label-dropout.
 
 import ArgumentParser
 import Diffusion
@@ -64,6 +67,9 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "Train only parameters whose names match this glob (* and ?; comma-separated for several).")
     var trainOnly: String?
 
+    @Option(help: "Class-conditional models: the probability a sample's label is replaced by the null label (classifier-free guidance).")
+    var labelDropout = 0.1
+
     @Flag(help: "Continue from the checkpoint in --out.")
     var resume = false
 
@@ -83,6 +89,7 @@ struct TrainingFlags: ParsableArguments {
         if saveEvery < 1 { throw ValidationError("--save-every must be at least 1, got \(saveEvery)") }
         if let sampleEvery, sampleEvery < 1 { throw ValidationError("--sample-every must be at least 1, got \(sampleEvery)") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if !(labelDropout >= 0 && labelDropout <= 1) { throw ValidationError("--label-dropout must be in [0, 1], got \(labelDropout)") }
     }
 
     var options: TrainingOptions {
@@ -91,6 +98,7 @@ struct TrainingFlags: ParsableArguments {
         (o.weightDecay, o.emaDecay, o.clipNorm, o.l1Loss, o.seed) = (weightDecay, emaDecay, gradClip > 0 ? gradClip : nil, loss == "l1", seed)
         o.freeze = freeze.map { $0.split(separator: ",").map(String.init) } ?? []
         o.trainOnly = trainOnly.map { $0.split(separator: ",").map(String.init) } ?? []
+        o.labelDropout = labelDropout
         return o
     }
 
@@ -100,14 +108,25 @@ struct TrainingFlags: ParsableArguments {
         return c
     }
 
+    /// The training data for `model`: labelled (with class names) when it is class-conditional.
+    func load(for model: DiffusionModel) throws -> (images: ImageStack, classNames: [String]?, skipped: [DatasetError]) {
+        let (c, size) = (model.imageShape[0], model.imageShape[1])
+        if model.classes != nil {
+            let d = try TrainingData.loadLabelled(data, channels: c, size: size)
+            return (d.images, d.classNames, d.skipped)
+        }
+        let d = try TrainingData.load(data, channels: c, size: size)
+        return (d.images, nil, d.skipped)
+    }
+
     /// Trains `model` to `steps` (the loop and its cadence live in Diffusion's TrainingRun); this
-    /// checks the output folder, loads the data and draws progress.
-    func run(_ model: DiffusionModel, cpu: CPU) throws {
+    /// checks the output folder, loads the data (unless given) and draws progress.
+    func run(_ model: DiffusionModel, cpu: CPU, data loaded: (images: ImageStack, classNames: [String]?, skipped: [DatasetError])? = nil) throws {
         do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
             throw ValidationError("--out \(out): cannot create this folder (\((error as NSError).localizedDescription))")
         }
         guard FileManager.default.isWritableFile(atPath: out) else { throw ValidationError("--out \(out): the folder is not writable") }
-        let (images, skipped) = try TrainingData.load(data, channels: model.imageShape[0], size: model.imageShape[1])
+        let (images, _, skipped) = try loaded ?? load(for: model)
         for s in skipped { FileHandle.standardError.write(Data("skipped \(s)\n".utf8)) }
         guard images.count > 0 else { throw ValidationError("\(data): no training images") }
         let trainer = try Trainer(model: model, data: images, options: options, cpu: cpu)
@@ -142,6 +161,10 @@ struct Train: ParsableCommand {
     @Option(help: "Fine-tune this model instead (same as `denoise finetune MODEL`).")
     var model: String?
 
+    @Flag(name: [.customLong("class-conditional"), .customLong("classes")],
+          help: "A class-conditional U-Net (num_class_embeds = classes + 1, the last row the null label) trained on labelled --data: fashion-mnist with its labels, an IDX image file with its label file, or a folder of one PNG sub-folder per class.")
+    var classConditional = false
+
     @OptionGroup(title: "Noise schedule (default: linear 1e-4…0.02, T = 1000, epsilon; or the fine-tuned model's)")
     var schedule: ScheduleFlags
 
@@ -149,22 +172,31 @@ struct Train: ParsableCommand {
 
     func validate() throws {
         if config != nil && model != nil { throw ValidationError("pass --config (new model) or --model (fine-tune), not both") }
+        if classConditional && model != nil { throw ValidationError("--class-conditional builds a new model; a fine-tuned model is class-conditional when it already is") }
     }
 
     func run() throws {
         let cpu = CPU(threads: training.threads)
         var diffusionModel: DiffusionModel
+        var loaded: (images: ImageStack, classNames: [String]?, skipped: [DatasetError])?
         if let model { diffusionModel = try ModelLoader.open(model) } else {
             var c = UNet2DConfig.fashionMNIST
             if let config {
                 guard let data = FileManager.default.contents(atPath: config) else { throw ValidationError("\(config): cannot read") }
                 c = try JSONDecoder().decode(UNet2DConfig.self, from: data).validated(source: config)
             }
+            var classes: ClassLabels?
+            if classConditional {
+                let d = try TrainingData.loadLabelled(training.data, channels: c.imageShape[0], size: c.imageShape[1])
+                loaded = (d.images, d.classNames, d.skipped)
+                c.numClassEmbeds = d.classNames.count + 1
+                classes = ClassLabels(count: d.classNames.count, names: d.classNames, nullLabel: d.classNames.count)
+            }
             diffusionModel = DiffusionModel(graph: try UNet2DBuilder.initialized(c, seed: training.seed, cpu: cpu), schedule: ScheduleConfig(),
-                                 imageShape: c.imageShape)
+                                 imageShape: c.imageShape, classes: classes)
         }
         diffusionModel.schedule = try schedule.applied(to: diffusionModel.schedule)
-        try training.run(diffusionModel, cpu: cpu)
+        try training.run(diffusionModel, cpu: cpu, data: loaded)
     }
 }
 

@@ -39,4 +39,33 @@ import Testing
             #expect(r.status != 0 && r.stderr.contains(expected), "\(flags): \(r.stderr)")
         }
     }
+
+    /// `train --class-conditional` on a folder of class folders, then guided generation by class name.
+    @Test func classConditionalTrainingAndGuidedGeneration() throws {
+        let dir = NSTemporaryDirectory() + "denoise-classcli-\(UUID().uuidString)"
+        for (k, name) in ["bag", "sneaker"].enumerated() {
+            try FileManager.default.createDirectory(atPath: dir + "/images/" + name, withIntermediateDirectories: true)
+            for i in 0..<3 {
+                let pixels = (0..<64).map { UInt8(((k == 0 ? $0 % 8 : $0 / 8) + i) % 2 == 0 ? 255 : 0) }
+                try PNG.encode(Image8(width: 8, height: 8, channels: 1, pixels: pixels)).write(to: URL(fileURLWithPath: dir + "/images/\(name)/\(i).png"))
+            }
+        }
+        let config = #"{"sample_size": 8, "in_channels": 1, "out_channels": 1, "block_out_channels": [8, 16], "layers_per_block": 1, "norm_num_groups": 4, "attention_head_dim": 8, "down_block_types": ["DownBlock2D", "AttnDownBlock2D"], "up_block_types": ["AttnUpBlock2D", "UpBlock2D"]}"#
+        try Data(config.utf8).write(to: URL(fileURLWithPath: dir + "/config.json"))
+        let trained = try runDenoise(["train", "--class-conditional", "--config", dir + "/config.json", "--data", dir + "/images", "--batch-size", "4",
+                                      "--steps", "3", "--out", dir + "/model"])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        let json = try String(contentsOfFile: dir + "/model/model.json", encoding: .utf8)
+        #expect(json.contains(#""names": ["bag", "sneaker"]"#) && json.contains(#""null_label": 2"#), "\(json.prefix(400))")
+        let generated = try runDenoise(["generate", dir + "/model", "--n", "2", "--steps", "3", "--class", "sneaker", "--guidance-scale", "3",
+                                        "--out", dir + "/out"])
+        #expect(generated.status == 0, "\(generated.stderr)")
+        let text = PNG.text(of: try Data(contentsOf: URL(fileURLWithPath: dir + "/out/000000.png"))).first { $0.0 == "parameters" }?.1 ?? ""
+        #expect(text.contains(" class=1") && text.hasSuffix(" guidance=3.0"), "\(text)")
+        let unguided = try runDenoise(["generate", dir + "/model", "--n", "1", "--steps", "3", "--guidance-scale", "3", "--grid", dir + "/g.png"])
+        #expect(unguided.status != 0 && unguided.stderr.contains("--guidance-scale needs --class"), "\(unguided.stderr)")
+        let unlabelled = try runDenoise(["train", "--class-conditional", "--config", dir + "/config.json", "--data", dir + "/images/bag",
+                                         "--steps", "1", "--out", dir + "/m2"])
+        #expect(unlabelled.status != 0 && unlabelled.stderr.contains("no class folders"), "\(unlabelled.stderr)")
+    }
 }

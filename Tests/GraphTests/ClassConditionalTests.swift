@@ -1,6 +1,7 @@
 // Class-conditional graphs: the class-label input's role and class count found from the graph,
 // the forward against PyTorch with per-sample labels (with and without the time table: the labels'
-// branch must not be tabulated by timestep), and the classes surviving the native format.
+// branch must not be tabulated by timestep), and the classes (null label included) surviving the
+// native format and ONNX export.
 
 import Foundation
 import Testing
@@ -68,5 +69,27 @@ private let onnx = folder.appendingPathComponent("diffusers_class_cond.ts.onnx")
         #expect { try ClassLabels.from(metadata: ["denoise.class_names": "[\"a\"]"], inferred: ClassLabels(count: 4), source: "m.onnx") } throws: {
             "\($0)".contains("1 names for 4 classes")
         }
+    }
+
+    /// The null label (the row after the classes) survives both formats; one that is a class is refused by name.
+    @Test func nullLabelSurvivesBothFormats() throws {
+        var model = try ModelLoader.open(onnx)
+        model.classes = ClassLabels(count: 3, names: ["a", "b", "c"], nullLabel: 3)
+        let dir = try temporaryFolder()
+        try model.write(to: dir)
+        let json = try String(contentsOfFile: dir + "/model.json", encoding: .utf8)
+        #expect(json.contains(#""null_label": 3"#))
+        #expect(try DiffusionModel.readNative(dir).classes == model.classes)
+        try Data(json.replacingOccurrences(of: #""null_label": 3"#, with: #""null_label": 1"#).utf8).write(to: URL(fileURLWithPath: dir + "/model.json"))
+        #expect { try DiffusionModel.readNative(dir) } throws: { "\($0)".contains("null_label 1") && "\($0)".contains("is one of the 3 classes") }
+        let path = try temporaryFolder() + "/m.onnx"
+        try ONNXExporter.write(model, to: path)
+        #expect(try ModelLoader.open(path).classes == model.classes)
+        #expect(model.classes?.metadata["denoise.null_class"] == "3")
+        #expect { try ClassLabels.from(metadata: ["denoise.null_class": "x"], inferred: ClassLabels(count: 4), source: "m.onnx") } throws: {
+            "\($0)".contains("denoise.null_class = 'x' is not a non-negative integer")
+        }
+        // The null label is not a class a request can name.
+        #expect(throws: ClassLabelError.self) { try model.classes!.label("3") }
     }
 }

@@ -49,4 +49,25 @@ private let classModel = URL(fileURLWithPath: #filePath).deletingLastPathCompone
         let models = try request(server.port, "/v1/models").json?["models"] as? [[String: Any]]
         #expect(models?.first?["class_conditional"] as? Bool == false && models?.first?["num_classes"] is NSNull)
     }
+
+    /// guidance_scale (GET and JSON) on a model with a null label equals the library's guided
+    /// samples and is recorded; without a class, or on a model without a null label, a 400 naming it.
+    @Test func guidanceScaleParameter() throws {
+        var model = try ModelLoader.open(classModel)
+        model.classes = ClassLabels(count: 3, nullLabel: 3)
+        let server = try TestServer(model: model)
+        let get = try request(server.port, "/generate?steps=4&seed=5&n=2&class=1&guidance_scale=3")
+        #expect(get.status == 200)
+        #expect(get.body == (try server.expectedPNG(steps: 4, seed: 5, n: 2, classLabels: [1], guidance: 3)))
+        let json = try request(server.port, "/v1/generate", method: "POST", headers: ["Content-Type": "application/json"],
+                               body: Data(#"{"steps": 4, "seed": 5, "n": 1, "class": "1", "guidance_scale": 3}"#.utf8))
+        #expect(json.status == 200, "\(json.error)")
+        let unconditional = try request(server.port, "/generate?steps=4&seed=5")
+        #expect(unconditional.status == 200 && unconditional.headers["x-classes"] == "3")
+        let noClass = try request(server.port, "/generate?steps=2&guidance_scale=3")
+        #expect(noClass.status == 400 && noClass.error.contains("guidance_scale needs class"), "\(noClass.error)")
+        let plain = try TestServer(model: ModelLoader.open(classModel))
+        let noNull = try request(plain.port, "/generate?steps=2&class=1&guidance_scale=3")
+        #expect(noNull.status == 400 && noNull.error.contains("has no null label"), "\(noNull.error)")
+    }
 }

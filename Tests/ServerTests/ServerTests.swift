@@ -125,23 +125,23 @@ final class TestServer: @unchecked Sendable {
 
     /// The PNG `denoise generate` writes for these settings (same code path as the CLI), by
     /// `model` (default: the one served at start).
-    func expectedPNG(steps: Int, seed: UInt64, n: Int, classLabels: [Int]? = nil, model: DiffusionModel? = nil,
+    func expectedPNG(steps: Int, seed: UInt64, n: Int, classLabels: [Int]? = nil, guidance: Double? = nil, model: DiffusionModel? = nil,
                      adjust: (inout SamplerOptions) -> Void = { _ in }) throws -> Data {
-        try expectedPNGs(steps: steps, seed: seed, n: n, classLabels: classLabels, model: model, adjust: adjust, grid: true)[0]
+        try expectedPNGs(steps: steps, seed: seed, n: n, classLabels: classLabels, guidance: guidance, model: model, adjust: adjust, grid: true)[0]
     }
 
     /// What `denoise generate --out DIR` writes: DIR/00000i.png for each sample i (`grid`: for
     /// n>1, the one grid PNG instead).
-    func expectedPNGs(steps: Int, seed: UInt64, n: Int, classLabels: [Int]? = nil, model: DiffusionModel? = nil,
+    func expectedPNGs(steps: Int, seed: UInt64, n: Int, classLabels: [Int]? = nil, guidance: Double? = nil, model: DiffusionModel? = nil,
                       adjust: (inout SamplerOptions) -> Void = { _ in }, grid: Bool = false) throws -> [Data] {
         let generator = try ImageGenerator(model: model ?? self.model, cpu: CPU(threads: 1))
         var o = GenerationOptions()
-        (o.count, o.seed, o.batchSize, o.classLabels) = (n, seed, 1, classLabels)
+        (o.count, o.seed, o.batchSize, o.classLabels, o.guidanceScale) = (n, seed, 1, classLabels, guidance)
         o.sampler = generator.defaultSamplerOptions(steps: steps)
         adjust(&o.sampler)
         let samples = try generator.generate(o)
         let labels = try generator.stepper.classLabels(o, samples: 0..<n).compactMap { $0 }
-        let record = GenerationRecord(model: "tiny", seed: seed, sampler: o.sampler, classLabels: labels)
+        let record = GenerationRecord(model: "tiny", seed: seed, sampler: o.sampler, classLabels: labels, guidance: guidance)
         let images = try (0..<n).map { try SampleImages.image(samples, index: $0) }
         if grid && n > 1 { return [try record.gridPNG(images)] }
         return try images.indices.map { try record.png(images[$0], sample: $0) }

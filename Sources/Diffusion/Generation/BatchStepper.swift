@@ -6,6 +6,9 @@
 // and the compiled plan's outputs do not depend on the batch (see Tensors' GEMM), so a sample
 // gives the same bits alone, in any batch, at any position, on any thread count. Image-to-image
 // and inpainting (an init image, strength, mask) are per-sample state too (ImageToImage.swift).
+// Classifier-free guidance (a model with a null label) is per sample as well: a guided sample's
+// null-label copy runs as an extra row of the same forward, ε = ε_null + s·(ε_class − ε_null)
+// before the sampler step, so a guided sample too gives the same bits alone or in any batch.
 
 import Foundation
 import Graphs
@@ -18,8 +21,11 @@ public final class SampleJob: @unchecked Sendable {
     public let seed: UInt64
     /// The Philox stream of this sample's noise (its index within its request).
     public let stream: UInt64
-    /// The class this sample is conditioned on (class-conditional models only).
+    /// The class this sample is conditioned on (class-conditional models only; the model's null
+    /// label for an unconditional sample of a model that has one).
     public let classLabel: Int?
+    /// Classifier-free guidance: the scale s and the null label of the unconditional forward.
+    public let guidance: (scale: Float, nullLabel: Int)?
     /// The current sample x_t, `[C, H, W]`; x_0 once `isDone`.
     public let x: Tensor
     /// Image-to-image / inpainting: the init image and mask (nil: plain generation).
@@ -36,11 +42,13 @@ public final class SampleJob: @unchecked Sendable {
     /// (element 0 on); with a `source` that starts from its image (strength < 1), from the image
     /// noised with that noise to the first timestep.
     public init(sampler: Sampler, imageShape: [Int], seed: UInt64, stream: UInt64, classLabel: Int? = nil,
+                guidance: (scale: Float, nullLabel: Int)? = nil,
                 initialNoise: UnsafePointer<Float>? = nil, source: SourceImage? = nil, cpu: CPU) throws {
         self.sampler = sampler
         self.seed = seed
         self.stream = stream
         self.classLabel = classLabel
+        self.guidance = guidance
         self.source = source
         x = Tensor(uninitialized: Shape([1] + imageShape))
         if let initialNoise { x.pointer.update(from: initialNoise, count: x.count) }
@@ -92,8 +100,9 @@ public final class BatchStepper: @unchecked Sendable {
     public let cpu: CPU
     let image: ValueID, time: ValueID?, classLabels: ValueID?
     private var plans: [Int: InferencePlan] = [:]
-    /// Per-sample scratch of `step`: the step's noise and the sampler's x0 prediction.
-    private let noise: Tensor, predicted: Tensor
+    /// Per-sample scratch of `step`: the step's noise, the sampler's x0 prediction and a guided
+    /// sample's combined model output.
+    private let noise: Tensor, predicted: Tensor, guided: Tensor
 
     public init(model: DiffusionModel, cpu: CPU) throws {
         self.model = model
@@ -107,6 +116,7 @@ public final class BatchStepper: @unchecked Sendable {
         }
         noise = Tensor(uninitialized: Shape([1] + model.imageShape))
         predicted = Tensor(uninitialized: noise.shape)
+        guided = Tensor(uninitialized: noise.shape)
     }
 
     /// Sampler options for `steps` steps with the model's prediction type and clipping, and the
@@ -133,26 +143,30 @@ public final class BatchStepper: @unchecked Sendable {
             throw DiffusionError("initial noise has shape \(noise.shape); expected \(shape)")
         }
         let labels = try classLabels(request, samples: samples)
+        let guidance = try self.guidance(request)
         let sources = try sourceImages(request, samples: samples)
         let sampler = Sampler(request.sampler, schedule: schedule, strength: request.initImage == nil ? 1 : request.strength)
         return try zip(samples, zip(labels, sources)).map { k, setting in
             try withExtendedLifetime(request.initialNoise) {
                 try SampleJob(sampler: sampler, imageShape: model.imageShape, seed: request.seed, stream: UInt64(k), classLabel: setting.0,
+                              guidance: guidance,
                               initialNoise: request.initialNoise.map { UnsafePointer($0.pointer + k * count) }, source: setting.1, cpu: cpu)
             }
         }
     }
 
     /// The class label of each of `samples`: the request's (one for all samples, or one per
-    /// sample), or for a class-conditional model asked for none, a class drawn per sample from
-    /// Philox under the request's seed (stream k, a key apart from the noise's). Nil labels for an
-    /// unconditional model; a label it cannot take is an error naming it and the accepted ones.
+    /// sample), or for a class-conditional model asked for none, its null label (unconditional
+    /// generation) when it has one, else a class drawn per sample from Philox under the request's
+    /// seed (stream k, a key apart from the noise's). Nil labels for an unconditional model; a
+    /// label it cannot take is an error naming it and the accepted ones.
     public func classLabels(_ request: GenerationOptions, samples: Range<Int>) throws -> [Int?] {
         guard let classes = model.classes else {
             if request.classLabels != nil { throw DiffusionError("this model is not class-conditional: it takes no class") }
             return samples.map { _ in nil }
         }
         guard let given = request.classLabels else {
+            if let null = classes.nullLabel { return samples.map { _ in null } }
             let count = classes.count ?? 1
             return try samples.map { k in
                 let u = Tensor(uninitialized: [1])
@@ -168,6 +182,27 @@ public final class BatchStepper: @unchecked Sendable {
         }
         return samples.map { given.count == 1 ? given[0] : given[$0] }
     }
+
+    /// The request's classifier-free guidance (nil without `guidanceScale`). Guidance needs a
+    /// model with a null label and a class for every sample; errors name what is missing.
+    public func guidance(_ request: GenerationOptions) throws -> (scale: Float, nullLabel: Int)? {
+        guard let scale = request.guidanceScale else { return nil }
+        guard scale.isFinite else { throw DiffusionError("the guidance scale must be a finite number, got \(scale)") }
+        guard let classes = model.classes else {
+            throw DiffusionError("guidance scale \(scale): this model is not class-conditional (classifier-free guidance needs classes and a null label)")
+        }
+        guard let null = classes.nullLabel else {
+            throw DiffusionError("guidance scale \(scale): this model has no null label (classifier-free guidance needs a model trained with label dropout, "
+                                 + "its classes' null_label set)")
+        }
+        guard request.classLabels != nil else {
+            throw DiffusionError("guidance scale \(scale) needs a class to guide towards (\(classes.accepted)); without one the samples are unconditional")
+        }
+        return (Float(scale), null)
+    }
+
+    /// Rows one forward over `jobs` takes: one per job, plus one per guided job (its null-label copy).
+    public static func rows(_ jobs: [SampleJob]) -> Int { jobs.count + jobs.lazy.filter { $0.guidance != nil }.count }
 
     /// The plan for `batch` samples per forward (compiled on first use).
     public func plan(batch: Int) throws -> InferencePlan {
@@ -192,25 +227,28 @@ public final class BatchStepper: @unchecked Sendable {
         return shapes
     }
 
-    /// Denoises every job (none done) by one step, in one forward of batch `max(jobs.count,
-    /// paddedTo)`. Rows past the jobs repeat the first job's sample and are discarded; they
-    /// cannot change the real samples' bits (the plan is batch-invariant), so a server can run
-    /// any number of samples on a few compiled batch sizes.
+    /// Denoises every job (none done) by one step, in one forward of batch `max(rows(jobs),
+    /// paddedTo)`: a row per job, then a null-label row per guided job, then padding rows that
+    /// repeat the first job's sample and are discarded. Extra rows cannot change the real
+    /// samples' bits (the plan is batch-invariant), so a server can run any number of samples on
+    /// a few compiled batch sizes, and a guided sample gives the same bits alone or batched.
     public func step(_ jobs: [SampleJob], paddedTo size: Int = 0) throws {
         guard let first = jobs.first else { return }
-        let b = max(jobs.count, size)
+        // Row r runs rowJobs[r]; its label is the job's own, or the null label for a guided copy.
+        let copies = jobs.enumerated().compactMap { j, job in job.guidance.map { (job: j, nullLabel: $0.nullLabel) } }
+        let real = jobs.count + copies.count, b = max(real, size)
+        let rowJobs = jobs + copies.map { jobs[$0.job] } + Array(repeating: first, count: b - real)
         let plan = try plan(batch: b)
         let count = model.imageShape.reduce(1, *)
         let x = Tensor(uninitialized: Shape([b] + model.imageShape))
-        for j in 0..<b {
-            let job = j < jobs.count ? jobs[j] : first
+        for (j, job) in rowJobs.enumerated() {
             precondition(!job.isDone, "BatchStepper.step: job already done")
             (x.pointer + j * count).update(from: job.x.pointer, count: count)
         }
         var inputs: [ValueID: Value] = [image: .float(x)]
         if let time {
             let shape = plan.compiled.shapes[time] ?? [b]
-            var steps = (0..<b).map { $0 < jobs.count ? jobs[$0].timestep : first.timestep }
+            var steps = rowJobs.map(\.timestep)
             // A model with one timestep for the whole batch can only step samples in lockstep.
             if shape.elementCount == 1, Set(steps).count == 1 { steps = [steps[0]] }
             guard shape.elementCount == steps.count else {
@@ -221,8 +259,9 @@ public final class BatchStepper: @unchecked Sendable {
                 : .float(Tensor(shape: shape, scalars: steps.map(Float.init)))
         }
         if let classLabels {
-            let labels = try (0..<b).map { j -> Int in
-                guard let label = (j < jobs.count ? jobs[j] : first).classLabel else {
+            let labels = try rowJobs.enumerated().map { j, job -> Int in
+                if j >= jobs.count, j < real { return copies[j - jobs.count].nullLabel }
+                guard let label = job.classLabel else {
                     throw DiffusionError("the model is class-conditional; a sample without a class label cannot run")
                 }
                 return label
@@ -236,8 +275,17 @@ public final class BatchStepper: @unchecked Sendable {
         guard case .float(let output) = try plan.run(inputs)[0], output.count == x.count else {
             throw DiffusionError("the model's output does not have the image's shape \(x.shape)")
         }
+        var copy = jobs.count
         for (j, job) in jobs.enumerated() {
-            try job.advance(modelOutput: output.pointer + j * count, noise: noise, predicted: predicted, cpu: cpu)
+            var modelOutput = UnsafePointer(output.pointer + j * count)
+            if let g = job.guidance {
+                // ε = ε_null + s·(ε_class − ε_null), whatever the model predicts (as diffusers).
+                let conditional = output.pointer + j * count, unconditional = output.pointer + copy * count, s = g.scale
+                for i in 0..<count { guided.pointer[i] = unconditional[i] + s * (conditional[i] - unconditional[i]) }
+                modelOutput = UnsafePointer(guided.pointer)
+                copy += 1
+            }
+            try job.advance(modelOutput: modelOutput, noise: noise, predicted: predicted, cpu: cpu)
         }
         withExtendedLifetime(output) {}
     }

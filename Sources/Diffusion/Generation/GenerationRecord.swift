@@ -1,7 +1,7 @@
 // GenerationRecord: how a set of samples was made, and the PNG bytes that carry it (a "parameters"
 // tEXt chunk). `denoise generate` and the server both encode through here, so the same settings
 // and seed give the same bytes from either. Image-to-image adds `strength=`, inpainting `inpaint=1`
-// (and `jumps=`); without them the text is what it always was.
+// (and `jumps=`), classifier-free guidance `guidance=`; without them the text is what it always was.
 
 import Foundation
 import Imaging
@@ -20,14 +20,16 @@ public struct GenerationRecord: Sendable, Equatable {
     /// (recorded as `jumps=` when > 0).
     public var inpaint: Bool
     public var jumps: Int
+    /// Classifier-free guidance scale (nil: none; recorded as `guidance=`).
+    public var guidance: Double?
 
     public init(model: String, seed: UInt64, sampler: SamplerOptions, classLabels: [Int] = [],
-                strength: Double? = nil, inpaint: Bool = false, jumps: Int = 0) {
+                strength: Double? = nil, inpaint: Bool = false, jumps: Int = 0, guidance: Double? = nil) {
         self.model = model
         self.seed = seed
         self.sampler = sampler
         self.classLabels = classLabels
-        (self.strength, self.inpaint, self.jumps) = (strength, inpaint, jumps)
+        (self.strength, self.inpaint, self.jumps, self.guidance) = (strength, inpaint, jumps, guidance)
     }
 
     /// The record of `jobs` (one request's samples, in order): their class labels included.
@@ -40,7 +42,8 @@ public struct GenerationRecord: Sendable, Equatable {
     public init(model: String, request: GenerationOptions, jobs: [SampleJob]) {
         let image = request.initImage != nil, inpaint = image && request.mask != nil
         self.init(model: model, seed: request.seed, sampler: request.sampler, classLabels: jobs.compactMap(\.classLabel),
-                  strength: image ? request.strength : nil, inpaint: inpaint, jumps: inpaint ? request.jumps : 0)
+                  strength: image ? request.strength : nil, inpaint: inpaint, jumps: inpaint ? request.jumps : 0,
+                  guidance: request.guidanceScale)
     }
 
     /// A model's name from its path: the last path component without an `.onnx` extension.
@@ -59,6 +62,7 @@ public struct GenerationRecord: Sendable, Equatable {
         }
         if let strength { text += " strength=\(strength)" }
         if inpaint { text += " inpaint=1" + (jumps > 0 ? " jumps=\(jumps)" : "") }
+        if let guidance { text += " guidance=\(guidance)" }
         return text
     }
 

@@ -18,8 +18,12 @@ public struct GenerationOptions: Sendable {
     /// Starting noise x_T `[count, C, H, W]` instead of Philox noise.
     public var initialNoise: Tensor?
     /// Class labels of a class-conditional model: one for every sample, or one per sample; nil
-    /// draws a class per sample from the seed.
+    /// generates unconditionally with the model's null label when it has one, else draws a class
+    /// per sample from the seed.
     public var classLabels: [Int]?
+    /// Classifier-free guidance scale s (needs `classLabels` and a model with a null label): each
+    /// step runs the model with the class and with the null label, ε = ε_null + s·(ε_class − ε_null).
+    public var guidanceScale: Double?
     /// Image-to-image / inpainting: the init image in model space ([-1, 1], see
     /// ``ImageConversion``), `[C, H, W]` for every sample or `[count, C, H, W]` one per sample.
     public var initImage: Tensor?

@@ -5,6 +5,9 @@
 // model's prediction type (ε, x0 or v = √ᾱ ε − √(1−ᾱ) x0) with MSE or L1, clips the gradient norm
 // and steps AdamW with warmup; an EMA of the weights is what sampling and saving use. Parameters
 // are the graph's trainable constants (`Graph.trainableConstants`), updated in place.
+// A class-conditional model trains on labelled images: each sample's label comes with its image and
+// is replaced by the model's null label with probability `labelDropout` (Philox under the seed, its
+// own key), which teaches the unconditional model classifier-free guidance needs.
 
 import Foundation
 import Graphs
@@ -29,6 +32,8 @@ public struct TrainingOptions: Sendable {
     public var l1Loss = false
     public var horizontalFlip = true
     public var seed: UInt64 = 0
+    /// Class-conditional models: the probability a sample's label is replaced by the null label.
+    public var labelDropout = 0.1
 
     public init() {}
 }
@@ -41,7 +46,7 @@ public final class Trainer {
     let data: ImageStack
     let cpu: CPU
     let compiled: Graph
-    let image: ValueID, time: ValueID?
+    let image: ValueID, time: ValueID?, classLabels: ValueID?
     let parameterIDs: [ValueID]
     public let parameters: ParameterSet
     let optimizer: AdamW
@@ -63,9 +68,22 @@ public final class Trainer {
         self.data = data
         self.cpu = cpu
         schedule = NoiseSchedule(model.schedule)
-        (image, time) = try model.graph.diffusionInputs()
-        if model.classes != nil {
-            throw DiffusionError("training a class-conditional model needs class labels with the images, which the trainer does not take yet")
+        let roles = try model.graph.diffusionInputRoles()
+        (image, time) = (roles.image, roles.time)
+        classLabels = model.classes == nil ? nil : roles.classLabels
+        if let classes = model.classes {
+            guard let labels = data.labels else {
+                throw DiffusionError("the model is class-conditional: training needs a class label per image (labelled data, e.g. one sub-folder per class)")
+            }
+            if let bad = labels.first(where: { label in label < 0 || classes.count.map { label >= $0 } ?? false }) {
+                throw DiffusionError("the data has class label \(bad); the model takes \(classes.accepted)")
+            }
+            guard options.labelDropout >= 0, options.labelDropout <= 1 else {
+                throw DiffusionError("label dropout must be in [0, 1], got \(options.labelDropout)")
+            }
+            if options.labelDropout > 0, classes.nullLabel == nil {
+                throw DiffusionError("label dropout \(options.labelDropout) needs a model with a null label (its classes' null_label); pass label dropout 0 to train without one")
+            }
         }
         let g = model.graph
         parameterIDs = g.trainableConstants(imageInputs: [image]).filter { id in
@@ -128,10 +146,11 @@ public final class Trainer {
         try cpu.fillUniform(picks, seed: options.seed, stream: stream, offset: 0)
         let x0 = Tensor(uninitialized: Shape([b] + model.imageShape)), noise = Tensor(uninitialized: x0.shape)
         try cpu.fillNormal(noise, seed: options.seed ^ 0x5eed_0000_0000, stream: stream)
-        var timesteps = [Int64](repeating: 0, count: b)
+        var timesteps = [Int64](repeating: 0, count: b), indices = [Int](repeating: 0, count: b)
         let t = schedule.trainingTimesteps
         for j in 0..<b {
             let index = min(Int(picks.pointer[3 * j] * Float(data.count)), data.count - 1)
+            indices[j] = index
             let flip = options.horizontalFlip && picks.pointer[3 * j + 1] < 0.5
             timesteps[j] = Int64(min(Int(picks.pointer[3 * j + 2] * Float(t)), t - 1))
             let src = index * c * h * w, dst = x0.pointer + j * count
@@ -162,12 +181,28 @@ public final class Trainer {
         for (k, id) in parameterIDs.enumerated() { vars[id] = tape.parameter(parameters.tensors[k]) }
         var inputs: [ValueID: Value] = [image: .float(xt)]
         if let time { inputs[time] = model.graph[time].type == .int64 ? .int(IntTensor(timesteps)) : .float(Tensor(shape: [b], scalars: timesteps.map(Float.init))) }
+        if let classLabels {
+            let labels = try self.labels(of: indices, stream: stream).map(Int64.init)
+            inputs[classLabels] = model.graph[classLabels].type == .int64 ? .int(IntTensor(labels)) : .float(Tensor(shape: [b], scalars: labels.map(Float.init)))
+        }
         let y = try TapeExecutor(tape: tape).run(compiled, inputs: inputs, parameters: vars)[0]
         let targetVar = tape.constant(target)
         let loss = options.l1Loss ? try tape.l1Loss(y, targetVar) : try tape.mseLoss(y, targetVar)
         let grads = try tape.backward(from: loss)
         // A parameter the loss does not reach gets a zero gradient.
         return (tape[loss].scalar, parameterIDs.enumerated().map { k, id in grads[vars[id]!] ?? Tensor(zeros: parameters.tensors[k].shape) })
+    }
+
+    /// The class labels of images `indices` in micro-batch `stream`: each image's label, replaced by
+    /// the null label with probability `labelDropout` (Philox under the seed, a key of its own).
+    func labels(of indices: [Int], stream: UInt64) throws -> [Int] {
+        guard let labels = data.labels, let classes = model.classes else { throw DiffusionError("no class labels to draw") }
+        let u = Tensor(uninitialized: [max(indices.count, 1)])
+        try cpu.fillUniform(u, seed: options.seed ^ 0xd809_0000_0000, stream: stream)
+        return indices.enumerated().map { j, index in
+            if let null = classes.nullLabel, Double(u.pointer[j]) < options.labelDropout { return null }
+            return labels[index]
+        }
     }
 
     /// The model with the EMA weights (what sampling and checkpoints use).

@@ -28,7 +28,7 @@ struct ModelDocument {
     var intConstants: [Int: Value]
     /// Equal to the weights file's `denoise.write_id` when both come from one write.
     var writeID: String
-    /// A class-conditional model's classes (`classes`: `count` and `names`, both optional).
+    /// A class-conditional model's classes (`classes`: `count`, `names` and `null_label`, each optional).
     var classes: ClassLabels? = nil
 
     /// Reads a `model.json` of any version this build reads; returns the version it declared.
@@ -111,7 +111,8 @@ extension ModelDocument {
             ("format", .string(NativeFormat.name)),
             ("format_version", .int(NativeFormat.version(for: self.schedule, classes: classes))),
             ("image", .ints(image)),
-        ] + (classes.map { c in [("classes", .object((c.count.map { [("count", JSONValue.int($0))] } ?? []) + [("names", .array(c.names.map { .string($0) }))]))] } ?? []) + [
+        ] + (classes.map { c in [("classes", .object((c.count.map { [("count", JSONValue.int($0))] } ?? []) + [("names", .array(c.names.map { .string($0) }))]
+                                                      + (c.nullLabel.map { [("null_label", JSONValue.int($0))] } ?? [])))] } ?? []) + [
             ("schedule", schedule),
             ("metadata", .object(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
             ("inputs", .ints(inputs.map(\.index))),
@@ -132,12 +133,14 @@ extension ModelDocument {
         image = try top.ints("image")
         if let json = top.optional("classes") {
             var c = try JSONFields(json, path: path, context: "top level: key 'classes'")
-            let count = try c.optionalInt("count"), names = try c.strings("names")
+            let count = try c.optionalInt("count"), names = try c.strings("names"), nullLabel = try c.optionalInt("null_label")
             try c.finish()
             guard count.map({ $0 >= 1 && (names.isEmpty || names.count == $0) }) ?? true else {
                 throw top.fail("classes", "has count \(count!) and \(names.count) names: a count must be at least 1 and match the names")
             }
-            classes = ClassLabels(count: count, names: names)
+            let labels = ClassLabels(count: count, names: names, nullLabel: nullLabel)
+            if let problem = labels.nullLabelProblem { throw top.fail("classes", "has null_label \(nullLabel!): \(problem)") }
+            classes = labels
         }
         let scheduleJSON = try top.required("schedule")
         guard case .object = scheduleJSON else { throw top.fail("schedule", "must be an object, got \(scheduleJSON.kindDescription)") }
