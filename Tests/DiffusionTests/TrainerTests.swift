@@ -124,4 +124,16 @@ extension TrainerTests {
         #expect(throws: DiffusionError.self) { try t.train(until: 9, folder: folder, cadence: bad) }
         #expect(t.step == 5)
     }
+
+    /// The data pipeline hands out exactly the batches drawn in place: the prefetched next one, and
+    /// one asked for out of order (after which it prefetches from there).
+    @Test func pipelineGivesTheBatchesDrawnInPlace() throws {
+        let t = try trainer()
+        let inPlace = try t.pipeline.source.batch(stream: 3), later = try t.pipeline.source.batch(stream: 8)
+        let first = try t.pipeline.take(2), prefetched = try t.pipeline.take(3), outOfOrder = try t.pipeline.take(8)
+        #expect(prefetched.xt.scalars == inPlace.xt.scalars && prefetched.target.scalars == inPlace.target.scalars
+                && prefetched.timesteps == inPlace.timesteps)
+        #expect(outOfOrder.xt.scalars == later.xt.scalars && outOfOrder.timesteps == later.timesteps)
+        #expect(first.xt.scalars != prefetched.xt.scalars, "different streams must draw different batches")
+    }
 }

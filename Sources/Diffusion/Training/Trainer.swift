@@ -1,6 +1,7 @@
 // Trainer: teaches a model's graph to denoise — the noise-prediction objective of DDPM on the same
 // graph IR that generation runs. Each step draws a batch (images, timesteps, noise) from Philox
-// keyed by (seed, step), so a run is reproducible and resumes exactly; noises it
+// keyed by (seed, step), so a run is reproducible and resumes exactly — drawn one micro-batch
+// ahead on another thread (TrainingBatches.swift's BatchPipeline), so a step never waits; noises it
 // (x_t = √ᾱ x0 + √(1−ᾱ) ε), runs the graph on the autograd tape (TapeExecutor), regresses the
 // model's prediction type (ε, x0 or v = √ᾱ ε − √(1−ᾱ) x0) with MSE or L1, clips the gradient norm
 // and steps AdamW with warmup; an EMA of the weights is what sampling and saving use. Parameters
@@ -54,6 +55,8 @@ public final class Trainer {
     let buffers: [String: Tensor]
     public let ema: ExponentialMovingAverage
     let rate: LearningRateSchedule
+    /// Draws each micro-batch's data, the next one on another thread while a step runs.
+    let pipeline: BatchPipeline
     /// Optimization steps taken.
     public private(set) var step = 0
     /// The last step's learning rate and gradient L2 norm (before clipping), for logs.
@@ -113,6 +116,9 @@ public final class Trainer {
         optimizer = AdamW(parameters, weightDecay: options.weightDecay, cpu: cpu)
         ema = try ExponentialMovingAverage(parameters, decay: options.emaDecay)
         rate = LearningRateSchedule(base: options.learningRate, warmupSteps: options.warmupSteps)
+        pipeline = BatchPipeline(TrainingBatches(data: data, imageShape: model.imageShape, schedule: schedule,
+                                                 prediction: model.schedule.predictionType, options: options,
+                                                 classes: classLabels == nil ? nil : model.classes, cpu: cpu))
     }
 
     /// One optimization step over `gradientAccumulation` micro-batches; returns their mean loss.
@@ -139,50 +145,14 @@ public final class Trainer {
     /// Loss and parameter gradients of micro-batch `stream` (images, flips, timesteps and noise
     /// all drawn from Philox under the seed and this stream).
     func microBatch(stream: UInt64) throws -> (Float, [Tensor]) {
-        let b = options.batchSize, count = model.imageShape.reduce(1, *)
-        let (c, h, w) = (data.channels, data.height, data.width)
-        // Batch from Philox stream (seed, step): image index, flip, timestep per sample; then noise.
-        let picks = Tensor(uninitialized: [b, 3])
-        try cpu.fillUniform(picks, seed: options.seed, stream: stream, offset: 0)
-        let x0 = Tensor(uninitialized: Shape([b] + model.imageShape)), noise = Tensor(uninitialized: x0.shape)
-        try cpu.fillNormal(noise, seed: options.seed ^ 0x5eed_0000_0000, stream: stream)
-        var timesteps = [Int64](repeating: 0, count: b), indices = [Int](repeating: 0, count: b)
-        let t = schedule.trainingTimesteps
-        for j in 0..<b {
-            let index = min(Int(picks.pointer[3 * j] * Float(data.count)), data.count - 1)
-            indices[j] = index
-            let flip = options.horizontalFlip && picks.pointer[3 * j + 1] < 0.5
-            timesteps[j] = Int64(min(Int(picks.pointer[3 * j + 2] * Float(t)), t - 1))
-            let src = index * c * h * w, dst = x0.pointer + j * count
-            for y in 0..<h {
-                for x in 0..<w {
-                    let sx = flip ? w - 1 - x : x
-                    for ch in 0..<c { dst[(ch * h + y) * w + x] = Float(data.pixels[src + (y * w + sx) * c + ch]) / 127.5 - 1 }
-                }
-            }
-        }
-        let xt = Tensor(uninitialized: x0.shape), target = Tensor(uninitialized: x0.shape)
-        let prediction = model.schedule.predictionType
-        for j in 0..<b {
-            let a = schedule.alphasCumprod[Int(timesteps[j])]
-            let (sa, sb) = (Float(a.squareRoot()), Float((1 - a).squareRoot()))
-            for k in (j * count)..<((j + 1) * count) {
-                let (x, e) = (x0.pointer[k], noise.pointer[k])
-                xt.pointer[k] = sa * x + sb * e
-                switch prediction {
-                case .epsilon: target.pointer[k] = e
-                case .sample: target.pointer[k] = x
-                case .vPrediction: target.pointer[k] = sa * e - sb * x
-                }
-            }
-        }
+        let batch = try pipeline.take(stream)
+        let (b, xt, target, timesteps) = (options.batchSize, batch.xt, batch.target, batch.timesteps)
         let tape = Tape(cpu: cpu)
         var vars: [ValueID: Var] = [:]
         for (k, id) in parameterIDs.enumerated() { vars[id] = tape.parameter(parameters.tensors[k]) }
         var inputs: [ValueID: Value] = [image: .float(xt)]
         if let time { inputs[time] = model.graph[time].type == .int64 ? .int(IntTensor(timesteps)) : .float(Tensor(shape: [b], scalars: timesteps.map(Float.init))) }
-        if let classLabels {
-            let labels = try self.labels(of: indices, stream: stream).map(Int64.init)
+        if let classLabels, let labels = batch.labels?.map(Int64.init) {
             inputs[classLabels] = model.graph[classLabels].type == .int64 ? .int(IntTensor(labels)) : .float(Tensor(shape: [b], scalars: labels.map(Float.init)))
         }
         let y = try TapeExecutor(tape: tape).run(compiled, inputs: inputs, parameters: vars)[0]
@@ -193,17 +163,8 @@ public final class Trainer {
         return (tape[loss].scalar, parameterIDs.enumerated().map { k, id in grads[vars[id]!] ?? Tensor(zeros: parameters.tensors[k].shape) })
     }
 
-    /// The class labels of images `indices` in micro-batch `stream`: each image's label, replaced by
-    /// the null label with probability `labelDropout` (Philox under the seed, a key of its own).
-    func labels(of indices: [Int], stream: UInt64) throws -> [Int] {
-        guard let labels = data.labels, let classes = model.classes else { throw DiffusionError("no class labels to draw") }
-        let u = Tensor(uninitialized: [max(indices.count, 1)])
-        try cpu.fillUniform(u, seed: options.seed ^ 0xd809_0000_0000, stream: stream)
-        return indices.enumerated().map { j, index in
-            if let null = classes.nullLabel, Double(u.pointer[j]) < options.labelDropout { return null }
-            return labels[index]
-        }
-    }
+    /// The class labels of images `indices` in micro-batch `stream` (see ``TrainingBatches``).
+    func labels(of indices: [Int], stream: UInt64) throws -> [Int] { try pipeline.source.labels(of: indices, stream: stream) }
 
     /// The model with the EMA weights (what sampling and checkpoints use).
     public func emaModel() -> DiffusionModel {
