@@ -27,9 +27,6 @@ struct Generate: ParsableCommand {
     @Option(help: "Sampler: ddpm, ddim or dpm-solver++ (default: DDPM when steps equal the training timesteps, else DDIM).")
     var sampler: String?
 
-    @Option(help: "DDIM eta (0: deterministic).")
-    var eta = 0.0
-
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
 
@@ -82,7 +79,6 @@ struct Generate: ParsableCommand {
         if count < 1 || count > 100_000 { throw ValidationError("--n must be 1…100000, got \(count)") }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
         if batchSize < 1 || batchSize > 1024 { throw ValidationError("--batch-size must be 1…1024, got \(batchSize)") }
-        if !(eta >= 0 && eta <= 1) { throw ValidationError("--eta must be in [0, 1], got \(eta)") }
         if let sampler, SamplerKind(rawValue: sampler) == nil { throw ValidationError("--sampler must be ddpm, ddim or dpm-solver++, got '\(sampler)'") }
         if out == nil && grid == nil && npy == nil { throw ValidationError("nothing to write: pass --out DIR, --grid FILE.png and/or --npy FILE.npy") }
         if let guidanceScale {
@@ -120,7 +116,6 @@ struct Generate: ParsableCommand {
         options.batchSize = batchSize
         options.sampler = generator.defaultSamplerOptions(steps: stepCount)
         if let sampler { options.sampler.kind = SamplerKind(rawValue: sampler)! }
-        options.sampler.eta = eta
         if let noise {
             guard case .float(let x) = try NumPy.read(noise) else { throw ValidationError("\(noise): x_T must be float32") }
             options.initialNoise = x

@@ -29,8 +29,11 @@ struct ScheduleFlags: ParsableArguments {
 }
 
 /// The sampler defaults a model's schedule carries (generate, serve, import): each flag given
-/// replaces the model's `timestep_spacing`, `clip_sample` or `use_clipped_model_output`.
+/// replaces the model's `timestep_spacing`, `clip_sample`, `use_clipped_model_output` or `eta`.
 struct SamplingFlags: ParsableArguments {
+    @Option(help: "DDIM's eta: 0 deterministic, 1 ancestral noise as DDPM (default: the model's eta, 0 unless its schedule says otherwise).")
+    var eta: Double?
+
     @Option(help: "Timestep spacing (\(TimestepSpacing.names.joined(separator: ", "))); default: the model's (leading unless its scheduler config says otherwise).",
             transform: { try TimestepSpacing.parse($0) })
     var timestepSpacing: TimestepSpacing?
@@ -41,9 +44,14 @@ struct SamplingFlags: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "DDIM: re-derive the noise from the clipped x0, as denoising-diffusion-pytorch does (default: the model's use_clipped_model_output).")
     var rederiveNoise: Bool?
 
+    func validate() throws {
+        if let eta, !(eta >= 0 && eta <= 1) { throw ValidationError("--eta must be in [0, 1], got \(eta)") }
+    }
+
     /// `base` with each flag given.
     func applied(to base: ScheduleConfig) -> ScheduleConfig {
         var s = base
+        if let eta { s.eta = eta }
         if let timestepSpacing { s.timestepSpacing = timestepSpacing }
         if let clipSample { s.clipSample = clipSample }
         if let rederiveNoise { s.useClippedModelOutput = rederiveNoise }

@@ -134,3 +134,17 @@ extension ScheduleTests {
         #expect { try config.validated(source: "s.json") } throws: { "\($0)".contains("trained_betas[3] = 1.0 must lie in [0, 1)") }
     }
 }
+
+extension ScheduleTests {
+    /// A model's default DDIM η: read from its schedule, the sampler's default, written only when
+    /// not 0 (as a version-3 key), carried through ONNX metadata, and refused outside [0, 1].
+    @Test func etaIsASamplerDefaultOfTheModel() throws {
+        let config = try JSONDecoder().decode(ScheduleConfig.self, from: Data(#"{"eta": 1}"#.utf8))
+        #expect(config.eta == 1 && config.laterKeys == ["eta"] && SamplerOptions(for: config, steps: 50).eta == 1)
+        #expect(SamplerOptions(for: ScheduleConfig(), steps: 50).eta == 0 && ScheduleConfig().laterKeys.isEmpty)
+        #expect(try ScheduleConfig.from(metadata: config.metadata, source: "m.onnx") == config)
+        let folder = try temporaryFolder()
+        try Data(#"{"eta": 2}"#.utf8).write(to: URL(fileURLWithPath: folder + "/s.json"))
+        #expect { try ScheduleConfig.read(folder + "/s.json") } throws: { "\($0)".contains("eta 2.0 must lie in [0, 1]") }
+    }
+}

@@ -57,6 +57,7 @@ public struct SamplerOptions: Sendable, Equatable {
         clipRange = config.clipSampleRange
         setAlphaToOne = config.setAlphaToOne
         rederiveNoise = config.useClippedModelOutput
+        eta = config.eta
     }
 }
 

@@ -37,6 +37,9 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
     /// DDIM: re-derive ε from the clipped x0 (diffusers' `step(use_clipped_model_output=True)`;
     /// denoising-diffusion-pytorch always does).
     public var useClippedModelOutput: Bool = false
+    /// DDIM's η by default (0: the deterministic ODE; 1: ancestral noise like DDPM), for a model
+    /// that samples better with noise (denoise's key; diffusers passes `eta` to its pipeline call).
+    public var eta: Double = 0
 
     public init() {}
 
@@ -45,6 +48,7 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
         case betaEnd = "beta_end", predictionType = "prediction_type", clipSample = "clip_sample"
         case clipSampleRange = "clip_sample_range", trainedBetas = "trained_betas", timestepSpacing = "timestep_spacing"
         case stepsOffset = "steps_offset", setAlphaToOne = "set_alpha_to_one", useClippedModelOutput = "use_clipped_model_output"
+        case eta
     }
 
     /// Missing keys keep their defaults (diffusers configs list only what differs from a class's).
@@ -63,6 +67,7 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
         stepsOffset = try c.decodeIfPresent(Int.self, forKey: .stepsOffset) ?? d.stepsOffset
         setAlphaToOne = try c.decodeIfPresent(Bool.self, forKey: .setAlphaToOne) ?? d.setAlphaToOne
         useClippedModelOutput = try c.decodeIfPresent(Bool.self, forKey: .useClippedModelOutput) ?? d.useClippedModelOutput
+        eta = try c.decodeIfPresent(Double.self, forKey: .eta) ?? d.eta
     }
 
     /// The keys added after native format version 2 whose values differ from their defaults
@@ -75,6 +80,7 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
         if stepsOffset != d.stepsOffset { keys.append(.stepsOffset) }
         if setAlphaToOne != d.setAlphaToOne { keys.append(.setAlphaToOne) }
         if useClippedModelOutput != d.useClippedModelOutput { keys.append(.useClippedModelOutput) }
+        if eta != d.eta { keys.append(.eta) }
         return keys.map(\.rawValue)
     }
 
@@ -94,6 +100,7 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
         if later.contains(CodingKeys.stepsOffset.rawValue) { try c.encode(stepsOffset, forKey: .stepsOffset) }
         if later.contains(CodingKeys.setAlphaToOne.rawValue) { try c.encode(setAlphaToOne, forKey: .setAlphaToOne) }
         if later.contains(CodingKeys.useClippedModelOutput.rawValue) { try c.encode(useClippedModelOutput, forKey: .useClippedModelOutput) }
+        if later.contains(CodingKeys.eta.rawValue) { try c.encode(eta, forKey: .eta) }
     }
 
     /// Checks the values; the error names the file the config came from.
@@ -110,6 +117,7 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
                 throw fail("trained_betas[\(bad)] = \(trainedBetas[bad]) must lie in [0, 1)")
             }
         }
+        guard eta >= 0 && eta <= 1 else { throw fail("eta \(eta) must lie in [0, 1]") }
         guard stepsOffset >= 0 && stepsOffset < numTrainTimesteps else {
             throw fail("steps_offset \(stepsOffset) must be 0…\(numTrainTimesteps - 1)")
         }
@@ -147,6 +155,7 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
         if later.contains("steps_offset") { m["denoise.steps_offset"] = "\(stepsOffset)" }
         if later.contains("set_alpha_to_one") { m["denoise.set_alpha_to_one"] = setAlphaToOne ? "true" : "false" }
         if later.contains("use_clipped_model_output") { m["denoise.use_clipped_model_output"] = useClippedModelOutput ? "true" : "false" }
+        if later.contains("eta") { m["denoise.eta"] = "\(eta)" }
         return m
     }
 
@@ -173,6 +182,7 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
         if let v = try number("beta_start") { c.betaStart = v }
         if let v = try number("beta_end") { c.betaEnd = v }
         if let v = try number("clip_sample_range") { c.clipSampleRange = v }
+        if let v = try number("eta") { c.eta = v }
         if let v = try integer("steps_offset") { c.stepsOffset = v }
         if let v = try flag("set_alpha_to_one") { c.setAlphaToOne = v }
         if let v = try flag("use_clipped_model_output") { c.useClippedModelOutput = v }
