@@ -111,7 +111,7 @@ public final class Engine: @unchecked Sendable {
 
     public let limits: Limits
     let metrics: Metrics
-    /// Guards `current`, `waiting`, `active`, `stopping`, `lastTurn`, `thread`, `ready` and `log`;
+    /// Guards `current`, `waiting`, `active`, `stopping`, `lastTurn`, `thread`, `compiled` and `log`;
     /// signalled when work arrives or the engine stops.
     private let condition = NSCondition()
     /// The version of each model new requests get, in serving order.
@@ -127,7 +127,11 @@ public final class Engine: @unchecked Sendable {
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
     /// Set once every plan is compiled.
-    public private(set) var ready = false
+    /// Whether the plans are compiled (written by the engine thread under `condition`).
+    private var compiled = false
+    /// Whether the plans are compiled and requests are served (read under the lock: the server's
+    /// threads ask while the engine thread sets it — ThreadSanitizer found the unlocked read).
+    public var ready: Bool { condition.withLock { compiled } }
 
     public init(models: [ServedModel], limits: Limits, metrics: Metrics) {
         precondition(!models.isEmpty, "Engine: no models")
@@ -182,7 +186,7 @@ public final class Engine: @unchecked Sendable {
             } catch {
                 log("compiling the models failed: \(error)")
             }
-            condition.withLock { ready = true }
+            condition.withLock { compiled = true }
             loop()
             finished.signal()
         }
