@@ -23,12 +23,16 @@ let package = Package(
         // Our own C: the inner loops that need AVX-512/AVX2, one clone per ISA picked at load time.
         // -O3 also in debug builds: the test suite runs these loops (unvectorized -O0 is ~20x slower);
         // no FMA contraction, so every ISA clone computes the same bits.
-        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
+        // Not instrumented by ThreadSanitizer: the per-ISA clones' ifunc resolvers run before its
+        // runtime starts (measured: `swift test --sanitize=thread` crashed at load in a resolver).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off", "-fno-sanitize=thread"])]),
+        // The worker pool behind parallelFor: plain C (no clones), so sanitizers see its synchronization.
+        .target(name: "CPool", cSettings: [.unsafeFlags(["-O3"])]),
         // protoc-c's C code for proto/onnx.proto, committed; regenerate with scripts/gen_proto.sh.
         .target(name: "CONNX", dependencies: ["CProtobufC"]),
 
         // Libraries, low to high.
-        .target(name: "Tensors", dependencies: ["CBLAS", "CKernels"]),
+        .target(name: "Tensors", dependencies: ["CBLAS", "CKernels", "CPool"]),
         .target(name: "Imaging", dependencies: ["CPNG", "CZlib"]),
         .target(name: "Graphs", dependencies: ["Tensors"]),
         .target(name: "ModelIO", dependencies: ["Tensors", "Graphs", "CProtobufC", "CONNX"]),

@@ -37,12 +37,6 @@ void dn_keep_freed_memory(void);
 /// split of the product (see gemm.c). Single-threaded; callers split the work.
 void dn_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
               const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc);
-/// One chunk of a parallel job: fn(ctx, chunk index).
-typedef void (*dn_chunk_fn)(void *ctx, long chunk);
-/// Runs fn(ctx, i) for every i in 0..<chunks on the process's spinning worker pool (the caller
-/// runs chunks too) and returns 1 when all are done; returns 0 without running anything when the
-/// pool is busy with another job (another thread's, or the caller is itself inside a chunk).
-int dn_parallel(long chunks, dn_chunk_fn fn, void *ctx);
 /// Direct convolution of one image group `x` [channels, height, width] with `weight`
 /// [out_channels, channels, kernel_h, kernel_w] into output rows first_row..<end_row of `y`
 /// [out_channels, out_height, out_width]: each element is the GEMM path's FMA chain over

@@ -1,5 +1,5 @@
 // CPU: the compute context every kernel runs on. It owns the cores: a fixed thread count for
-// our parallel loops (the worker pool in CKernels/pool.c), which also split large GEMMs into
+// our parallel loops (the worker pool in CPool/pool.c), which also split large GEMMs into
 // panels of our own kernel. OpenBLAS — linked only as the baseline of `denoise bench --kernels`
 // and a reference in tests — is set to one thread (its worker threads spin-wait after each call
 // and would fight ours for the cores; measured: a 1M-element ReLU went from 0.13 ms to 14 ms). Work is split into static,
@@ -9,6 +9,7 @@
 import CBLAS
 import Dispatch
 import CKernels
+import CPool
 
 /// The compute context: thread count for our loops and for OpenBLAS.
 public final class CPU: Sendable {
@@ -82,7 +83,7 @@ private struct ParallelJob {
 }
 
 /// Runs `body(i)` for every i in `0..<chunks` at once and returns when all are done: on the
-/// process's spinning worker pool (`dn_parallel`, CKernels/pool.c), or through Dispatch when the
+/// process's spinning worker pool (`dn_parallel`, CPool/pool.c), or through Dispatch when the
 /// pool is busy (another thread's job, or `body` itself runs inside a chunk). Which thread runs a
 /// chunk never matters: each chunk's work is fixed by its index.
 func runParallel(_ chunks: Int, _ body: (Int) -> Void) {

@@ -8,7 +8,7 @@
 // fixed range). One job at a time: a caller that finds the pool busy (another thread's job, or a
 // chunk that itself goes parallel) gets 0 back and runs its job some other way.
 // Not a task scheduler: no queues, no priorities, no work stealing across jobs.
-#include "CKernels.h"
+#include "CPool.h"
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
