@@ -56,7 +56,7 @@ private let classModel = URL(fileURLWithPath: #filePath).deletingLastPathCompone
         let one = try generator.generate(options(2, labels: [1], guidance: 1, batch: 2))
         let conditional = try generator.generate(options(2, labels: [1], guidance: nil, batch: 2))
         let diff = zip(one.scalars, conditional.scalars).map { abs($0 - $1) }.max()!
-        #expect(diff < 1e-3, "\(diff)")
+        #expect(diff < 1e-5, "\(diff)")
     }
 
     @Test func guidanceNeedsANullLabelAndAClass() throws {

@@ -58,7 +58,9 @@ import Testing
         Pool2dWindow(kernel: (3, 3), stride: (1, 1), padding: (1, 1)),
         Pool2dWindow(kernel: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true),
         Pool2dWindow(kernel: (3, 2), stride: (2, 3), padding: (1, 0), ceilMode: true),
+        Pool2dWindow(kernel: (3, 2), stride: (2, 3), padding: (1, 0)),
         Pool2dWindow(kernel: (1, 1)), Pool2dWindow(kernel: (5, 5), stride: (3, 2), padding: (2, 2), ceilMode: true),
+        Pool2dWindow(kernel: (5, 5), stride: (3, 2), padding: (2, 2)),
     ]
     static let dilatedWindows: [Pool2dWindow] = [
         Pool2dWindow(kernel: (3, 3), stride: (1, 1), padding: (2, 2), dilation: (2, 2)),

@@ -169,30 +169,6 @@ import Testing
         }
     }
 
-    @Test func avgPoolMatchesNaive() throws {
-        let windows: [Pool2dWindow] = [
-            Pool2dWindow(kernel: (2, 2)), Pool2dWindow(kernel: (3, 3), stride: (1, 1), padding: (1, 1)),
-            Pool2dWindow(kernel: (3, 2), stride: (2, 3), padding: (1, 0)), Pool2dWindow(kernel: (1, 1)),
-            Pool2dWindow(kernel: (5, 5), stride: (3, 2), padding: (2, 2)),
-        ]
-        let shapes: [Shape] = [[2, 3, 6, 8], [1, 2, 7, 17], [2, 1, 5, 33], [1, 1, 4, 7], [1, 2, 9, 1]]
-        for (k, shape) in shapes.enumerated() {
-            let x = randomTensor(shape, seed: UInt64(k))
-            for win in windows where win.kernel.h <= shape[2] + 2 * win.padding.h && win.kernel.w <= shape[3] + 2 * win.padding.w {
-                for incl in [true, false] {
-                    let e = try Naive.avgPool2d(x, win, countIncludePad: incl)
-                    try expectExactOnThreads("avgPool \(shape) \(win) incl \(incl)", e) { try $0.avgPool2d(x, win, countIncludePad: incl) }
-                    let g = randomTensor(e.shape, seed: 3)
-                    let nb = Naive.avgPool2dBackward(g, inputShape: shape, win, countIncludePad: incl)
-                    for threads in [1, 2] {
-                        let fast = try CPU(threads: threads).avgPool2dBackward(g, inputShape: shape, win, countIncludePad: incl)
-                        expectClose(fast, nb, rtol: 1e-5, atol: 1e-6, "avgPool backward \(shape) \(win) incl \(incl)")
-                    }
-                }
-            }
-        }
-    }
-
     @Test func pixelShuffleMatchesNaive() throws {
         for r in [1, 2, 3] {
             for (k, base) in ([[1, 1, 1, 1], [2, 3, 5, 7], [1, 2, 1, 17], [2, 1, 3, 33]] as [Shape]).enumerated() {
