@@ -37,6 +37,12 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "Linear warmup steps.")
     var warmup = 100
 
+    @Option(help: "Learning rate after warmup: constant (the peak), or cosine (a half cosine from the peak down to --min-lr at --steps; resume with the same --steps).")
+    var lrSchedule = "constant"
+
+    @Option(help: "The rate the cosine schedule ends at.")
+    var minLr: Float = 0
+
     @Option(help: "AdamW decoupled weight decay.")
     var weightDecay: Float = 0
 
@@ -82,6 +88,8 @@ struct TrainingFlags: ParsableArguments {
         if gradAccum < 1 || gradAccum > 1024 { throw ValidationError("--grad-accum must be 1…1024, got \(gradAccum)") }
         if !(lr > 0 && lr < 1) { throw ValidationError("--lr must be in (0, 1), got \(lr)") }
         if warmup < 0 { throw ValidationError("--warmup must be at least 0, got \(warmup)") }
+        if lrSchedule != "constant" && lrSchedule != "cosine" { throw ValidationError("--lr-schedule must be constant or cosine, got '\(lrSchedule)'") }
+        if !(minLr >= 0 && minLr <= lr) { throw ValidationError("--min-lr must be in [0, --lr], got \(minLr)") }
         if !(weightDecay >= 0 && weightDecay < 1) { throw ValidationError("--weight-decay must be in [0, 1), got \(weightDecay)") }
         if !(emaDecay >= 0 && emaDecay < 1) { throw ValidationError("--ema-decay must be in [0, 1), got \(emaDecay)") }
         if !(gradClip >= 0) { throw ValidationError("--grad-clip must be at least 0, got \(gradClip)") }
@@ -99,6 +107,7 @@ struct TrainingFlags: ParsableArguments {
         o.freeze = freeze.map { $0.split(separator: ",").map(String.init) } ?? []
         o.trainOnly = trainOnly.map { $0.split(separator: ",").map(String.init) } ?? []
         o.labelDropout = labelDropout
+        if lrSchedule == "cosine" { (o.cosineDecaySteps, o.minimumLearningRate) = (steps, minLr) }
         return o
     }
 

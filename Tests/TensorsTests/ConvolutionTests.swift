@@ -36,6 +36,8 @@ private let cases: [ConvCase] = [
     ConvCase(input: [3, 17, 4, 3], outChannels: 19, kernel: (3, 1), options: Conv2dOptions(stride: (1, 1), padding: (1, 0, 1, 0))),
     ConvCase(input: [2, 8, 12, 12], outChannels: 16, kernel: (4, 4), options: Conv2dOptions(stride: 2, padding: 1)),
     ConvCase(input: [1, 40, 3, 130], outChannels: 72, kernel: (3, 3), options: Conv2dOptions()),  // one output row: GEMM split inside
+    // Padding beyond dilation·(K−1): the stride-1 data gradient cannot be a flipped-kernel conv.
+    ConvCase(input: [2, 3, 5, 6], outChannels: 4, kernel: (3, 3), options: Conv2dOptions(stride: (1, 1), padding: (top: 3, left: 1, bottom: 0, right: 2))),
 ]
 
 private let transposeCases: [ConvCase] = [
@@ -100,6 +102,23 @@ private func dot(_ a: Tensor, _ b: Tensor) -> Double {
             let outputPadding = ((xs[2] + o.padTop + o.padBottom - ws[2]) % o.strideH, (xs[3] + o.padLeft + o.padRight - ws[3]) % o.strideW)
             expectClose(grads.input!, try Naive.convTranspose2d(g, weight: w, o, outputPadding: outputPadding),
                         rtol: 1e-4, atol: 1e-4, "conv2d dx vs naive conv_transpose2d, case \(i)")
+        }
+    }
+
+    /// conv2d's data gradient is conv_transpose2d of the gradient by the same weight — for every
+    /// geometry, whichever lowering runs (the flipped-kernel forward at stride 1, col2im otherwise).
+    @Test(arguments: [1, 2]) func dataGradientIsTheTransposedConvolution(threads: Int) throws {
+        let cpu = CPU(threads: threads)
+        for (i, c) in cases.enumerated() {
+            let x = randomTensor(c.input, seed: UInt64(i)), w = randomTensor(c.convWeight, seed: UInt64(100 + i))
+            let o = c.options
+            let y = try cpu.conv2d(x, weight: w, o)
+            let g = randomTensor(y.shape, seed: UInt64(300 + i))
+            let dx = try cpu.conv2dBackward(x, weight: w, grad: g, hasBias: false, o, needs: (true, false, false)).input!
+            let outputPadding = ((c.input[2] + o.padTop + o.padBottom - o.dilationH * (c.kernel.0 - 1) - 1) % o.strideH,
+                                 (c.input[3] + o.padLeft + o.padRight - o.dilationW * (c.kernel.1 - 1) - 1) % o.strideW)
+            expectClose(dx, try Naive.convTranspose2d(g, weight: w, o, outputPadding: outputPadding),
+                        rtol: 1e-5, atol: 1e-5, "conv2d dx \(c)")
         }
     }
 
@@ -314,6 +333,27 @@ private func dot(_ a: Tensor, _ b: Tensor) -> Double {
             expectClose(slot, expected, rtol: 1e-5, atol: 1e-5, "winograd in place \(xs)")
         }
         #expect(throws: TensorError.self) { try cpu.conv2dWinograd(Tensor(zeros: [1, 3, 8, 8]), transformed: Tensor(zeros: [16, 4, 2]), Conv2dOptions()) }
+        // The weight gradient by F(2x2, 3x3) backwards, against the definition in Double: each entry
+        // within 1e-5 of the sum of its terms' magnitudes (float rounding of a long sum, not more).
+        for (i, (xs, m, o)) in cases.enumerated() {
+            let x = randomTensor(xs, seed: UInt64(40 + i)), w = Tensor(zeros: [m, xs[1], 3, 3])
+            let g = try ConvGeometry.conv2d(input: xs, weight: w.shape, bias: nil, o, op: "test")
+            let dy = randomTensor(g.colShape, seed: UInt64(50 + i))
+            let got = cpu.winogradWeightGradient(image: x, grad: dy, g)
+            for oc in 0..<m { for c in 0..<xs[1] { for kh in 0..<3 { for kw in 0..<3 {
+                var sum = 0.0, magnitude = 0.0
+                for n in 0..<xs[0] { for oy in 0..<g.outHeight { for ox in 0..<g.outWidth {
+                    let iy = oy - o.padTop + kh, ix = ox - o.padLeft + kw
+                    guard iy >= 0, iy < xs[2], ix >= 0, ix < xs[3] else { continue }
+                    let term = Double(dy.pointer[((n * m + oc) * g.outHeight + oy) * g.outWidth + ox])
+                        * Double(x.pointer[((n * xs[1] + c) * xs[2] + iy) * xs[3] + ix])
+                    sum += term; magnitude += abs(term)
+                } } }
+                let at = ((oc * xs[1] + c) * 3 + kh) * 3 + kw
+                #expect(abs(Double(got.pointer[at]) - sum) <= 1e-5 * magnitude + 1e-6,
+                        "winograd dW \(xs) \(o) [\(oc), \(c), \(kh), \(kw)]: \(got.pointer[at]) vs \(sum)")
+            } } } }
+        }
         #expect(throws: TensorError.self) {
             try cpu.conv2dWinograd(Tensor(zeros: [1, 3, 8, 8]), transformed: Tensor(zeros: [16, 4, 3]), Conv2dOptions(stride: 2))
         }

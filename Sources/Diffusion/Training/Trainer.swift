@@ -4,7 +4,7 @@
 // ahead on another thread (TrainingBatches.swift's BatchPipeline), so a step never waits; noises it
 // (x_t = √ᾱ x0 + √(1−ᾱ) ε), runs the graph on the autograd tape (TapeExecutor), regresses the
 // model's prediction type (ε, x0 or v = √ᾱ ε − √(1−ᾱ) x0) with MSE or L1, clips the gradient norm
-// and steps AdamW with warmup; an EMA of the weights is what sampling and saving use. Parameters
+// and steps AdamW with warmup (then a constant rate or a cosine decay); an EMA of the weights is what sampling and saving use. Parameters
 // are the graph's trainable constants (`Graph.trainableConstants`), updated in place.
 // A class-conditional model trains on labelled images: each sample's label comes with its image and
 // is replaced by the model's null label with probability `labelDropout` (Philox under the seed, its
@@ -21,6 +21,10 @@ public struct TrainingOptions: Sendable {
     public var batchSize = 32
     public var learningRate: Float = 2e-4
     public var warmupSteps = 100
+    /// When set, the rate decays along a half cosine from its peak (after warmup) to
+    /// `minimumLearningRate` at this step; when nil it stays at the peak.
+    public var cosineDecaySteps: Int? = nil
+    public var minimumLearningRate: Float = 0
     public var emaDecay: Float = 0.999
     public var weightDecay: Float = 0
     public var clipNorm: Float? = 1
@@ -115,7 +119,8 @@ public final class Trainer {
         self.buffers = buffers
         optimizer = AdamW(parameters, weightDecay: options.weightDecay, cpu: cpu)
         ema = try ExponentialMovingAverage(parameters, decay: options.emaDecay)
-        rate = LearningRateSchedule(base: options.learningRate, warmupSteps: options.warmupSteps)
+        rate = LearningRateSchedule(base: options.learningRate, warmupSteps: options.warmupSteps,
+                                    cosineDecayTo: options.cosineDecaySteps, minimum: options.minimumLearningRate)
         pipeline = BatchPipeline(TrainingBatches(data: data, imageShape: model.imageShape, schedule: schedule,
                                                  prediction: model.schedule.predictionType, options: options,
                                                  classes: classLabels == nil ? nil : model.classes, cpu: cpu))

@@ -1,5 +1,6 @@
 // Tape+Convolution: conv2d and conv_transpose2d on the tape, and their backward rules. Each is the
 // other's data gradient; both weight gradients are the same lowered product (`Kernels/Convolution.swift`).
+// The forward and stride-1 data gradients take Winograd where the compiled plan would.
 
 /// Differentiable convolution ops with their parameters.
 enum ConvolutionOp {
@@ -29,7 +30,7 @@ extension ConvolutionOp {
 extension Tape {
     /// 2D convolution of `[N, C, H, W]` by `weight` `[M, C/groups, KH, KW]` (see ``CPU/conv2d(_:weight:bias:_:residual:activation:into:)``).
     public func conv2d(_ x: Var, weight: Var, bias: Var? = nil, _ options: Conv2dOptions = Conv2dOptions()) throws -> Var {
-        let value = try cpu.conv2d(self[x], weight: self[weight], bias: bias.map { self[$0] }, options)
+        let value = try cpu.conv2d(self[x], weight: self[weight], bias: bias.map { self[$0] }, options, winograd: true)
         return record(value, .convolution(.conv2d(options, hasBias: bias != nil)), bias.map { [x, weight, $0] } ?? [x, weight])
     }
 

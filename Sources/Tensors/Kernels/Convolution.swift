@@ -7,6 +7,9 @@
 //   lowerBackwardData   image = col2im(Wᵀ · cols)       conv2d data gradient; conv_transpose forward
 //   lowerBackwardWeight dW    = Σₙ cols · im2col(image)ᵀ  the weight gradient of both
 // A 1x1, stride-1, unpadded kernel skips im2col/col2im (the image is its own column matrix).
+// With stride 1, lowerBackwardData is a forward conv by the flipped kernel (no col2im; a GEMM as
+// well shaped as the forward's, or Winograd where the forward would take it), see
+// `ConvGeometry.flippedForStrideOne`. Training's forward asks conv2d for Winograd too.
 // With at most 4 output channels per group, conv2d runs a direct kernel (CKernels/conv_direct.c)
 // that computes each element's same FMA chain without the column matrix.
 // conv2d fuses an epilogue into lowerForward, band by band while it is in cache:
@@ -91,6 +94,25 @@ struct ConvGeometry {
     /// GEMM of so few rows (measured: the default model's 32 → 1 conv at 28x28, 0.079 ms lowered).
     var usesDirectKernel: Bool { groupOutChannels <= 4 && !isPointwise }
 
+    /// With stride 1, the data side is itself a convolution of the column side: by the kernel
+    /// with its channel axes swapped and its taps reversed, padded by dilation·(K−1) − padding.
+    /// That runs on the forward's fast paths (a GEMM with K = Mg·KH·KW instead of Mg, no col2im)
+    /// — the geometry of it, or nil when a stride is not 1, the kernel is 1x1 unpadded (already
+    /// one GEMM) or a padding exceeds dilation·(K−1).
+    func flippedForStrideOne() -> ConvGeometry? {
+        let o = options
+        guard o.strideH == 1, o.strideW == 1, !isPointwise else { return nil }
+        let (spanH, spanW) = (o.dilationH * (kernelH - 1), o.dilationW * (kernelW - 1))
+        let (top, left) = (spanH - o.padTop, spanW - o.padLeft)
+        let (bottom, right) = (height - outHeight + o.padTop, width - outWidth + o.padLeft)
+        guard top >= 0, left >= 0, bottom >= 0, right >= 0 else { return nil }
+        var f = o
+        (f.padTop, f.padLeft, f.padBottom, f.padRight) = (top, left, bottom, right)
+        return ConvGeometry(batch: batch, channels: outChannels, height: outHeight, width: outWidth,
+                            outChannels: channels, outHeight: height, outWidth: width,
+                            kernelH: kernelH, kernelW: kernelW, options: f)
+    }
+
     /// Output size of a convolution on one axis; < 1 when the kernel does not fit.
     static func convolvedSize(_ n: Int, kernel: Int, stride: Int, padding: Int, dilation: Int) -> Int {
         floorDivide(n + padding - dilation * (kernel - 1) - 1, stride) + 1
@@ -158,15 +180,27 @@ extension CPU {
     ///   - activation: applied last (as ``unary(_:_:into:)`` would), or nil
     ///   - out: `[N, M, OH, OW]`, or nil to allocate; must not overlap `x`, `weight` or `bias`
     /// - Returns: `[N, M, OH, OW]`, OH = ⌊(H + padTop + padBottom − dilationH·(KH−1) − 1) / strideH⌋ + 1
+    ///   - winograd: run Winograd's F(2x2, 3x3) (``conv2dWinograd(_:transformed:bias:_:residual:activation:into:)``,
+    ///     weights transformed on the way) where it applies and pays — the compiled plan's rule,
+    ///     decided by one image's geometry — instead of im2col + GEMM; it rounds differently
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, _ options: Conv2dOptions = Conv2dOptions(),
-                       residual: Tensor? = nil, activation: UnaryOp? = nil, into out: Tensor? = nil) throws -> Tensor {
+                       residual: Tensor? = nil, activation: UnaryOp? = nil, winograd: Bool = false, into out: Tensor? = nil) throws -> Tensor {
         let op = "conv2d"
         let g = try ConvGeometry.conv2d(input: x.shape, weight: weight.shape, bias: bias?.shape, options, op: op)
         if let residual, residual.shape != g.colShape {
             throw TensorError.shapeMismatch(op: op, residual.shape, g.colShape, detail: "residual must be the output [N, M, OH, OW]")
         }
         let out = try Tensor.output(out, shape: g.colShape, op: op)
+        if winograd && prefersWinograd(weight.shape, g) {
+            return try conv2dWinograd(x, transformed: winogradWeights(weight), bias: bias, options,
+                                      residual: residual, activation: activation, into: out)
+        }
         return lowerForward(x, weight, bias: bias, g, residual: residual, activation: activation, into: out)
+    }
+
+    /// Whether a conv2d of `weight` over geometry `g` runs faster by Winograd.
+    func prefersWinograd(_ weight: Shape, _ g: ConvGeometry) -> Bool {
+        CPU.winogradApplies(weight: weight, g.options) && winogradPays(weight: weight, output: g.colShape)
     }
 
     /// Gradients of ``conv2d(_:weight:bias:_:residual:activation:into:)`` (without epilogue) for
@@ -411,6 +445,14 @@ extension CPU {
     /// into `out` (`[N, C, H, W]`, already checked; zero-filled here when col2im accumulates) or a new tensor.
     func lowerBackwardData(_ cols: Tensor, _ weight: Tensor, bias: Tensor?, _ g: ConvGeometry, into out: Tensor? = nil) -> Tensor {
         let out = out ?? Tensor(uninitialized: g.imageShape)
+        if let flipped = g.flippedForStrideOne() {
+            let kernel = flippedKernel(weight, g)
+            if prefersWinograd(kernel.shape, flipped), let y = try? conv2dWinograd(cols, transformed: winogradWeights(kernel), bias: bias,
+                                                                                  flipped.options, into: out) {
+                return y
+            }
+            return lowerForward(cols, kernel, bias: bias, flipped, into: out)
+        }
         if !g.isPointwise { out.pointer.update(repeating: 0, count: out.count) }
         let (mg, kg, p, cg, hw) = (g.groupOutChannels, g.colRows, g.colCount, g.groupChannels, g.height * g.width)
         let work = UncheckedSendable((cols.pointer, weight.pointer, out.pointer))
@@ -442,8 +484,27 @@ extension CPU {
         return out
     }
 
+    /// The kernel of ``ConvGeometry/flippedForStrideOne()``: `[M, Cg, KH, KW]` → `[C, Mg, KH, KW]`,
+    /// per group the channel axes swapped and both spatial axes reversed.
+    private func flippedKernel(_ weight: Tensor, _ g: ConvGeometry) -> Tensor {
+        let (mg, cg, kh, kw) = (g.groupOutChannels, g.groupChannels, g.kernelH, g.kernelW)
+        let flipped = Tensor(uninitialized: [g.channels, mg, kh, kw])
+        let (w, f) = (weight.pointer, flipped.pointer)
+        for gi in 0..<g.groups {
+            for m in 0..<mg {
+                for c in 0..<cg {
+                    let src = w + ((gi * mg + m) * cg + c) * kh * kw, dst = f + ((gi * cg + c) * mg + m) * kh * kw
+                    for i in 0..<kh * kw { dst[i] = src[kh * kw - 1 - i] }
+                }
+            }
+        }
+        withExtendedLifetime(weight) {}
+        return flipped
+    }
+
     /// dW = Σₙ cols[n] · im2col(image[n])ᵀ: `[M, C/groups, KH, KW]`.
     func lowerBackwardWeight(image: Tensor, cols: Tensor, _ g: ConvGeometry) -> Tensor {
+        if prefersWinograd(g.weightShape, g) { return winogradWeightGradient(image: image, grad: cols, g) }
         let (mg, kg, p, hw) = (g.groupOutChannels, g.colRows, g.colCount, g.height * g.width)
         let size = g.outChannels * kg, chunks = imageChunks(g.batch)
         let partials = Tensor(zeros: [max(chunks, 1), size])

@@ -5,8 +5,10 @@
 // transform's stores stay in cache, and V_k a strided matrix the GEMM reads in place; `[16, C,
 // tiles]` where that stride would be a multiple of 1 KiB), runs 16 GEMMs U_k · V_k, and transforms
 // each 4x4 result back (Y = Aᵀ·m·A), adding bias and residual and applying the activation as it
-// writes. Tiles of several images share one set of GEMMs when an image has few tiles. Inference
-// only (no backward: training uses `conv2d`); the plan chooses it for eligible convs. The tile
+// writes. Tiles of several images share one set of GEMMs when an image has few tiles. The plan
+// chooses it for eligible convs, and training by the same rule: the forward and the stride-1 data
+// gradient (a forward conv, `Convolution.swift`), and the weight gradient by the transposed
+// algorithm (`winogradWeightGradient`: dU_k = Σ (A·dY·Aᵀ)_k · V_kᵀ, dW = Gᵀ·dU·G). The tile
 // transforms are C (`CKernels/winograd.c`, AVX-512/AVX2 clones), the GEMMs ours. Naive twin:
 // `Naive.conv2d` (tests compare within float rounding: the transforms reassociate sums).
 
@@ -100,40 +102,10 @@ extension CPU {
                 let first = unit * imagesPerUnit
                 let images = first..<min(g.batch, first + imagesPerUnit)
                 let cols = images.count * tiles
-                // V as [C, 16, cols] (a channel's planes together) when the GEMM can read V_k in place
-                // at that stride; else [16, C, cols], which it packs (see CKernels/gemm.c).
-                let channelMajor = (16 * cols) % 256 != 0
-                let (channelStride, pointStride) = channelMajor ? (16 * cols, cols) : (cols, c * cols)
                 // Input transform: V[ch][k][col] (or V[k][ch][col]) = (Bᵀ·d·B)[k] of the 4x4 tile at (2ty − pt, 2tx − pl).
-                self.split(c, inner: inner) { channels in
-                    // Each plane is first copied into a zero-padded scratch plane, so every tile is interior
-                    // and the input transform runs 8 tiles at a time.
-                    let groups = (tilesW + 7) / 8, pw = 16 * groups + 2, ph = 2 * tilesH + 2
-                    let padded = Scratch.buffer(slot: 2, count: pw * ph)
-                    for ch in channels {
-                        for (j, n) in images.enumerated() {
-                            let plane = px + (n * c + ch) * h * w
-                            for yy in 0..<ph {
-                                let row = padded + yy * pw, sy = yy - pt
-                                row.update(repeating: 0, count: pw)
-                                if sy >= 0 && sy < h {
-                                    let lo = max(0, -pl), hi = min(w, pw - pl)  // source columns that land in the row
-                                    if hi > lo { (row + pl + lo).update(from: plane + sy * w + lo, count: hi - lo) }
-                                }
-                            }
-                            for ty in 0..<tilesH {
-                                for group in 0..<groups {
-                                    // A row's last group stores all 8 lanes while they stay inside this
-                                    // channel's row of V: the extra lanes land on tiles written later
-                                    // (the next tile row, or the next image), so they are overwritten.
-                                    let tx = group * 8, at = j * tiles + ty * tilesW + tx
-                                    let count = at + 8 <= cols ? 8 : min(8, tilesW - tx)
-                                    dn_winograd_input_tiles8(padded + 2 * ty * pw + 2 * tx, pw, v + ch * channelStride + at, pointStride, count)
-                                }
-                            }
-                        }
-                    }
-                }
+                let (channelStride, pointStride) = self.winogradInputTiles(px, images: images, channels: c, height: h, width: w,
+                                                                           padTop: pt, padLeft: pl, tilesH: tilesH, tilesW: tilesW,
+                                                                           into: v, inner: inner)
                 // The 16 products M_k = U_k · V_k, as (k, column panel) units: one parallel region
                 // whose units each run a single-threaded GEMM (with one inner thread, all in turn).
                 let panels = inner == 1 ? 1 : max(1, min((cols + 63) / 64, (inner + 15) / 16))
@@ -171,5 +143,139 @@ extension CPU {
         if inner == 1 { parallelFor(units, run) } else { run(0..<units) }
         withExtendedLifetime((x, transformed, bias, residual, out)) {}
         return out
+    }
+
+    /// V = Bᵀ·d·B of every 4x4 input tile of `images` (tile (ty, tx) of image j at rows 2ty − pt,
+    /// columns 2tx − pl, zero outside the image) into column j·tiles + ty·tilesW + tx of V (cols =
+    /// images·tiles columns), element k of channel ch at `v + ch·channelStride + k·pointStride`:
+    /// V as [C, 16, cols] (a channel's planes together) when a GEMM can read V_k in place at that
+    /// stride, else [16, C, cols], which it packs (see CKernels/gemm.c). Returns the two strides.
+    /// Channels split over `inner` threads.
+    func winogradInputTiles(_ px: UnsafeMutablePointer<Float>, images: Range<Int>, channels c: Int, height h: Int, width w: Int,
+                            padTop pt: Int, padLeft pl: Int, tilesH: Int, tilesW: Int, into v: UnsafeMutablePointer<Float>,
+                            inner: Int) -> (channelStride: Int, pointStride: Int) {
+        let tiles = tilesH * tilesW, cols = images.count * tiles
+        let channelMajor = (16 * cols) % 256 != 0
+        let (channelStride, pointStride) = channelMajor ? (16 * cols, cols) : (cols, c * cols)
+        split(c, inner: inner) { channels in
+            // Each plane is first copied into a zero-padded scratch plane, so every tile is interior
+            // and the input transform runs 8 tiles at a time.
+            let groups = (tilesW + 7) / 8, pw = 16 * groups + 2, ph = 2 * tilesH + 2
+            let padded = Scratch.buffer(slot: 2, count: pw * ph)
+            for ch in channels {
+                for (j, n) in images.enumerated() {
+                    let plane = px + (n * c + ch) * h * w
+                    for yy in 0..<ph {
+                        let row = padded + yy * pw, sy = yy - pt
+                        row.update(repeating: 0, count: pw)
+                        if sy >= 0 && sy < h {
+                            let lo = max(0, -pl), hi = min(w, pw - pl)  // source columns that land in the row
+                            if hi > lo { (row + pl + lo).update(from: plane + sy * w + lo, count: hi - lo) }
+                        }
+                    }
+                    for ty in 0..<tilesH {
+                        for group in 0..<groups {
+                            // A row's last group stores all 8 lanes while they stay inside this
+                            // channel's row of V: the extra lanes land on tiles written later
+                            // (the next tile row, or the next image), so they are overwritten.
+                            let tx = group * 8, at = j * tiles + ty * tilesW + tx
+                            let count = at + 8 <= cols ? 8 : min(8, tilesW - tx)
+                            dn_winograd_input_tiles8(padded + 2 * ty * pw + 2 * tx, pw, v + ch * channelStride + at, pointStride, count)
+                        }
+                    }
+                }
+            }
+        }
+        return (channelStride, pointStride)
+    }
+
+    /// The weight gradient of a conv2d that Winograd applies to (geometry `g`: 3x3, stride 1,
+    /// dilation 1, one group) for the output gradient `grad`, by F(2x2, 3x3) backwards: per 4x4
+    /// tile, Z = A·dY·Aᵀ of its 2x2 output-gradient tile (zero past the output) and V = Bᵀ·d·B of
+    /// its input tile; dU_k = Σ_tiles Z_k · V_kᵀ, sixteen GEMMs `[M, tiles]·[tiles, C]` (4 multiplies
+    /// per output pixel and weight pair instead of 9); dW = Gᵀ·dU·G. Images are split over the
+    /// threads as in ``lowerBackwardWeight``, their partial dU added in chunk order (the same bits
+    /// every run for a thread count); several images of few tiles share one set of GEMMs.
+    func winogradWeightGradient(image: Tensor, grad: Tensor, _ g: ConvGeometry) -> Tensor {
+        let (c, m, h, w, oh, ow) = (g.channels, g.outChannels, g.height, g.width, g.outHeight, g.outWidth)
+        let tilesH = (oh + 1) / 2, tilesW = (ow + 1) / 2, tiles = tilesH * tilesW
+        let chunks = max(1, g.batch >= threads ? chunkCount(g.batch) : 1)
+        let perChunk = (g.batch + chunks - 1) / chunks
+        let imagesPerUnit = min(perChunk, max(1, 256 / max(tiles, 1)))
+        let size = 16 * m * c
+        let partials = Tensor(zeros: [chunks, size])
+        let work = UncheckedSendable((image.pointer, grad.pointer, partials.pointer))
+        let (pt, pl) = (g.options.padTop, g.options.padLeft)
+        let body = { (chunk: Int, chunkImages: Range<Int>, inner: Int) in
+            let (px, pg, pp) = work.value
+            let capacity = imagesPerUnit * tiles
+            let v = Scratch.buffer(slot: 0, count: 16 * c * capacity)
+            let z = Scratch.buffer(slot: 1, count: 16 * m * capacity)
+            let du = pp + chunk * size
+            for first in stride(from: chunkImages.lowerBound, to: chunkImages.upperBound, by: imagesPerUnit) {
+                let images = first..<min(chunkImages.upperBound, first + imagesPerUnit)
+                let cols = images.count * tiles
+                let (channelStride, pointStride) = self.winogradInputTiles(px, images: images, channels: c, height: h, width: w,
+                                                                           padTop: pt, padLeft: pl, tilesH: tilesH, tilesW: tilesW,
+                                                                           into: v, inner: inner)
+                // Z[k][o][col] = (A·dY·Aᵀ)[k], A = [[1,0],[1,1],[1,−1],[0,−1]]: with dY = [[a,b],[e,f]],
+                // A·dY has rows (a,b), (a+e,b+f), (a−e,b−f), (−e,−f), and each row (p,q)·Aᵀ = (p, p+q, p−q, −q).
+                self.split(m, inner: inner) { outs in
+                    for o in outs {
+                        for (j, n) in images.enumerated() {
+                            let plane = pg + (n * m + o) * oh * ow
+                            for ty in 0..<tilesH {
+                                let y0 = 2 * ty, hasRow1 = y0 + 1 < oh
+                                for tx in 0..<tilesW {
+                                    let x0 = 2 * tx, hasCol1 = x0 + 1 < ow
+                                    let a = plane[y0 * ow + x0], b = hasCol1 ? plane[y0 * ow + x0 + 1] : 0
+                                    let e = hasRow1 ? plane[(y0 + 1) * ow + x0] : 0
+                                    let f = hasRow1 && hasCol1 ? plane[(y0 + 1) * ow + x0 + 1] : 0
+                                    let col = j * tiles + ty * tilesW + tx, step = m * cols
+                                    // Row r of A·dY is (p, q); its four values go to k = 4r … 4r + 3.
+                                    func put(_ r: Int, _ p: Float, _ q: Float) {
+                                        let at = z + (4 * r * m + o) * cols + col
+                                        at[0] = p; at[step] = p + q; at[2 * step] = p - q; at[3 * step] = -q
+                                    }
+                                    put(0, a, b); put(1, a + e, b + f); put(2, a - e, b - f); put(3, -e, -f)
+                                }
+                            }
+                        }
+                    }
+                }
+                let accumulate: Float = images.lowerBound == chunkImages.lowerBound ? 0 : 1
+                self.split(16, inner: inner) { points in
+                    for k in points {
+                        sgemm(transposeA: false, transposeB: true, m: m, n: c, k: cols, a: z + k * m * cols, lda: cols,
+                              b: v + k * pointStride, ldb: channelStride, beta: accumulate, c: du + k * m * c, ldc: c, threads: 1)
+                    }
+                }
+            }
+        }
+        if g.batch >= threads { parallelChunks(g.batch) { chunk, images in body(chunk, images, 1) } }
+        else { body(0, 0..<g.batch, threads) }
+        let du = partials.pointer
+        for chunk in 1..<chunks { for i in 0..<size { du[i] += du[chunk * size + i] } }
+        // dW = Gᵀ·dU·G, G = [[1,0,0],[½,½,½],[½,−½,½],[0,0,1]]: rows of Gᵀ·dU are (u0 + ½u1 + ½u2,
+        // ½u1 − ½u2, ½u1 + ½u2 + u3), and each row p of that times G is (p0 + ½p1 + ½p2, ½p1 − ½p2, ½p1 + ½p2 + p3).
+        let result = Tensor(uninitialized: g.weightShape)
+        let dw = result.pointer
+        let mc = m * c, half: Float = 0.5
+        for pair in 0..<mc {
+            func u(_ row: Int) -> SIMD4<Float> {
+                let at = du + 4 * row * mc + pair
+                return SIMD4(at[0], at[mc], at[2 * mc], at[3 * mc])
+            }
+            let (u0, u1, u2, u3) = (u(0), u(1), u(2), u(3))
+            func emit(_ r: Int, _ p: SIMD4<Float>) {
+                let out = dw + pair * 9 + r * 3
+                out[0] = p[0] + half * (p[1] + p[2])
+                out[1] = half * (p[1] - p[2])
+                out[2] = half * (p[1] + p[2]) + p[3]
+            }
+            emit(0, u0 + half * (u1 + u2)); emit(1, half * (u1 - u2)); emit(2, half * (u1 + u2) + u3)
+        }
+        withExtendedLifetime((image, grad, partials)) {}
+        return result
     }
 }
