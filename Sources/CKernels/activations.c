@@ -12,6 +12,13 @@ CLONES void dn_silu(const float *x, float *y, size_t n) {
     }
 }
 
+CLONES void dn_silu_backward(const float *x, const float *g, float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i], s = 1.0f / (1.0f + dn_expf(-v));
+        out[i] = g[i] * (s * (1.0f + v * (1.0f - s)));
+    }
+}
+
 CLONES void dn_sigmoid(const float *x, float *y, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + dn_expf(-x[i]));
 }

@@ -10,6 +10,8 @@
 
 /// y[i] = x[i] / (1 + exp(-x[i])). x and y may alias exactly.
 void dn_silu(const float *x, float *y, size_t n);
+/// out[i] = g[i] · SiLU'(x[i]) = g[i] · s·(1 + x[i]·(1 − s)), s = sigmoid(x[i]) (SiLU's backward).
+void dn_silu_backward(const float *x, const float *g, float *out, size_t n);
 /// y[i] = 1 / (1 + exp(-x[i])).
 void dn_sigmoid(const float *x, float *y, size_t n);
 /// y[i] = exp(x[i]) (Cephes polynomial, within 2 ulp on [-87.3, 88.3], 0 below, saturating above).

@@ -214,7 +214,7 @@ extension CPU {
         var result = LayerGradients()
         if needs.input { result.input = lowerBackwardData(grad, weight, bias: nil, g) }
         if needs.weight { result.weight = lowerBackwardWeight(image: x, cols: grad, g) }
-        if hasBias && needs.bias { result.bias = try sum(grad, axes: [0, 2, 3]) }
+        if hasBias && needs.bias { result.bias = channelSums(grad) }
         return result
     }
 
@@ -247,8 +247,26 @@ extension CPU {
         var result = LayerGradients()
         if needs.input { result.input = lowerForward(grad, weight, bias: nil, g) }
         if needs.weight { result.weight = lowerBackwardWeight(image: grad, cols: x, g) }
-        if hasBias && needs.bias { result.bias = try sum(grad, axes: [0, 2, 3]) }
+        if hasBias && needs.bias { result.bias = channelSums(grad) }
         return result
+    }
+
+    /// Per channel of `[N, C, H, W]`, the sum over images and pixels (a conv's bias gradient): each
+    /// plane's blocked sum in double, added in image order (no dependence on the thread count).
+    func channelSums(_ t: Tensor) -> Tensor {
+        let (n, c, hw) = (t.shape[0], t.shape[1], t.shape[2] * t.shape[3])
+        let out = Tensor(uninitialized: [c])
+        let work = UncheckedSendable((t.pointer, out.pointer))
+        parallelFor(c, grain: max(1, 16_384 / max(n * hw, 1))) { channels in
+            let (src, dst) = work.value
+            for ch in channels {
+                var acc = 0.0
+                for image in 0..<n { acc += blockedSum(src + (image * c + ch) * hw, hw) }
+                dst[ch] = Float(acc)
+            }
+        }
+        withExtendedLifetime((t, out)) {}
+        return out
     }
 
     // MARK: the three lowered primitives

@@ -192,7 +192,7 @@ extension CPU {
     /// The weight gradient of a conv2d that Winograd applies to (geometry `g`: 3x3, stride 1,
     /// dilation 1, one group) for the output gradient `grad`, by F(2x2, 3x3) backwards: per 4x4
     /// tile, Z = A·dY·Aᵀ of its 2x2 output-gradient tile (zero past the output) and V = Bᵀ·d·B of
-    /// its input tile; dU_k = Σ_tiles Z_k · V_kᵀ, sixteen GEMMs `[M, tiles]·[tiles, C]` (4 multiplies
+    /// its input tile; dU_kᵀ = Σ_tiles V_k · Z_kᵀ, sixteen GEMMs `[C, tiles]·[tiles, M]` (4 multiplies
     /// per output pixel and weight pair instead of 9); dW = Gᵀ·dU·G. Images are split over the
     /// threads as in ``lowerBackwardWeight``, their partial dU added in chunk order (the same bits
     /// every run for a thread count); several images of few tiles share one set of GEMMs.
@@ -218,23 +218,24 @@ extension CPU {
                 let (channelStride, pointStride) = self.winogradInputTiles(px, images: images, channels: c, height: h, width: w,
                                                                            padTop: pt, padLeft: pl, tilesH: tilesH, tilesW: tilesW,
                                                                            into: v, inner: inner)
-                // Z[k][o][col] = (A·dY·Aᵀ)[k], A = [[1,0],[1,1],[1,−1],[0,−1]]: with dY = [[a,b],[e,f]],
+                // Z[k][col][o] = (A·dY·Aᵀ)[k], A = [[1,0],[1,1],[1,−1],[0,−1]]: with dY = [[a,b],[e,f]],
                 // A·dY has rows (a,b), (a+e,b+f), (a−e,b−f), (−e,−f), and each row (p,q)·Aᵀ = (p, p+q, p−q, −q).
+                // Stored [cols, M] per k, so the GEMM below reads both operands in place (no transpose).
                 self.split(m, inner: inner) { outs in
-                    for o in outs {
-                        for (j, n) in images.enumerated() {
-                            let plane = pg + (n * m + o) * oh * ow
-                            for ty in 0..<tilesH {
-                                let y0 = 2 * ty, hasRow1 = y0 + 1 < oh
-                                for tx in 0..<tilesW {
-                                    let x0 = 2 * tx, hasCol1 = x0 + 1 < ow
-                                    let a = plane[y0 * ow + x0], b = hasCol1 ? plane[y0 * ow + x0 + 1] : 0
-                                    let e = hasRow1 ? plane[(y0 + 1) * ow + x0] : 0
-                                    let f = hasRow1 && hasCol1 ? plane[(y0 + 1) * ow + x0 + 1] : 0
-                                    let col = j * tiles + ty * tilesW + tx, step = m * cols
+                    let step = cols * m
+                    for (j, n) in images.enumerated() {
+                        for ty in 0..<tilesH {
+                            let y0 = 2 * ty, hasRow1 = y0 + 1 < oh
+                            for tx in 0..<tilesW {
+                                let x0 = 2 * tx, hasCol1 = x0 + 1 < ow
+                                let col = j * tiles + ty * tilesW + tx
+                                for o in outs {
+                                    let plane = pg + (n * m + o) * oh * ow + y0 * ow + x0
+                                    let a = plane[0], b = hasCol1 ? plane[1] : 0
+                                    let e = hasRow1 ? plane[ow] : 0, f = hasRow1 && hasCol1 ? plane[ow + 1] : 0
                                     // Row r of A·dY is (p, q); its four values go to k = 4r … 4r + 3.
                                     func put(_ r: Int, _ p: Float, _ q: Float) {
-                                        let at = z + (4 * r * m + o) * cols + col
+                                        let at = z + (4 * r * cols + col) * m + o
                                         at[0] = p; at[step] = p + q; at[2 * step] = p - q; at[3 * step] = -q
                                     }
                                     put(0, a, b); put(1, a + e, b + f); put(2, a - e, b - f); put(3, -e, -f)
@@ -243,11 +244,12 @@ extension CPU {
                         }
                     }
                 }
+                // dU_kᵀ [C, M] (+)= V_k [C, cols] · Z_k [cols, M].
                 let accumulate: Float = images.lowerBound == chunkImages.lowerBound ? 0 : 1
                 self.split(16, inner: inner) { points in
                     for k in points {
-                        sgemm(transposeA: false, transposeB: true, m: m, n: c, k: cols, a: z + k * m * cols, lda: cols,
-                              b: v + k * pointStride, ldb: channelStride, beta: accumulate, c: du + k * m * c, ldc: c, threads: 1)
+                        sgemm(transposeA: false, transposeB: false, m: c, n: m, k: cols, a: v + k * pointStride, lda: channelStride,
+                              b: z + k * cols * m, ldb: m, beta: accumulate, c: du + k * m * c, ldc: m, threads: 1)
                     }
                 }
             }
@@ -261,19 +263,21 @@ extension CPU {
         let result = Tensor(uninitialized: g.weightShape)
         let dw = result.pointer
         let mc = m * c, half: Float = 0.5
-        for pair in 0..<mc {
-            func u(_ row: Int) -> SIMD4<Float> {
-                let at = du + 4 * row * mc + pair
-                return SIMD4(at[0], at[mc], at[2 * mc], at[3 * mc])
+        for ci in 0..<c {
+            for o in 0..<m {
+                func u(_ row: Int) -> SIMD4<Float> {
+                    let at = du + 4 * row * mc + ci * m + o
+                    return SIMD4(at[0], at[mc], at[2 * mc], at[3 * mc])
+                }
+                let (u0, u1, u2, u3) = (u(0), u(1), u(2), u(3))
+                func emit(_ r: Int, _ p: SIMD4<Float>) {
+                    let out = dw + (o * c + ci) * 9 + r * 3
+                    out[0] = p[0] + half * (p[1] + p[2])
+                    out[1] = half * (p[1] - p[2])
+                    out[2] = half * (p[1] + p[2]) + p[3]
+                }
+                emit(0, u0 + half * (u1 + u2)); emit(1, half * (u1 - u2)); emit(2, half * (u1 + u2) + u3)
             }
-            let (u0, u1, u2, u3) = (u(0), u(1), u(2), u(3))
-            func emit(_ r: Int, _ p: SIMD4<Float>) {
-                let out = dw + pair * 9 + r * 3
-                out[0] = p[0] + half * (p[1] + p[2])
-                out[1] = half * (p[1] - p[2])
-                out[2] = half * (p[1] + p[2]) + p[3]
-            }
-            emit(0, u0 + half * (u1 + u2)); emit(1, half * (u1 - u2)); emit(2, half * (u1 + u2) + u3)
         }
         withExtendedLifetime((image, grad, partials)) {}
         return result
