@@ -68,3 +68,22 @@ CLONES void dn_winograd_output_tiles8(const float *m, size_t plane, float *dst, 
         }
     }
 }
+
+CLONES void dn_winograd_gradient_tile(const float *a, const float *b, const float *e, const float *f, size_t count,
+                                      float *z, size_t stride) {
+    // Rows of A·dY: (a, b), (a+e, b+f), (a−e, b−f), (−e, −f); each row (p, q)·Aᵀ = (p, p+q, p−q, −q).
+    // One output row (k) per loop, each a contiguous run along the channels that vectorizes.
+    const float *restrict pa = a, *restrict pb = b, *restrict pe = e, *restrict pf = f;
+    for (int r = 0; r < 4; r++) {
+        float *restrict z0 = z + (size_t)(4 * r) * stride, *restrict z1 = z0 + stride;
+        float *restrict z2 = z1 + stride, *restrict z3 = z2 + stride;
+        for (size_t o = 0; o < count; o++) {
+            float p = r == 0 ? pa[o] : r == 1 ? pa[o] + pe[o] : r == 2 ? pa[o] - pe[o] : -pe[o];
+            float q = r == 0 ? pb[o] : r == 1 ? pb[o] + pf[o] : r == 2 ? pb[o] - pf[o] : -pf[o];
+            z0[o] = p;
+            z1[o] = p + q;
+            z2[o] = p - q;
+            z3[o] = -q;
+        }
+    }
+}

@@ -58,6 +58,11 @@ void dn_winograd_input_tiles8(const float *src, size_t width, float *v, size_t s
 /// (≤ 2) output rows at dst + r·width, each value + shift (+ residual[r·width + i] when given).
 void dn_winograd_output_tiles8(const float *m, size_t plane, float *dst, size_t width, float shift,
                                const float *residual, size_t columns, size_t rows);
+/// Winograd F(2x2, 3x3) backwards, one tile of `count` channels: with the tile's 2x2 output gradient
+/// [[a,b],[e,f]] per channel o read from a[o], b[o], e[o], f[o], writes Z = A·dY·Aᵀ (A = Aᵀ's
+/// transpose), element k (< 16) of channel o at z[k·stride + o].
+void dn_winograd_gradient_tile(const float *a, const float *b, const float *e, const float *f, size_t count,
+                               float *z, size_t stride);
 /// Makes dn_sgemm use kernel level `level` (0 portable, 1 AVX2, 2 AVX-512), capped at what the
 /// CPU supports, and returns the level now in use. Every level gives the same bits; for tests.
 int dn_sgemm_select(int level);

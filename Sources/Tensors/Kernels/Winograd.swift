@@ -40,21 +40,24 @@ extension CPU {
         }
         let m = weight.shape[0], c = weight.shape[1]
         let u = Tensor(uninitialized: [16, m, c])
-        let w = weight.pointer, pu = u.pointer
-        for o in 0..<m {
-            for i in 0..<c {
-                let g = w + (o * c + i) * 9
-                // t = G·g (4x3, as three columns), then U = t·Gᵀ; G = [[1,0,0],[½,½,½],[½,−½,½],[0,0,1]].
-                let g0 = SIMD3(g[0], g[1], g[2]), g1 = SIMD3(g[3], g[4], g[5]), g2 = SIMD3(g[6], g[7], g[8])
-                let half: Float = 0.5
-                func emit(_ row: Int, _ t: SIMD3<Float>) {  // row of U = (row of t)·Gᵀ
-                    let values = SIMD4(t[0], half * (t[0] + t[1] + t[2]), half * (t[0] - t[1] + t[2]), t[2])
-                    for col in 0..<4 { pu[((row * 4 + col) * m + o) * c + i] = values[col] }
+        let work = UncheckedSendable((weight.pointer, u.pointer))
+        parallelFor(m, grain: max(1, 4096 / max(c, 1))) { outs in
+            let (w, pu) = work.value
+            for o in outs {
+                for i in 0..<c {
+                    let g = w + (o * c + i) * 9
+                    // t = G·g (4x3, as three columns), then U = t·Gᵀ; G = [[1,0,0],[½,½,½],[½,−½,½],[0,0,1]].
+                    let g0 = SIMD3(g[0], g[1], g[2]), g1 = SIMD3(g[3], g[4], g[5]), g2 = SIMD3(g[6], g[7], g[8])
+                    let half: Float = 0.5
+                    func emit(_ row: Int, _ t: SIMD3<Float>) {  // row of U = (row of t)·Gᵀ
+                        let values = SIMD4(t[0], half * (t[0] + t[1] + t[2]), half * (t[0] - t[1] + t[2]), t[2])
+                        for col in 0..<4 { pu[((row * 4 + col) * m + o) * c + i] = values[col] }
+                    }
+                    emit(0, g0)
+                    emit(1, half * (g0 + g1 + g2))
+                    emit(2, half * (g0 - g1 + g2))
+                    emit(3, g2)
                 }
-                emit(0, g0)
-                emit(1, half * (g0 + g1 + g2))
-                emit(2, half * (g0 - g1 + g2))
-                emit(3, g2)
             }
         }
         withExtendedLifetime(weight) {}
@@ -222,24 +225,25 @@ extension CPU {
                 // A·dY has rows (a,b), (a+e,b+f), (a−e,b−f), (−e,−f), and each row (p,q)·Aᵀ = (p, p+q, p−q, −q).
                 // Stored [cols, M] per k, so the GEMM below reads both operands in place (no transpose).
                 self.split(m, inner: inner) { outs in
-                    let step = cols * m
+                    // Per image, the gradient of these channels pixel-major (`[OH·OW, outs]`, then a zero
+                    // row for a tile's missing column or row), so the tile transform runs along channels.
+                    let count = outs.count, pixels = oh * ow
+                    let t = Scratch.buffer(slot: 2, count: (pixels + 1) * count)
+                    let zero = t + pixels * count
+                    zero.update(repeating: 0, count: count)
                     for (j, n) in images.enumerated() {
+                        for (i, o) in outs.enumerated() {
+                            let plane = pg + (n * m + o) * pixels
+                            for px in 0..<pixels { t[px * count + i] = plane[px] }
+                        }
                         for ty in 0..<tilesH {
                             let y0 = 2 * ty, hasRow1 = y0 + 1 < oh
                             for tx in 0..<tilesW {
                                 let x0 = 2 * tx, hasCol1 = x0 + 1 < ow
-                                let col = j * tiles + ty * tilesW + tx
-                                for o in outs {
-                                    let plane = pg + (n * m + o) * oh * ow + y0 * ow + x0
-                                    let a = plane[0], b = hasCol1 ? plane[1] : 0
-                                    let e = hasRow1 ? plane[ow] : 0, f = hasRow1 && hasCol1 ? plane[ow + 1] : 0
-                                    // Row r of A·dY is (p, q); its four values go to k = 4r … 4r + 3.
-                                    func put(_ r: Int, _ p: Float, _ q: Float) {
-                                        let at = z + (4 * r * cols + col) * m + o
-                                        at[0] = p; at[step] = p + q; at[2 * step] = p - q; at[3 * step] = -q
-                                    }
-                                    put(0, a, b); put(1, a + e, b + f); put(2, a - e, b - f); put(3, -e, -f)
-                                }
+                                let a = t + (y0 * ow + x0) * count
+                                dn_winograd_gradient_tile(a, hasCol1 ? a + count : zero, hasRow1 ? a + ow * count : zero,
+                                                          hasRow1 && hasCol1 ? a + (ow + 1) * count : zero, count,
+                                                          z + (j * tiles + ty * tilesW + tx) * m + outs.lowerBound, cols * m)
                             }
                         }
                     }
