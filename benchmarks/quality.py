@@ -15,6 +15,13 @@ classifier, so compare runs at the same N only, and read it beside the baselines
 It also prints the classifier's predicted class histogram of the samples: a model that covers the
 data gives about 10% per class; a collapsed one piles up in a few.
 
+For a class-conditional model, --asked gives the class each sample was generated for (indices,
+comma-separated, repeated cyclically over the samples, as `denoise generate --class` takes them);
+the script then prints, per class, the share of its samples the classifier files under that class:
+
+    denoise generate --n 320 --class 0,1,2,3,4,5,6,7,8,9 --guidance-scale 3 --npy cfg.npy
+    python benchmarks/quality.py --samples cfg.npy --asked 0,1,2,3,4,5,6,7,8,9
+
 Samples are a folder of 28x28 8-bit gray PNGs or a float32 .npy [N, 1, 28, 28] in [-1, 1]:
 
     denoise generate --n 1000 --steps 50 --out out/
@@ -146,6 +153,7 @@ def main():
     p.add_argument("--retrain", action="store_true", help="train the classifier again even if cached")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", action="store_true", help="also print the results as one JSON object")
+    p.add_argument("--asked", help="the class index each sample was generated for, comma-separated, repeated cyclically")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     start = time.perf_counter()
@@ -182,6 +190,20 @@ def main():
     print("predicted classes of the samples:")
     for name, count in zip(CLASSES, counts):
         print(f"  {name:12} {count:6}  {count / n:6.1%}")
+    if a.asked:
+        try:
+            pattern = [int(c) for c in a.asked.split(",")]
+        except ValueError:
+            sys.exit(f"--asked: expected comma-separated class indices, got '{a.asked}'")
+        if any(not 0 <= c < len(CLASSES) for c in pattern):
+            sys.exit(f"--asked: class indices are 0…{len(CLASSES) - 1}")
+        asked = np.array([pattern[i % len(pattern)] for i in range(n)])
+        hits = sample_pred == asked
+        result["asked_accuracy"] = float(hits.mean())
+        result["asked_accuracy_per_class"] = {CLASSES[c]: float(hits[asked == c].mean()) for c in sorted(set(pattern))}
+        print(f"samples classified as the class asked for: {hits.mean():.1%} overall")
+        for c in sorted(set(pattern)):
+            print(f"  {CLASSES[c]:12} {hits[asked == c].mean():6.1%}  of {int((asked == c).sum())}")
     print(f"({time.perf_counter() - start:.1f} s)")
     if a.json:
         print(json.dumps(result))

@@ -72,8 +72,23 @@ struct Generate: ParsableCommand {
     @Option(help: "Write the final samples (float32 [N, C, H, W] in [-1, 1]) to this .npy.")
     var npy: String?
 
+    @Option(help: "Generate only shard I of N (0 ≤ I < N): a contiguous range of the --n sample indices, written under the same names and with the same bytes as in one unsharded run, so N machines split a job with no coordination (e.g. a Kubernetes Indexed Job: --shard $JOB_COMPLETION_INDEX/N).")
+    var shard: String?
+
     @Option(help: "Threads (default: all cores).")
     var threads: Int?
+
+    /// --shard's I and N.
+    var shardIndex: (index: Int, of: Int)? {
+        get throws {
+            guard let shard else { return nil }
+            let parts = shard.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, i >= 0, i < n else {
+                throw ValidationError("--shard must be I/N with 0 ≤ I < N (e.g. 0/4), got '\(shard)'")
+            }
+            return (i, n)
+        }
+    }
 
     func validate() throws {
         if count < 1 || count > 100_000 { throw ValidationError("--n must be 1…100000, got \(count)") }
@@ -86,6 +101,7 @@ struct Generate: ParsableCommand {
             if classes == nil { throw ValidationError("--guidance-scale needs --class (the class to guide towards)") }
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        _ = try shardIndex
         if initImage == nil {
             for (flag, given) in [("--strength", strength != nil), ("--mask", mask != nil), ("--jumps", jumps != 0), ("--resize", resize)] where given {
                 throw ValidationError("\(flag) needs --init-image")
@@ -140,16 +156,21 @@ struct Generate: ParsableCommand {
             options.jumps = jumps
         }
         let labels = try generator.stepper.classLabels(options, samples: 0..<count).compactMap { $0 }
+        let range = try shardIndex.map { GenerationOptions.shard($0.index, of: $0.of, count: count) } ?? 0..<count
+        if range.isEmpty {
+            print("shard \(shard ?? ""): no samples (\(count) samples over more shards)")
+            return
+        }
         let progress = ProgressBar(label: "generating")
-        let samples = try generator.generate(options) { done, total in progress.update(done, total) }
+        let samples = try generator.generate(options, samples: range) { done, total in progress.update(done, total) }
         progress.finish()
         let record = GenerationRecord(model: GenerationRecord.modelName(path: model), seed: seed, sampler: options.sampler, classLabels: labels,
                                       strength: initImage == nil ? nil : options.strength, inpaint: mask != nil, jumps: jumps,
                                       guidance: guidanceScale)
-        let images = try (0..<count).map { try SampleImages.image(samples, index: $0) }
+        let images = try range.map { try SampleImages.image(samples, index: $0 - range.lowerBound) }
         if let out {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-            for (k, image) in images.enumerated() {
+            for (k, image) in zip(range, images) {
                 try AtomicFile.write(try record.png(image, sample: k), to: URL(fileURLWithPath: out + String(format: "/%06d.png", k)))
             }
         }
@@ -157,8 +178,10 @@ struct Generate: ParsableCommand {
         if let npy { try NumPy.write(.float(samples), to: npy) }
         let kind = (initImage == nil ? "" : (mask == nil ? ", image-to-image" : ", inpainting") + " at strength \(options.strength)")
             + (guidanceScale.map { ", guidance \($0)" } ?? "")
-        print("generated \(count) samples (\(options.sampler.kind.rawValue), \(stepCount) steps\(kind), seed \(seed)"
-              + (labels.isEmpty ? ")" : ", classes \(labels.map(String.init).joined(separator: ",")))"))
+        let which = range.count == count ? "\(count) samples" : "samples \(range.lowerBound)…\(range.upperBound - 1) of \(count) (shard \(shard ?? ""))"
+        let shown = labels.count == count ? Array(labels[range]) : labels
+        print("generated \(which) (\(options.sampler.kind.rawValue), \(stepCount) steps\(kind), seed \(seed)"
+              + (shown.isEmpty ? ")" : ", classes \(shown.map(String.init).joined(separator: ",")))"))
     }
 }
 

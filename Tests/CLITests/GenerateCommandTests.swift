@@ -61,6 +61,39 @@ private let unet = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(FileManager.default.contents(atPath: dir + "/a/000000.png") != FileManager.default.contents(atPath: dir + "/c/000000.png"))
     }
 
+    /// `--shard I/N` writes exactly the samples of shard I, under the names and with the bytes of
+    /// one unsharded run: the shards' PNGs are that run's files, their .npy files concatenate to its.
+    @Test func shardsConcatenateToOneRun() throws {
+        let dir = NSTemporaryDirectory() + "denoise-gen-\(UUID().uuidString)"
+        let common = ["generate", unet, "--n", "5", "--steps", "3", "--seed", "9", "--batch-size", "2"]
+        #expect(try runDenoise(common + ["--out", dir + "/one", "--npy", dir + "/one.npy"]).status == 0)
+        var parts: [Float] = [], written: [[String]] = []
+        for i in 0..<3 {
+            let r = try runDenoise(common + ["--shard", "\(i)/3", "--out", dir + "/sharded", "--npy", dir + "/part\(i).npy"])
+            #expect(r.status == 0, "\(r.stderr)")
+            written.append(try FileManager.default.contentsOfDirectory(atPath: dir + "/sharded").sorted())
+            guard case .float(let x) = try NumPy.read(dir + "/part\(i).npy") else { Issue.record("npy not float"); return }
+            #expect(x.shape[0] == [1, 2, 2][i], "shard \(i) of 5 samples over 3 shards")
+            parts += x.scalars
+        }
+        // Shard 0 is sample 0; shard 1 adds samples 1 and 2; shard 2 the last two.
+        #expect(written == [["000000.png"], ["000000.png", "000001.png", "000002.png"], (0..<5).map { String(format: "%06d.png", $0) }])
+        for k in 0..<5 {
+            let name = String(format: "/%06d.png", k)
+            let one = FileManager.default.contents(atPath: dir + "/one" + name)
+            #expect(one != nil && one == FileManager.default.contents(atPath: dir + "/sharded" + name), "sample \(k)")
+        }
+        guard case .float(let whole) = try NumPy.read(dir + "/one.npy") else { Issue.record("npy not float"); return }
+        #expect(parts == whole.scalars)
+        // More shards than samples: an empty shard writes nothing and says so.
+        let empty = try runDenoise(["generate", unet, "--n", "1", "--steps", "2", "--shard", "2/4", "--out", dir + "/empty"])
+        #expect(empty.status == 0 && empty.stdout.contains("no samples") && !FileManager.default.fileExists(atPath: dir + "/empty"))
+        for bad in ["3/3", "a/2", "1", "-1/2", "0/0", "1/2/3"] {
+            let r = try runDenoise(["generate", unet, "--n", "2", "--shard=" + bad, "--out", dir + "/bad"])
+            #expect(r.status != 0 && r.stderr.contains("--shard must be I/N"), "--shard \(bad): \(r.stderr)")
+        }
+    }
+
     /// With no MODEL, generate uses the default model ($DENOISE_MODEL first).
     @Test func defaultModelFromTheEnvironment() throws {
         let dir = NSTemporaryDirectory() + "denoise-gen-\(UUID().uuidString)"

@@ -49,6 +49,15 @@ public struct GenerationOptions: Sendable {
     public init(count: Int, seed: UInt64, sampler: SamplerOptions) {
         (self.count, self.seed, self.sampler) = (count, seed, sampler)
     }
+
+    /// The samples of shard `index` (0-based) of `shards` over `count` samples: a contiguous
+    /// range, the shards in order covering 0..<count exactly once (sizes differing by at most one;
+    /// empty when there are more shards than samples). A sample's bits depend only on the
+    /// request and its index, so shards generated apart equal the same samples of one run.
+    public static func shard(_ index: Int, of shards: Int, count: Int) -> Range<Int> {
+        precondition(shards >= 1 && (0..<shards).contains(index) && count >= 0, "shard \(index) of \(shards)")
+        return count * index / shards..<count * (index + 1) / shards
+    }
 }
 
 /// Generates images from a diffusion model.
@@ -65,13 +74,20 @@ public final class ImageGenerator {
     /// See ``BatchStepper/defaultSamplerOptions(steps:)``.
     public func defaultSamplerOptions(steps: Int) -> SamplerOptions { stepper.defaultSamplerOptions(steps: steps) }
 
-    /// Generates `options.count` samples `[N, C, H, W]` in the model's space (nominally [-1, 1]).
-    /// `progress(stepsDone, stepsTotal)` is called after every step of every chunk.
-    public func generate(_ options: GenerationOptions, progress: (Int, Int) -> Void = { _, _ in }) throws -> Tensor {
+    /// Generates samples `samples` (default: all `options.count`) of the request, `[samples.count,
+    /// C, H, W]` in the model's space (nominally [-1, 1]); sample k is the same whichever range
+    /// asks for it. `progress(stepsDone, stepsTotal)` is called after every step of every chunk.
+    public func generate(_ options: GenerationOptions, samples: Range<Int>? = nil, progress: (Int, Int) -> Void = { _, _ in }) throws -> Tensor {
         guard options.count >= 1, options.batchSize >= 1 else { throw DiffusionError("count and batch size must be at least 1") }
-        let result = Tensor(uninitialized: Shape([options.count] + model.imageShape))
+        let samples = samples ?? 0..<options.count
+        guard samples.lowerBound >= 0, samples.upperBound <= options.count else {
+            throw DiffusionError("samples \(samples) are not within the request's \(options.count)")
+        }
+        let result = Tensor(uninitialized: Shape([samples.count] + model.imageShape))
         let count = model.imageShape.reduce(1, *)
-        let chunks = stride(from: 0, to: options.count, by: options.batchSize).map { $0..<min(options.count, $0 + options.batchSize) }
+        let chunks = stride(from: samples.lowerBound, to: samples.upperBound, by: options.batchSize).map {
+            $0..<min(samples.upperBound, $0 + options.batchSize)
+        }
         var done = 0
         for chunk in chunks {
             let jobs = try stepper.jobs(options, samples: chunk)
@@ -81,7 +97,9 @@ public final class ImageGenerator {
                 done += 1
                 progress(done, steps * chunks.count)
             }
-            for (j, job) in jobs.enumerated() { (result.pointer + (chunk.lowerBound + j) * count).update(from: job.x.pointer, count: count) }
+            for (j, job) in jobs.enumerated() {
+                (result.pointer + (chunk.lowerBound - samples.lowerBound + j) * count).update(from: job.x.pointer, count: count)
+            }
         }
         return result
     }
