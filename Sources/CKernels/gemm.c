@@ -39,7 +39,12 @@ static void pack_a(int trans, const float *a, size_t lda, size_t i0, size_t p0, 
     for (size_t i = 0; i < mc; i += MR, out += MR * kc) {
         size_t rows = mc - i < MR ? mc - i : MR;
         if (rows < MR) memset(out, 0, MR * kc * sizeof(float));
-        if (trans) {
+        if (trans && rows == MR) {  // a whole panel: six adjacent floats per k, a fixed-size copy
+            for (size_t p = 0; p < kc; p++) {
+                const float *src = a + (p0 + p) * lda + i0 + i;
+                for (size_t r = 0; r < MR; r++) out[p * MR + r] = src[r];
+            }
+        } else if (trans) {
             for (size_t p = 0; p < kc; p++) {
                 const float *src = a + (p0 + p) * lda + i0 + i;
                 for (size_t r = 0; r < rows; r++) out[p * MR + r] = src[r];
@@ -54,14 +59,48 @@ static void pack_a(int trans, const float *a, size_t lda, size_t i0, size_t p0, 
     }
 }
 
+#if defined(__x86_64__)
+/// dst[c·ldd + r] = src[r·lds + c] for an 8x8 block (unpack, shuffle, then swap 128-bit halves).
+__attribute__((target("avx2"))) static void transpose8x8(const float *src, size_t lds, float *dst, size_t ldd) {
+    __m256 r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * lds);
+    for (int i = 0; i < 8; i += 2) { t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]); t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]); }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(dst + i * ldd, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (i + 4) * ldd, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+    }
+}
+#endif
+
 /// Packs op(B)[p0..<p0+kc, j0..<j0+nc] into NR-column panels (panel q holds columns
 /// j0+16q…, row p at offset p·NR), zero-padded to NR. Reads run along memory: whole rows of B
-/// when it is stored row-major, whole rows of Bᵀ (B's columns) otherwise.
-static void pack_b(int trans, const float *b, size_t ldb, size_t p0, size_t j0, size_t kc, size_t nc, float *out) {
+/// when it is stored row-major, whole rows of Bᵀ (B's columns) otherwise — with AVX2, eight rows
+/// of Bᵀ at a time in 8x8 register transposes.
+static void pack_b(int trans, int avx2, const float *b, size_t ldb, size_t p0, size_t j0, size_t kc, size_t nc, float *out) {
     size_t full = nc / NR, rest = nc - full * NR;
     if (rest) memset(out + full * NR * kc, 0, NR * kc * sizeof(float));
     if (trans) {
-        for (size_t j = 0; j < nc; j++) {
+        size_t j = 0;
+#if defined(__x86_64__)
+        if (avx2) {
+            for (; j + 8 <= nc; j += 8) {
+                const float *src = b + (j0 + j) * ldb + p0;
+                float *panel = out + (j / NR) * NR * kc + j % NR;
+                size_t p = 0;
+                for (; p + 8 <= kc; p += 8) transpose8x8(src + p, ldb, panel + p * NR, NR);
+                for (; p < kc; p++) for (size_t r = 0; r < 8; r++) panel[p * NR + r] = src[r * ldb + p];
+            }
+        }
+#else
+        (void)avx2;
+#endif
+        for (; j < nc; j++) {
             const float *src = b + (j0 + j) * ldb + p0;
             float *panel = out + (j / NR) * NR * kc + j % NR;
             for (size_t p = 0; p < kc; p++) panel[p * NR] = src[p];
@@ -229,7 +268,7 @@ void dn_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alph
             // it costs a copy of B per product, most of a small product's overhead. Not at strides
             // of a multiple of 1 KiB, whose rows would share a few L1 sets.
             int b_direct = have_avx512 && !trans_b && ldb % 256 != 0;
-            if (!b_direct) pack_b(trans_b, b, ldb, p0, j0, kc, nc, pb);
+            if (!b_direct) pack_b(trans_b, have_avx2, b, ldb, p0, j0, kc, nc, pb);
             for (size_t i0 = 0; i0 < m; i0 += MC) {
                 size_t mc = m - i0 < MC ? m - i0 : MC;
                 // A row-major and unscaled is read in place (six rows, each sequential in k):
