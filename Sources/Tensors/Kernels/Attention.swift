@@ -3,9 +3,10 @@
 // Layout: q [..., Lq, D], k [..., Lk, D], v [..., Lk, Dv] with equal leading (batch, head) axes;
 // the additive mask broadcasts to [..., Lq, Lk]. The forward splits every (head, block of 64
 // query rows) over the threads; each computes its scores, row softmax and product with v in
-// cache with our single-threaded GEMM (`sgemm(…, threads: 1)`). The backward runs whole-batch
-// GEMMs and the row softmax gradient in ``CPU/parallelFor(_:grain:_:)``. Each row is owned by
-// one thread, so results are bit-identical for any thread count.
+// cache with our single-threaded GEMM (`sgemm(…, threads: 1)`). The backward splits the (batch,
+// head) pairs over the threads the same way (their GEMMs and row softmax gradients in turn), or,
+// with fewer pairs than threads, splits each GEMM and the rows instead. Each element is one FMA
+// chain and each row is owned by one thread, so results are bit-identical for any thread count.
 // No flash-style tiling: the probabilities [..., Lq, Lk] are materialized (and kept for the
 // backward). Naive twins in `Naive/Attention+Naive.swift`; tape rules in `Tape+Attention.swift`.
 
@@ -195,37 +196,44 @@ extension CPU {
                                             detail: "expected grad \(d.outShape) and probabilities \(d.scoreShape)")
         }
         let (lq, lk, dk, dv) = (d.lq, d.lk, d.d, d.dv)
-        let gq = Tensor(zeros: q.shape), gk = Tensor(zeros: k.shape), gv = Tensor(zeros: v.shape)
-        let ds = Tensor(zeros: p.shape)
-        let pq = q.pointer, pk = k.pointer, pv = v.pointer, pp = p.pointer, pg = grad.pointer, pds = ds.pointer
-        for b in 0..<d.batch {
-            // dV = Pᵀ·dO ; dP = dO·Vᵀ
-            sgemm(transposeA: true, transposeB: false, m: lk, n: dv, k: lq, a: pp + b * lq * lk, lda: lk,
-                  b: pg + b * lq * dv, ldb: dv, c: gv.pointer + b * lk * dv, ldc: dv)
-            sgemm(transposeA: false, transposeB: true, m: lq, n: lk, k: dv, a: pg + b * lq * dv, lda: dv,
-                  b: pv + b * lk * dv, ldb: dv, c: pds + b * lq * lk, ldc: lk)
-        }
-        // dS = P ⊙ (dP − rowsum(dP ⊙ P))
-        parallelFor(d.batch * lq, grain: max(1, 4096 / max(lk, 1))) { rows in
-            for r in rows {
-                let prow = pp + r * lk, drow = pds + r * lk
-                var acc = F16(), j = 0
-                while j + 16 <= lk { acc += load16(prow + j) * load16(drow + j); j += 16 }
-                var dot = Double(acc.sum())
-                while j < lk { dot += Double(prow[j]) * Double(drow[j]); j += 1 }
-                let t = Float(dot), vt = F16(repeating: t)
-                j = 0
-                while j + 16 <= lk { store16(load16(prow + j) * (load16(drow + j) - vt), drow + j); j += 16 }
-                while j < lk { drow[j] = prow[j] * (drow[j] - t); j += 1 }
+        // Every output element is written by exactly one GEMM or row below: no zero fill.
+        let gq = Tensor(uninitialized: q.shape), gk = Tensor(uninitialized: k.shape), gv = Tensor(uninitialized: v.shape)
+        let ds = Tensor(uninitialized: p.shape)
+        let work = UncheckedSendable((q.pointer, k.pointer, v.pointer, p.pointer, grad.pointer, ds.pointer,
+                                      gq.pointer, gk.pointer, gv.pointer))
+        // With a (batch, head) per thread at least, each thread runs whole heads with single-threaded
+        // GEMMs (as the forward does); with fewer, heads go in turn with the GEMMs split over the threads.
+        let inner = d.batch >= threads ? 1 : threads
+        let heads = { (range: Range<Int>) in
+            let (pq, pk, pv, pp, pg, pds, dq, dkk, dvv) = work.value
+            for b in range {
+                // dV = Pᵀ·dO ; dP = dO·Vᵀ
+                sgemm(transposeA: true, transposeB: false, m: lk, n: dv, k: lq, a: pp + b * lq * lk, lda: lk,
+                      b: pg + b * lq * dv, ldb: dv, c: dvv + b * lk * dv, ldc: dv, threads: inner)
+                sgemm(transposeA: false, transposeB: true, m: lq, n: lk, k: dv, a: pg + b * lq * dv, lda: dv,
+                      b: pv + b * lk * dv, ldb: dv, c: pds + b * lq * lk, ldc: lk, threads: inner)
+                // dS = P ⊙ (dP − rowsum(dP ⊙ P))
+                self.split(lq, inner: inner) { rows in
+                    for r in rows {
+                        let prow = pp + (b * lq + r) * lk, drow = pds + (b * lq + r) * lk
+                        var acc = F16(), j = 0
+                        while j + 16 <= lk { acc += load16(prow + j) * load16(drow + j); j += 16 }
+                        var dot = Double(acc.sum())
+                        while j < lk { dot += Double(prow[j]) * Double(drow[j]); j += 1 }
+                        let t = Float(dot), vt = F16(repeating: t)
+                        j = 0
+                        while j + 16 <= lk { store16(load16(prow + j) * (load16(drow + j) - vt), drow + j); j += 16 }
+                        while j < lk { drow[j] = prow[j] * (drow[j] - t); j += 1 }
+                    }
+                }
+                // dQ = scale·dS·K ; dK = scale·dSᵀ·Q
+                sgemm(transposeA: false, transposeB: false, m: lq, n: dk, k: lk, alpha: scale, a: pds + b * lq * lk, lda: lk,
+                      b: pk + b * lk * dk, ldb: dk, c: dq + b * lq * dk, ldc: dk, threads: inner)
+                sgemm(transposeA: true, transposeB: false, m: lk, n: dk, k: lq, alpha: scale, a: pds + b * lq * lk, lda: lk,
+                      b: pq + b * lq * dk, ldb: dk, c: dkk + b * lk * dk, ldc: dk, threads: inner)
             }
         }
-        for b in 0..<d.batch {
-            // dQ = scale·dS·K ; dK = scale·dSᵀ·Q
-            sgemm(transposeA: false, transposeB: false, m: lq, n: dk, k: lk, alpha: scale, a: pds + b * lq * lk, lda: lk,
-                  b: pk + b * lk * dk, ldb: dk, c: gq.pointer + b * lq * dk, ldc: dk)
-            sgemm(transposeA: true, transposeB: false, m: lk, n: dk, k: lq, alpha: scale, a: pds + b * lq * lk, lda: lk,
-                  b: pq + b * lq * dk, ldb: dk, c: gk.pointer + b * lk * dk, ldc: dk)
-        }
+        if inner == 1 { parallelFor(d.batch, heads) } else { heads(0..<d.batch) }
         withExtendedLifetime((q, k, v, p, grad)) {}
         return (gq, gk, gv, ds)
     }
