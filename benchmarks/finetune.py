@@ -47,6 +47,7 @@ def main():
     if run.returncode != 0:
         sys.exit(f"denoise finetune failed:\n{run.stderr[-2000:]}")
     ours = float(re.findall(r"([0-9.]+) it/s", run.stderr)[-1])
+    isa = (re.findall(r"threads, (ISA .*)", run.stdout) or ["ISA unknown"])[0]
 
     torch.set_num_threads(a.threads)
     model, _, _, _, _ = fixtures.prepare_model(spec)
@@ -69,7 +70,7 @@ def main():
     theirs = a.steps / (time.perf_counter() - start)
     params = sum(p.numel() for p in model.parameters())
     print(f"{a.model} ({params} parameters, {c}x{h}x{w}), batch {a.batch}, threads {a.threads}; "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; torch {torch.__version__}")
+          f"denoise {isa}; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; torch {torch.__version__}")
     print(f"denoise finetune {ours:.2f} steps/s   PyTorch {theirs:.2f} steps/s   ours/torch {ours / theirs:.2f}")
 
 

@@ -30,10 +30,13 @@ def main():
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(CONFIG, f)
 
+    isa = ["ISA unknown"]
+
     def denoise_rate():
         run = subprocess.run([a.denoise, "train", "--config", os.path.join(folder, "config.json"), "--steps", str(a.steps),
                               "--batch-size", str(a.batch), "--threads", str(a.threads), "--out", os.path.join(folder, "m"),
                               "--save-every", "100000"], capture_output=True, text=True, check=True)
+        isa[0] = (re.findall(r"threads, (ISA .*)", run.stdout) or ["ISA unknown"])[0]
         return float(re.findall(r"([0-9.]+) it/s", run.stderr)[-1])
 
     from diffusers import UNet2DModel
@@ -63,7 +66,8 @@ def main():
         ours.append(denoise_rate())
         theirs.append(torch_rate())
     o, t_ = statistics.median(ours), statistics.median(theirs)
-    print(f"threads {a.threads}, batch {a.batch}; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; torch {torch.__version__}")
+    print(f"threads {a.threads}, batch {a.batch}; denoise {isa[0]}; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; "
+          f"torch {torch.__version__}")
     print(f"runs (steps/s): denoise {' '.join(f'{r:.2f}' for r in ours)}   PyTorch {' '.join(f'{r:.2f}' for r in theirs)}")
     print(f"denoise {o:.2f} steps/s   PyTorch {t_:.2f} steps/s   ours/torch {o / t_:.2f}   (medians of {a.repeat})")
 

@@ -141,7 +141,8 @@ struct TrainingFlags: ParsableArguments {
         let trainer = try Trainer(model: model, data: images, options: options, cpu: cpu)
         if resume { try trainer.resume(from: out) }
         print("training \(trainer.parameters.scalarCount) parameters (\(trainer.parameters.count) tensors) on \(images.count) images, "
-              + "batch \(batchSize)\(gradAccum > 1 ? " x \(gradAccum)" : ""), from step \(trainer.step)")
+              + "batch \(batchSize)\(gradAccum > 1 ? " x \(gradAccum)" : ""), from step \(trainer.step); "
+              + "\(cpu.threads) threads, ISA \(CPU.vectorISA), GEMM \(CPU.gemmKernel)")
         let start = Date(), firstStep = trainer.step, total = steps
         var recent: [Float] = []
         try trainer.train(until: steps, folder: out, cadence: cadence) { step, loss in
