@@ -1,0 +1,28 @@
+// RegressionTests: the inputs that once crashed a harness or made it allocate gigabytes, kept in
+// fuzz/regressions/<target>/ and replayed through the same FuzzTargets call libFuzzer made: each
+// must now be refused with an error that says what is wrong. One test per bug found; the last
+// test covers any input added to the folders later.
+
+import FuzzTargets
+import Testing
+
+@Suite struct RegressionTests {
+    /// The error `target` refuses the regression input `name` with ("" when it is accepted).
+    func refusal(_ target: FuzzTarget, _ name: String) throws -> String {
+        let input = try #require(fuzzInputs("regressions", target).first { $0.name == name }, "fuzz/regressions/\(target.rawValue)/\(name) is missing")
+        return target.run(input.bytes).message ?? ""
+    }
+
+    /// IDX images: n·h·w of a header's three u32 sizes overflowed Int (a trap) before it was compared with the file size.
+    @Test func idxImageSizesThatOverflow() throws {
+        let message = try refusal(.idx, "images-size-overflow-idx3-ubyte")
+        #expect(message.contains("header says 6912 images of 100663524x4278255615 (more than 2^63 bytes) but the file holds 27"), "\(message)")
+    }
+
+    @Test(arguments: FuzzTarget.allCases)
+    func everyRegressionInputIsRefused(_ target: FuzzTarget) {
+        for input in fuzzInputs("regressions", target) {
+            #expect(target.run(input.bytes) != .accepted, "fuzz/regressions/\(target.rawValue)/\(input.name) is accepted")
+        }
+    }
+}
