@@ -19,6 +19,19 @@ import Testing
         #expect(message.contains("header says 6912 images of 100663524x4278255615 (more than 2^63 bytes) but the file holds 27"), "\(message)")
     }
 
+    /// PNG: a 116-byte file whose tEXt chunk declared 1.7 GB made libpng allocate that much before finding the data missing.
+    @Test func pngChunkLongerThanTheFile() throws {
+        let message = try refusal(.png, "text-chunk-length-2gb.png")
+        #expect(message.contains("chunk 'tEXt' at byte 70 declares 1761607697 bytes but only 34 follow"), "\(message)")
+    }
+
+    /// PNG: a 74-byte file declaring 16384x16384 RGB made PNG.decode allocate (and zero) 805 MB of
+    /// pixels before libpng found 17 bytes of image data.
+    @Test func pngImageLargerThanItsData() throws {
+        let message = try refusal(.png, "ihdr-16384x16384-tiny-idat.png")
+        #expect(message.contains("declares 16384x16384 pixels (805306368 bytes of image data), more than its 17 bytes of compressed data can hold"), "\(message)")
+    }
+
     @Test(arguments: FuzzTarget.allCases)
     func everyRegressionInputIsRefused(_ target: FuzzTarget) {
         for input in fuzzInputs("regressions", target) {
