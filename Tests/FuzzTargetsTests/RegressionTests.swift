@@ -29,7 +29,16 @@ import Testing
     /// pixels before libpng found 17 bytes of image data.
     @Test func pngImageLargerThanItsData() throws {
         let message = try refusal(.png, "ihdr-16384x16384-tiny-idat.png")
-        #expect(message.contains("declares 16384x16384 pixels (805306368 bytes of image data), more than its 17 bytes of compressed data can hold"), "\(message)")
+        #expect(message.contains("declares 16384x16384 pixels of 24 bits, more than its 17 bytes of compressed data can hold"), "\(message)")
+    }
+
+    /// .npy: a shape's element count times the element width, and the element count itself,
+    /// overflowed Int (traps) before they were compared with the data.
+    @Test func npyShapesThatOverflow() throws {
+        let bytes = try refusal(.npy, "shape-bytes-overflow.npy")
+        #expect(bytes.contains("shape 000007707397961926496185 of <f4 has more bytes than can be addressed"), "\(bytes)")
+        let elements = try refusal(.npy, "shape-elements-overflow.npy")
+        #expect(elements.contains("shape (4294967296, 4294967296) has more elements than can be addressed"), "\(elements)")
     }
 
     @Test(arguments: FuzzTarget.allCases)
