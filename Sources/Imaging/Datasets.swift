@@ -101,11 +101,11 @@ public enum IDX {
             throw DatasetError(path: path, problem: "not an IDX image file (magic \(b.count >= 4 ? String(u32(b, 0), radix: 16) : "missing"), expected 803)")
         }
         let (n, h, w) = (u32(b, 4), u32(b, 8), u32(b, 12))
-        // Each size is below 2^32, so n·h·w can overflow Int: multiply with a check.
-        let (nh, overflowNH) = n.multipliedReportingOverflow(by: h)
-        let (pixels, overflowNHW) = nh.multipliedReportingOverflow(by: w)
-        let bytes = overflowNH || overflowNHW ? "more than 2^63" : "\(16 + pixels)"
-        guard h >= 1, w >= 1, !overflowNH, !overflowNHW, b.count - 16 == pixels else {
+        // Each size is below 2^32, so h·w and n·h·w can overflow Int: multiply with checks.
+        let (hw, overflowHW) = h.multipliedReportingOverflow(by: w)
+        let (pixels, overflowNHW) = n.multipliedReportingOverflow(by: hw)
+        let bytes = overflowHW || overflowNHW ? "more than 2^63" : "\(16 + pixels)"
+        guard h >= 1, w >= 1, !overflowHW, !overflowNHW, b.count - 16 == pixels else {
             throw DatasetError(path: path, problem: "header says \(n) images of \(h)x\(w) (\(bytes) bytes) but the file holds \(b.count)")
         }
         return ImageStack(width: w, height: h, channels: 1, pixels: Array(b[16...]))

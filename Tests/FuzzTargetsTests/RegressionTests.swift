@@ -32,6 +32,12 @@ import Testing
         #expect(message.contains("declares 16384x16384 pixels of 24 bits, more than its 17 bytes of compressed data can hold"), "\(message)")
     }
 
+    /// IDX images: with no images, h·w alone overflowed in ImageStack's checks (a trap).
+    @Test func idxRowsThatOverflowWithNoImages() throws {
+        let message = try refusal(.idx, "no-images-rows-overflow-idx3-ubyte")
+        #expect(message.contains("header says 0 images of 4294967295x4294967041 (more than 2^63 bytes) but the file holds 16"), "\(message)")
+    }
+
     /// .npy: a shape's element count times the element width, and the element count itself,
     /// overflowed Int (traps) before they were compared with the data.
     @Test func npyShapesThatOverflow() throws {
