@@ -38,7 +38,7 @@ extension PNG {
             // At least width·height·bits/8 bytes inflate from the IDAT data (more with row filter bytes).
             let needed = Double(header.width) * Double(header.height) * Double(header.bitsPerPixel) / 8
             guard needed <= Double(imageData) * maxInflateRatio else {
-                throw PNGError(path: path, problem: "declares \(header.width)x\(header.height) pixels (\(Int(needed)) bytes of image data), "
+                throw PNGError(path: path, problem: "declares \(header.width)x\(header.height) pixels of \(header.bitsPerPixel) bits, "
                                + "more than its \(imageData) bytes of compressed data can hold (truncated or corrupted)")
             }
         }

@@ -38,6 +38,17 @@ import Testing
         #expect(message.contains("header says 0 images of 4294967295x4294967041 (more than 2^63 bytes) but the file holds 16"), "\(message)")
     }
 
+    /// PNG: the size check's own message converted a declared size beyond 2^63 bytes to Int (a
+    /// trap), reached from a query string's and a JSON body's init_image too.
+    @Test func pngSizeBeyondInt() throws {
+        let message = try refusal(.png, "ihdr-beyond-2-63-bytes.png")
+        #expect(message.contains("declares 2148007386x3900440576 pixels of 24 bits, more than its 280 bytes of compressed data can hold"), "\(message)")
+        for (target, name) in [(FuzzTarget.query, "init-image-ihdr-beyond-2-63-bytes.txt"), (.json, "init-image-ihdr-beyond-2-63-bytes.json")] {
+            let message = try refusal(target, name)
+            #expect(message.contains("init_image is not a PNG: init_image: declares 50659401x1712341439 pixels"), "\(target.rawValue): \(message)")
+        }
+    }
+
     /// .npy: a shape's element count times the element width, and the element count itself,
     /// overflowed Int (traps) before they were compared with the data.
     @Test func npyShapesThatOverflow() throws {
