@@ -5,13 +5,14 @@ Seeds are small: the smallest committed fixtures of each format, a tiny class-co
 trained for one step by the denoise binary (its model.json, weights.safetensors, ONNX export and a
 generated PNG: the real layouts, a few KB each), and inputs written here from the formats' specs
 (PNGs of every color type, safetensors of every dtype, .npy of every dtype and version, IDX files,
-generation requests as query strings, JSON bodies and multipart forms). Standard library only;
+minimal ONNX models with schedule and class metadata, generation requests as query strings, JSON
+bodies and multipart forms). Standard library only;
 deterministic except for the trained model's random write id.
 
     swift build --product denoise && python3 scripts/make_fuzz_corpus.py [--denoise .build/debug/denoise]
 
 Rewrites fuzz/corpus/ from scratch. Not here: fuzz/regressions/ (inputs that once crashed, kept
-by hand with the test that replays them).
+with the test that replays them), except that `--onnx-regressions` writes the hand-made ONNX ones.
 """
 
 import argparse
@@ -252,6 +253,68 @@ def request_seeds():
     put("form", "json-body.txt", b"application/json\r\n" + json.dumps({"steps": 3, "class": "pullover"}).encode())
 
 
+# --- ONNX written by hand (protobuf wire format) -------------------------------------------------
+
+def varint(n):
+    n &= (1 << 64) - 1  # int64 fields are two's complement: -1 takes ten bytes
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        out.append(low | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def field(number, value):
+    """One protobuf field: a varint for an int, length-delimited for str / bytes."""
+    if isinstance(value, int):
+        return varint(number << 3) + varint(value)
+    value = value.encode() if isinstance(value, str) else value
+    return varint(number << 3 | 2) + varint(len(value)) + value
+
+
+def value_info(name, elem_type, dims):
+    """ValueInfoProto of a tensor: ints are dim_value, strings dim_param."""
+    shape = b"".join(field(1, field(2, d) if isinstance(d, str) else field(1, d)) for d in dims)
+    return field(1, name) + field(2, field(1, field(1, elem_type) + field(2, shape)))
+
+
+def onnx_model(image_dims, metadata, class_labels=False):
+    """The smallest diffusion model: out = Identity(sample), beside a timestep (and class-label)
+    input; opset 17; `metadata` as metadata_props."""
+    inputs = [value_info("sample", 1, ["batch"] + image_dims), value_info("timestep", 7, ["batch"])]
+    if class_labels:
+        inputs.append(value_info("class_labels", 7, ["batch"]))
+    graph = (field(1, field(1, "sample") + field(2, "out") + field(3, "identity") + field(4, "Identity")) + field(2, "minimal")
+             + b"".join(field(11, i) for i in inputs) + field(12, value_info("out", 1, ["batch"] + image_dims)))
+    model = field(1, 8) + field(2, "make_fuzz_corpus.py") + field(7, graph) + field(8, field(1, "") + field(2, 17))
+    for key, value in metadata.items():
+        model += field(14, field(1, key) + field(2, value))
+    return model
+
+
+def onnx_seeds():
+    schedule = {"denoise.num_train_timesteps": "4", "denoise.beta_schedule": "linear", "denoise.beta_start": "0.0001",
+                "denoise.beta_end": "0.02", "denoise.prediction_type": "v_prediction", "denoise.clip_sample": "false",
+                "denoise.timestep_spacing": "trailing", "denoise.steps_offset": "1", "denoise.eta": "0.5",
+                "denoise.trained_betas": "[0.1, 0.2, 0.3, 0.4]", "denoise.set_alpha_to_one": "true"}
+    put("onnx", "minimal-identity.onnx", onnx_model([1, 8, 8], schedule))
+    classes = {"denoise.num_classes": "3", "denoise.class_names": '["cat", "dog", "bird"]', "denoise.null_class": "3"}
+    put("onnx", "minimal-classes.onnx", onnx_model([3, 4, 6], classes, class_labels=True))
+
+
+def onnx_regressions():
+    """Hand-made inputs that crashed the onnx harness (ModelLoader.open(onnx:) and BatchStepper),
+    written to fuzz/regressions/onnx/ (replayed by RegressionTests)."""
+    folder = os.path.join(ROOT, "fuzz", "regressions", "onnx")
+    os.makedirs(folder, exist_ok=True)
+    for name, data in [("image-channels-negative.onnx", onnx_model([-1, 8, 8], {})),
+                       ("image-4g-elements.onnx", onnx_model([1, 65536, 65536], {})),
+                       ("timesteps-9e99.onnx", onnx_model([1, 8, 8], {"denoise.num_train_timesteps": "9e99"}))]:
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(data)
+
+
 # --- models: fixtures and a tiny U-Net made by the denoise binary --------------------------------
 
 def model_file_seeds(denoise):
@@ -307,7 +370,12 @@ def model_file_seeds(denoise):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--denoise", default=os.path.join(ROOT, ".build", "debug", "denoise"), help="the denoise binary")
+    parser.add_argument("--onnx-regressions", action="store_true",
+                        help="only write the hand-made ONNX inputs of fuzz/regressions/onnx/ (see RegressionTests)")
     args = parser.parse_args()
+    if args.onnx_regressions:
+        onnx_regressions()
+        return
     if not os.access(args.denoise, os.X_OK):
         sys.exit("no denoise binary at %s: run `swift build --product denoise` first" % args.denoise)
     shutil.rmtree(CORPUS, ignore_errors=True)
@@ -315,6 +383,7 @@ def main():
     safetensors_seeds()
     npy_seeds()
     idx_seeds()
+    onnx_seeds()
     request_seeds()
     model_file_seeds(args.denoise)
     total = 0

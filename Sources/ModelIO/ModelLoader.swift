@@ -55,7 +55,7 @@ public enum ModelLoader {
             }
             return n
         }
-        var model = DiffusionModel(graph: graph, schedule: schedule, imageShape: chw)
+        var model = DiffusionModel(graph: graph, schedule: schedule, imageShape: try DiffusionModel.checkedImageShape(chw, source: path))
         if let inferred = model.classes { model.classes = try ClassLabels.from(metadata: graph.metadata, inferred: inferred, source: path) }
         return model
     }

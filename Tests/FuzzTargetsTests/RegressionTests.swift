@@ -58,6 +58,18 @@ import Testing
         #expect(elements.contains("shape (4294967296, 4294967296) has more elements than can be addressed"), "\(elements)")
     }
 
+    /// ONNX: the image input's declared C, H, W became the model's image shape unchecked — a
+    /// negative one failed a precondition and [1, 65536, 65536] allocated 16 GiB when the batch
+    /// stepper made its buffers; a schedule's num_train_timesteps of 9e99 trapped in Int(_:).
+    @Test func onnxImageShapesAndTimestepCounts() throws {
+        for name in ["image-channels-negative.onnx", "image-4g-elements.onnx"] {
+            let message = try refusal(.onnx, name)
+            #expect(message.contains("must be [channels, height, width], each at least 1, 268435456 elements at most"), "\(name): \(message)")
+        }
+        let message = try refusal(.onnx, "timesteps-9e99.onnx")
+        #expect(message.contains("metadata denoise.num_train_timesteps = '9e99' is not a timestep count"), "\(message)")
+    }
+
     @Test(arguments: FuzzTarget.allCases)
     func everyRegressionInputIsRefused(_ target: FuzzTarget) {
         for input in fuzzInputs("regressions", target) {
