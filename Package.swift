@@ -47,6 +47,11 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // Fuzzing (scripts/fuzz.sh): one harness per untrusted input, calling the product's own entry
+        // points; `denoise-fuzz` is libFuzzer's front end when built with -DFUZZING, else replays files.
+        .target(name: "FuzzTargets", dependencies: ["Tensors", "ModelIO", "Imaging", "Diffusion", "DenoiseServer"]),
+        .executableTarget(name: "denoise-fuzz", dependencies: ["FuzzTargets"]),
+
         // Helpers shared by the test targets (seeded test data, closeness, temporary folders).
         .target(name: "TestSupport", dependencies: ["Tensors"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
@@ -55,6 +60,7 @@ let package = Package(
         .testTarget(name: "DiffusionTests", dependencies: ["TestSupport", "Diffusion", "ModelIO", "Graphs", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImagingTests", dependencies: ["TestSupport", "Imaging"]),
         .testTarget(name: "ServerTests", dependencies: ["TestSupport", "DenoiseServer", "Diffusion", "ModelIO", "Imaging", "Tensors"]),
+        .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "denoise", "ModelIO", "Graphs", "Tensors", "Imaging"]),
     ]
 )

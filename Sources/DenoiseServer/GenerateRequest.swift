@@ -1,10 +1,11 @@
 // GenerateRequest: the parameters of one generation request, validated — from GET /generate's
-// query string or POST /v1/generate's JSON body. Both front ends only build a
+// query string or POST /v1/generate's JSON body or multipart form. The front ends only build a
 // `[String: RequestValue]` map (query text, or strictly parsed JSON values); one typed
 // validation reads it, so a parameter is checked the same way whichever way it came. Every
 // problem is one message naming the parameter and what was wrong (answered as a 400, or a 404
 // for an unknown model). Not here: running the request (HTTPServer+Generate.swift).
-// Adding a parameter: a `Key` case, then read it in `init(_:models:options:)`.
+// Adding a parameter: a `Key` case, then read it in `init(_:models:options:)`. The entry points
+// are `package` so the fuzz harnesses (Sources/FuzzTargets) validate untrusted bytes through them.
 
 import Diffusion
 import Foundation
@@ -31,7 +32,7 @@ enum RequestValue {
     case file([UInt8])
 }
 
-struct GenerateRequest {
+package struct GenerateRequest {
     /// Every parameter a generation request takes, in query and JSON alike.
     enum Key: String, CaseIterable {
         case steps, n, seed, sampler, eta
@@ -64,7 +65,7 @@ struct GenerateRequest {
     let image: (initImage: Tensor, strength: Double, mask: Tensor?, jumps: Int)?
 
     /// Validates GET /generate's query items (in order; a repeated or empty one is an error).
-    init(query: [(String, String?)], models: [ServedModel], options: ServerOptions) throws {
+    package init(query: [(String, String?)], models: [ServedModel], options: ServerOptions) throws {
         var values: [String: RequestValue] = [:]
         for (key, value) in query {
             guard values[key] == nil else { throw RequestError("parameter '\(key)' given more than once") }
@@ -75,7 +76,7 @@ struct GenerateRequest {
     }
 
     /// Validates POST /v1/generate's body: one JSON object of parameters, no key twice.
-    init(json body: [UInt8], models: [ServedModel], options: ServerOptions) throws {
+    package init(json body: [UInt8], models: [ServedModel], options: ServerOptions) throws {
         let document: StrictJSON
         do { document = try StrictJSON.parse(body) } catch { throw RequestError("malformed JSON body: \(error)") }
         guard case .object(let keys, let members) = document else {
@@ -91,7 +92,7 @@ struct GenerateRequest {
 
     /// Validates POST /v1/generate's `multipart/form-data` body: each field a parameter as in a
     /// query string, `init_image` and `mask` also as uploaded files (the PNG's bytes).
-    init(form body: [UInt8], boundary: String, models: [ServedModel], options: ServerOptions) throws {
+    package init(form body: [UInt8], boundary: String, models: [ServedModel], options: ServerOptions) throws {
         var values: [String: RequestValue] = [:]
         for part in try MultipartForm.parse(body, boundary: boundary) {
             guard values[part.name] == nil else { throw RequestError("parameter '\(part.name)' given more than once") }
@@ -107,6 +108,16 @@ struct GenerateRequest {
             }
         }
         try self.init(values, models: models, options: options)
+    }
+
+    /// Validates POST /v1/generate's body as its Content-Type says: a `multipart/form-data` form
+    /// (``init(form:boundary:models:options:)``), anything else a JSON object (``init(json:models:options:)``).
+    package init(body: [UInt8], contentType: String?, models: [ServedModel], options: ServerOptions) throws {
+        if let boundary = contentType.flatMap(MultipartForm.boundary) {
+            try self.init(form: body, boundary: boundary, models: models, options: options)
+        } else {
+            try self.init(json: body, models: models, options: options)
+        }
     }
 
     /// The one validation of both front ends.

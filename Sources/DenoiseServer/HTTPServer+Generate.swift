@@ -60,12 +60,7 @@ extension HTTPServer {
     /// POST /v1/generate: a JSON object, or a `multipart/form-data` form (files for init_image and mask).
     func generateFromJSON(_ r: IncomingRequest) -> Response {
         do {
-            let request: GenerateRequest
-            if let boundary = r.header("Content-Type").flatMap(MultipartForm.boundary) {
-                request = try GenerateRequest(form: r.body, boundary: boundary, models: engine.models, options: options)
-            } else {
-                request = try GenerateRequest(json: r.body, models: engine.models, options: options)
-            }
+            let request = try GenerateRequest(body: r.body, contentType: r.header("Content-Type"), models: engine.models, options: options)
             let events = request.stream || (r.header("Accept")?.contains("text/event-stream") ?? false)
             return generate(request, format: events ? .events : .json, socket: r.socket)
         } catch { return .error((error as? RequestError)?.status ?? 400, "\(error)") }

@@ -48,7 +48,11 @@ public enum IDX {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DatasetError(path: path, problem: "cannot read the file")
         }
-        let bytes = [UInt8](data)
+        return try gunzipped([UInt8](data), path: path)
+    }
+
+    /// `bytes` inflated when they are gzip data (magic 1f 8b), else as they are; errors name `path`.
+    static func gunzipped(_ bytes: [UInt8], path: String) throws -> [UInt8] {
         guard bytes.count >= 2, bytes[0] == 0x1f, bytes[1] == 0x8b else { return bytes }
         var stream = z_stream()
         guard inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
@@ -87,20 +91,34 @@ public enum IDX {
 
     /// Images of an IDX3 file (`0x00000803`, unsigned bytes, [N, H, W]) as a gray stack.
     public static func images(_ path: String) throws -> ImageStack {
-        let b = try contents(path)
+        try images(bytes: contents(path), path: path)
+    }
+
+    /// Images of IDX3 bytes (gzipped or raw), as ``images(_:)`` reads a file; errors name `path`.
+    public static func images(bytes: [UInt8], path: String) throws -> ImageStack {
+        let b = try gunzipped(bytes, path: path)
         guard b.count >= 16, u32(b, 0) == 0x0803 else {
             throw DatasetError(path: path, problem: "not an IDX image file (magic \(b.count >= 4 ? String(u32(b, 0), radix: 16) : "missing"), expected 803)")
         }
         let (n, h, w) = (u32(b, 4), u32(b, 8), u32(b, 12))
-        guard h >= 1, w >= 1, b.count == 16 + n * h * w else {
-            throw DatasetError(path: path, problem: "header says \(n) images of \(h)x\(w) (\(16 + n * h * w) bytes) but the file holds \(b.count)")
+        // Each size is below 2^32, so h·w and n·h·w can overflow Int: multiply with checks.
+        let (hw, overflowHW) = h.multipliedReportingOverflow(by: w)
+        let (pixels, overflowNHW) = n.multipliedReportingOverflow(by: hw)
+        let bytes = overflowHW || overflowNHW ? "more than 2^63" : "\(16 + pixels)"
+        guard h >= 1, w >= 1, !overflowHW, !overflowNHW, b.count - 16 == pixels else {
+            throw DatasetError(path: path, problem: "header says \(n) images of \(h)x\(w) (\(bytes) bytes) but the file holds \(b.count)")
         }
         return ImageStack(width: w, height: h, channels: 1, pixels: Array(b[16...]))
     }
 
     /// Labels of an IDX1 file (`0x00000801`, unsigned bytes, [N]).
     public static func labels(_ path: String) throws -> [UInt8] {
-        let b = try contents(path)
+        try labels(bytes: contents(path), path: path)
+    }
+
+    /// Labels of IDX1 bytes (gzipped or raw), as ``labels(_:)`` reads a file; errors name `path`.
+    public static func labels(bytes: [UInt8], path: String) throws -> [UInt8] {
+        let b = try gunzipped(bytes, path: path)
         guard b.count >= 8, u32(b, 0) == 0x0801, b.count == 8 + u32(b, 4) else {
             throw DatasetError(path: path, problem: "not an IDX label file of the size its header states")
         }

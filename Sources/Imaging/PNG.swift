@@ -54,6 +54,7 @@ public enum PNG {
 
     /// Decodes PNG bytes (any bit depth and color type) to 8-bit gray or RGB.
     public static func decode(_ data: Data, path: String) throws -> Image8 {
+        try data.withUnsafeBytes { try checkChunkSizes($0, path: path) }
         var png = png_image()
         png.version = UInt32(PNG_IMAGE_VERSION)
         let begun = data.withUnsafeBytes { png_image_begin_read_from_memory(&png, $0.baseAddress, $0.count) }

@@ -115,4 +115,23 @@ public struct DiffusionModel: Sendable {
         let takesLabels = (try? graph.diffusionInputRoles().classLabels) != nil
         self.classes = takesLabels ? classes ?? ClassLabels(count: graph.classLabelCount) : nil
     }
+
+    /// The most elements one image may have: 2^28 (1 GiB of float32 per sample), far above what a
+    /// CPU generates, yet small enough that a sample's buffers can always be allocated.
+    public static let maxImageElements = 1 << 28
+
+    /// `shape` when it is a `[C, H, W]` images can be made of (every size at least 1, at most
+    /// ``maxImageElements`` in all); else an error naming `source`. A model file states its
+    /// image shape, and generation allocates buffers of it, so loaders check it here.
+    public static func checkedImageShape(_ shape: [Int], source: String) throws -> [Int] {
+        let problem = ModelFileError(path: source, problem: "image shape \(shape) must be [channels, height, width], each at least 1, \(maxImageElements) elements at most")
+        guard shape.count == 3, shape.allSatisfy({ $0 >= 1 }) else { throw problem }
+        var elements = 1
+        for d in shape {
+            let (product, overflow) = elements.multipliedReportingOverflow(by: d)
+            guard !overflow, product <= maxImageElements else { throw problem }
+            elements = product
+        }
+        return shape
+    }
 }

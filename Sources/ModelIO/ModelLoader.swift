@@ -1,5 +1,6 @@
 // ModelLoader: opens any supported model format by path — ONNX files (`.onnx`), native model
-// folders and diffusers folders — and gives the concrete input shapes for a batch size.
+// folders and diffusers folders — or ONNX bytes held in memory, and gives the concrete input
+// shapes for a batch size.
 
 import Foundation
 import Graphs
@@ -32,7 +33,17 @@ public enum ModelLoader {
         guard path.hasSuffix(".onnx") else {
             throw ModelFileError(path: path, problem: "not a supported model (expected an .onnx file or a native model folder)")
         }
-        let graph = try ONNXImporter.load(path)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ModelFileError(path: path, problem: "cannot read the file (missing, unreadable or a folder)")
+        }
+        return try open(onnx: data, path: path, scheduleConfig: scheduleConfig)
+    }
+
+    /// The model in ONNX bytes, as ``open(_:scheduleConfig:)`` reads an `.onnx` file: `path`
+    /// names them in errors and anchors external data; the schedule comes from `scheduleConfig`,
+    /// else from the ONNX metadata keys, else the defaults.
+    public static func open(onnx data: Data, path: String, scheduleConfig: String? = nil) throws -> DiffusionModel {
+        let graph = try ONNXImporter.load(data: data, path: path)
         let schedule = try scheduleConfig.map(ScheduleConfig.read) ?? ScheduleConfig.from(metadata: graph.metadata, source: path)
         let (image, _) = try graph.diffusionInputs()
         guard let dims = graph[image].dims, dims.count == 4 else {
@@ -44,7 +55,7 @@ public enum ModelLoader {
             }
             return n
         }
-        var model = DiffusionModel(graph: graph, schedule: schedule, imageShape: chw)
+        var model = DiffusionModel(graph: graph, schedule: schedule, imageShape: try DiffusionModel.checkedImageShape(chw, source: path))
         if let inferred = model.classes { model.classes = try ClassLabels.from(metadata: graph.metadata, inferred: inferred, source: path) }
         return model
     }

@@ -55,9 +55,17 @@ public enum NumPy {
         guard let width = widths[type] else {
             throw fail("dtype \(type) is not supported (float32/64/16, int64/32/16/8, uint8, bool; little-endian)")
         }
-        let count = shape.elementCount
-        guard bytes.count - dataStart == count * width else {
-            throw fail("\(bytes.count - dataStart) data bytes for shape \(dims) of \(type) (\(count * width) expected)")
+        // The header's sizes are the file's word: multiply them with overflow checks.
+        var count = 1
+        for d in dims {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow else { throw fail("shape \(shapeText) has more elements than can be addressed") }
+            count = product
+        }
+        let (byteCount, overflow) = count.multipliedReportingOverflow(by: width)
+        guard !overflow else { throw fail("shape \(shapeText) of \(type) has more bytes than can be addressed") }
+        guard bytes.count - dataStart == byteCount else {
+            throw fail("\(bytes.count - dataStart) data bytes for shape \(dims) of \(type) (\(byteCount) expected)")
         }
         return bytes.withUnsafeBytes { raw -> Value in
             let body = UnsafeRawBufferPointer(rebasing: raw[dataStart...])

@@ -100,7 +100,7 @@ public enum LucidrainsCheckpoint {
     /// The tensors of a torch.save'd checkpoint: a Trainer milestone's `model` and `ema` state
     /// dicts under those prefixes (the layout `diffusionPrefix` knows), else the whole file as one
     /// state dict.
-    static func torchStateDict(_ checkpoint: TorchCheckpoint) throws -> [String: Tensor] {
+    package static func torchStateDict(_ checkpoint: TorchCheckpoint) throws -> [String: Tensor] {
         let parts = ["model", "ema"].filter { checkpoint.root[$0]?.dict != nil }
         guard !parts.isEmpty else { return try checkpoint.stateDict() }
         var tensors: [String: Tensor] = [:]

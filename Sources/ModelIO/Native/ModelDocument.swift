@@ -13,10 +13,11 @@ import Foundation
 import Graphs
 import Tensors
 
-/// The contents of a `model.json`, independent of its format version.
-struct ModelDocument {
+/// The contents of a `model.json`, independent of its format version. `package` so that the fuzz
+/// harness (Sources/FuzzTargets) reads untrusted bytes through this same entry point.
+package struct ModelDocument {
     var image: [Int]
-    var schedule: ScheduleConfig
+    package var schedule: ScheduleConfig
     var metadata: [String: String]
     var values: [ValueInfo]
     var inputs: [ValueID]
@@ -32,7 +33,7 @@ struct ModelDocument {
     var classes: ClassLabels? = nil
 
     /// Reads a `model.json` of any version this build reads; returns the version it declared.
-    static func read(_ data: Data, path: String) throws -> (document: ModelDocument, version: Int) {
+    package static func read(_ data: Data, path: String) throws -> (document: ModelDocument, version: Int) {
         let root: JSONValue
         do { root = try JSONValue.parse(data) } catch {
             throw ModelFileError(path: path, problem: "not valid JSON: \(error)")

@@ -132,9 +132,7 @@ extension DiffusionModel {
             }
         }
         for v in graph.outputs where !known.contains(v) { throw ModelFileError(path: path, problem: "output \(v) is computed by no node") }
-        guard doc.image.count == 3, doc.image.allSatisfy({ $0 >= 1 }) else {
-            throw ModelFileError(path: path, problem: "image shape \(doc.image) must be [channels, height, width]")
-        }
-        return (DiffusionModel(graph: graph, schedule: try doc.schedule.validated(source: path), imageShape: doc.image, classes: doc.classes), doc)
+        let image = try DiffusionModel.checkedImageShape(doc.image, source: path)
+        return (DiffusionModel(graph: graph, schedule: try doc.schedule.validated(source: path), imageShape: image, classes: doc.classes), doc)
     }
 }

@@ -178,7 +178,13 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
             if ["0", "false", "False"].contains(text) { return false }
             throw ModelFileError(path: source, problem: "metadata denoise.\(key) = '\(text)' is not true or false")
         }
-        if let v = try number("num_train_timesteps") { c.numTrainTimesteps = Int(v) }
+        if let v = try number("num_train_timesteps") {
+            // Int(v) traps beyond Int's range (and on inf, nan): refuse what no schedule has.
+            guard v.isFinite, abs(v) <= 1e15 else {
+                throw ModelFileError(path: source, problem: "metadata denoise.num_train_timesteps = '\(metadata["denoise.num_train_timesteps"] ?? "")' is not a timestep count")
+            }
+            c.numTrainTimesteps = Int(v)
+        }
         if let v = try number("beta_start") { c.betaStart = v }
         if let v = try number("beta_end") { c.betaEnd = v }
         if let v = try number("clip_sample_range") { c.clipSampleRange = v }
