@@ -80,6 +80,8 @@ public struct ModelBenchmark {
 
     private func benchmarkInputs(_ shapes: [ValueID: Shape]) -> [ValueID: Value] {
         var inputs: [ValueID: Value] = [:]
+        // Timesteps spread over 0..<1000; class labels over the model's classes (its embedding rows).
+        let classInput = (try? graph.diffusionInputRoles())?.classLabels, classes = max(1, graph.classLabelCount ?? 1)
         for id in graph.inputs {
             let shape = shapes[id]!
             if graph[id].type == .float32 {
@@ -87,6 +89,8 @@ public struct ModelBenchmark {
                 var s: UInt32 = 12345
                 for i in 0..<t.count { s = s &* 1_664_525 &+ 1_013_904_223; t.pointer[i] = Float(Int32(bitPattern: s)) / Float(Int32.max) }
                 inputs[id] = .float(t)
+            } else if id == classInput {
+                inputs[id] = .int(IntTensor(shape: shape, values: (0..<shape.elementCount).map { Int64($0 % classes) }))
             } else {
                 inputs[id] = .int(IntTensor(shape: shape, values: (0..<shape.elementCount).map { Int64(500 + 37 * $0) % 1000 }))
             }

@@ -13,6 +13,13 @@ private let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
 private let model = fixture + "/diffusers_class_cond.ts.onnx"
 
 @Suite struct ClassCommandTests {
+    /// `bench` feeds a class-conditional model labels among its classes (it fed timesteps, and the
+    /// embedding lookup failed on the shipped default model).
+    @Test func benchRunsAClassConditionalModel() throws {
+        let r = try runDenoise(["bench", model, "--batch", "1,3", "--min-seconds", "0.01"])
+        #expect(r.status == 0 && r.stdout.contains("ms/forward"), "\(r.stdout)\(r.stderr)")
+    }
+
     @Test func evalTakesClassLabels() throws {
         let dir = NSTemporaryDirectory() + "denoise-class-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
