@@ -25,6 +25,7 @@ let package = Package(
         // no FMA contraction, so every ISA clone computes the same bits.
         // Not instrumented by ThreadSanitizer: the per-ISA clones' ifunc resolvers run before its
         // runtime starts (measured: `swift test --sanitize=thread` crashed at load in a resolver).
+        // AddressSanitizer and libFuzzer's coverage need no such exception (scripts/fuzz.sh runs them).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off", "-fno-sanitize=thread"])]),
         // The worker pool behind parallelFor: plain C (no clones), so sanitizers see its synchronization.
         .target(name: "CPool", cSettings: [.unsafeFlags(["-O3"])]),

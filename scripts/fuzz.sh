@@ -26,7 +26,7 @@ targets=("${@:-${all[@]}}")
 # (measured with Swift 6.3: a release build fuzzed blind), so the coverage kinds are named.
 swift build -c release --build-path .build-fuzz --product denoise-fuzz --sanitize=fuzzer --sanitize=address \
     -Xswiftc -DFUZZING -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table 2>&1 \
-    | grep -E "error|warning: |Build complete" | grep -v "Cannot export local symbol" || true
+    | grep -E "error|warning: |complete" | grep -v "Cannot export local symbol" || true
 binary=.build-fuzz/release/denoise-fuzz
 [ -x "$binary" ] || { echo "fuzz.sh: the build failed (no $binary)" >&2; exit 2; }
 
