@@ -177,6 +177,10 @@ def main():
         args = [a.denoise, "serve", "--port", str(port), "--max-body", "65536", "--request-timeout", "5"] + ([a.model] if a.model else [])
         server = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         pid = server.pid
+        # Drain the server's log as it comes (keeping its tail for the report): an unread pipe
+        # fills after 64 KiB of access log.
+        log_tail = collections.deque(maxlen=50)
+        threading.Thread(target=lambda: log_tail.extend(server.stderr), daemon=True).start()
         for _ in range(600):
             try:
                 c = http.client.HTTPConnection(host, port, timeout=1)
@@ -258,7 +262,7 @@ def main():
             server.kill()
             soak.failures.append("server did not stop within 40 s of SIGTERM")
         if server.returncode not in (0, -15):
-            soak.failures.append(f"server exited with {server.returncode}: {server.stderr.read()[-500:]!r}")
+            soak.failures.append(f"server exited with {server.returncode}: {b''.join(log_tail)[-500:]!r}")
         ok = not soak.failures
     for f in soak.failures[:20]:
         print("FAIL", f)

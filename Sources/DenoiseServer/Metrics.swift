@@ -37,6 +37,7 @@ public final class Metrics: @unchecked Sendable {
     private var queueDepth = 0, active = 0
     private var recentSteps: [(Date, Int)] = []
     private var reloads: [String: [Bool: Int]] = [:]  // model → ok? → count
+    private var logDropped = 0
 
     public init() {}
 
@@ -62,6 +63,9 @@ public final class Metrics: @unchecked Sendable {
 
     /// One reload of `model`, successful or not.
     func reload(model: String, ok: Bool) { lock.withLock { reloads[model, default: [:]][ok, default: 0] += 1 } }
+
+    /// Log lines dropped because the log's reader fell behind (`ServerLog`).
+    func logLinesDropped(_ n: Int) { lock.withLock { logDropped += n } }
 
     func load(queued: Int, active: Int) { lock.withLock { (queueDepth, self.active) = (queued, active) } }
 
@@ -89,6 +93,7 @@ public final class Metrics: @unchecked Sendable {
             s += "# HELP denoise_denoising_steps_total Sample denoising steps taken.\n# TYPE denoise_denoising_steps_total counter\ndenoise_denoising_steps_total \(steps)\n"
             s += "# HELP denoise_denoising_steps_per_second Sample denoising steps per second over the last 10 s.\n# TYPE denoise_denoising_steps_per_second gauge\ndenoise_denoising_steps_per_second \(rate)\n"
             s += "# HELP denoise_images_generated_total Images generated.\n# TYPE denoise_images_generated_total counter\ndenoise_images_generated_total \(images)\n"
+            s += "# HELP denoise_log_lines_dropped_total Log lines dropped because the log's reader fell behind.\n# TYPE denoise_log_lines_dropped_total counter\ndenoise_log_lines_dropped_total \(logDropped)\n"
             s += "# HELP denoise_model_reloads_total Model reloads by result.\n# TYPE denoise_model_reloads_total counter\n"
             for (model, counts) in reloads.sorted(by: { $0.key < $1.key }) {
                 for (ok, n) in counts.sorted(by: { $0.key && !$1.key }) {

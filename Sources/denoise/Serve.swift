@@ -121,10 +121,11 @@ struct Serve: ParsableCommand {
         limits.maxQueue = maxQueue
         let metrics = Metrics()
         let engine = Engine(models: served, limits: limits, metrics: metrics)
-        let log: @Sendable (String) -> Void = { line in
-            let stamp = ISO8601DateFormatter().string(from: Date())
-            FileHandle.standardError.write(Data("\(stamp) \(line)\n".utf8))
-        }
+        // The log never blocks a request (ServerLog); a closed stderr costs log lines, not the server.
+        signal(SIGPIPE, SIG_IGN)
+        let serverLog = ServerLog(metrics: metrics)
+        defer { serverLog.flush(timeout: 5) }  // on errors too: the lines before one explain it
+        let log: @Sendable (String) -> Void = { serverLog($0) }
         log("denoise serve: ISA \(CPU.vectorISA), GEMM \(CPU.gemmKernel), \(cpu.threads) threads")
         for m in served {
             let s = m.model.schedule

@@ -1,7 +1,9 @@
-// End-to-end tests of `denoise serve`'s hot reload on the real binary: a server subprocess on a
-// free port serves a native folder; after the folder is rewritten with other weights, SIGHUP
-// (sent with kill) or --watch reloads it: the log says so in one line and /generate answers the
-// PNG `denoise generate` makes from the new folder.
+// End-to-end tests of `denoise serve` on the real binary: a server subprocess on a free port
+// serves a native folder.
+// - Hot reload: after the folder is rewritten with other weights, SIGHUP (sent with kill) or
+//   --watch reloads it: the log says so in one line and /generate answers the PNG
+//   `denoise generate` makes from the new folder.
+// - A log nobody reads: with its stderr pipe full, the server still answers every request.
 
 import Foundation
 import ModelIO
@@ -14,19 +16,15 @@ private final class ServeProcess: @unchecked Sendable {
     /// Guards `log`, written by the pipe's reading thread.
     private let lock = NSLock()
     private var log = ""
+    private let err = Pipe()
     private(set) var port: UInt16 = 0
 
     init(_ arguments: [String]) throws {
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("denoise")
         process.arguments = ["serve", "--port", "0", "--threads", "1"] + arguments
-        let err = Pipe()
         process.standardOutput = FileHandle.nullDevice
         process.standardError = err
-        err.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
-            lock.withLock { log += String(decoding: data, as: UTF8.self) }
-        }
+        readLog(true)
         try process.run()
         try waitFor("compiled ")
         let listening = try #require(text.split(separator: "\n").first { $0.contains("listening on http://127.0.0.1:") })
@@ -34,6 +32,21 @@ private final class ServeProcess: @unchecked Sendable {
     }
 
     var text: String { lock.withLock { log } }
+
+    /// Starts or stops reading the server's stderr (stopped: the pipe fills and stays full).
+    func readLog(_ on: Bool) {
+        guard on else {
+            err.fileHandleForReading.readabilityHandler = nil
+            return
+        }
+        err.fileHandleForReading.readabilityHandler = { [weak self] (handle: FileHandle) in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.append(String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    private func append(_ s: String) { lock.withLock { log += s } }
 
     /// Waits up to `seconds` for a log line containing `fragment`; returns it.
     @discardableResult
@@ -48,8 +61,13 @@ private final class ServeProcess: @unchecked Sendable {
         throw ServeTestError("no log line with '\(fragment)' (#\(count + 1)) in:\n\(text)")
     }
 
+    /// SIGTERM, then SIGKILL if the server has not exited after 60 s (a hung server fails the
+    /// test that hung it, not the whole run).
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(60)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 }
@@ -69,6 +87,8 @@ private func get(_ port: UInt16, _ target: String) throws -> (status: Int, body:
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
     let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
     guard ok == 0 else { throw ServeTestError("cannot connect to port \(port)") }
+    var wait = timeval(tv_sec: 30, tv_usec: 0)  // a hung server fails the test instead of blocking it
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
     _ = "GET \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".withCString { send(fd, $0, strlen($0), 0) }
     var data = Data(), buffer = [UInt8](repeating: 0, count: 65536)
     while true {
@@ -99,7 +119,7 @@ private func generated(_ folder: String) throws -> Data {
     return try Data(contentsOf: URL(fileURLWithPath: out + "/" + file))
 }
 
-@Suite(.serialized) struct ServeReloadCommandTests {
+@Suite(.serialized) struct ServeCommandTests {
     @Test func sighupReloadsEveryModel() throws {
         let folder = NSTemporaryDirectory() + "denoise-serve-\(UUID().uuidString)/tiny"
         try writeTiny(seed: 1, to: folder)
@@ -136,5 +156,27 @@ private func generated(_ folder: String) throws -> Data {
         server.process.waitUntilExit()
         #expect(server.process.terminationStatus == 0)
         try server.waitFor("stopped")
+    }
+
+    /// Measured before the log had a thread of its own: once about 64 KiB of access log sat
+    /// unread in the stderr pipe, every connection thread blocked in write(2) and the server
+    /// answered nothing, /healthz included.
+    @Test func aLogNobodyReadsBlocksNoRequest() throws {
+        let folder = NSTemporaryDirectory() + "denoise-serve-\(UUID().uuidString)/tiny"
+        try writeTiny(seed: 1, to: folder)
+        let server = try ServeProcess([folder])
+        server.readLog(false)
+        // About 60 bytes of log each: 3,000 requests are 170 KB, well over a pipe's 64 KiB.
+        var notFound = 0
+        for _ in 0..<3000 where try get(server.port, "/no-such-route").status == 404 { notFound += 1 }
+        #expect(notFound == 3000)
+        #expect(try get(server.port, "/healthz").status == 200)
+        let png = try get(server.port, "/generate?steps=3&seed=5")
+        #expect(png.status == 200 && png.body.starts(with: [0x89, 0x50, 0x4E, 0x47]))
+        // Read again: the queued lines arrive (none dropped: they fit the log's 1 MiB), in order.
+        server.readLog(true)
+        try server.waitFor("GET /generate?steps=3&seed=5 200")
+        #expect(server.text.components(separatedBy: "GET /no-such-route 404").count - 1 == 3000)
+        #expect(!server.text.contains("dropped"))
     }
 }
