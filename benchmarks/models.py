@@ -51,11 +51,22 @@ def median_ms(fn, seconds):
     return statistics.median(samples) * 1e3
 
 
-def inputs(shape, batch):
+def inputs(shape, batch, classes=None):
+    """Inputs in the ONNX file's order: the noisy images, timesteps and, for a class-conditional
+    model, labels among its classes."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, *shape)).astype(np.float32)
     t = (500 + 37 * np.arange(batch)) % 1000
-    return x, t.astype(np.int64)
+    feeds = [x, t.astype(np.int64)]
+    if classes:
+        feeds.append((np.arange(batch) % classes).astype(np.int64))
+    return feeds
+
+
+def metadata(path):
+    """The ONNX file's metadata_props."""
+    import onnx
+    return {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
 
 
 def model_files(name, denoise):
@@ -71,8 +82,11 @@ def model_files(name, denoise):
             import torch
             from diffusers import UNet2DModel
             torch.manual_seed(0)
-            unet = UNet2DModel(**DEFAULT_CONFIG).eval()
-            return lambda x, t: unet(x, t).sample
+            meta = metadata(path)
+            # A class-conditional default model embeds its classes and the null label.
+            embeds = int(meta["denoise.null_class"]) + 1 if "denoise.null_class" in meta else None
+            unet = UNet2DModel(**DEFAULT_CONFIG, num_class_embeds=embeds).eval()
+            return lambda x, t, *labels: unet(x, t, class_labels=labels[0] if labels else None).sample
         return path, (1, 28, 28), build
     import make_onnx_fixtures as fixtures
     spec = fixtures.MODELS[name]
@@ -84,7 +98,7 @@ def model_files(name, denoise):
         import torch
         torch.manual_seed(spec["seed"])
         module = spec["build"]()[0].eval()
-        return lambda x, t: module(x, t)
+        return lambda x, t, *labels: module(x, t, *labels)
     return path, spec["shape"], build
 
 
@@ -126,18 +140,19 @@ def main():
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         names = [i.name for i in session.get_inputs()]
+        classes = int(metadata(path).get("denoise.num_classes", 0))
         forward = None if args.skip_torch else build()
         for b in batches:
-            x, t = inputs(shape, b)
-            feeds = dict(zip(names, [x, t]))
+            arrays = inputs(shape, b, classes)
+            feeds = dict(zip(names, arrays))
             ours, theirs, torch_ms = [], [], []
             for _ in range(args.rounds):
                 ours.append(denoise_round(args.denoise, path, b, args.threads, args.seconds))
                 theirs.append(median_ms(lambda: session.run(None, feeds), args.seconds))
                 if forward is not None:
-                    xt, tt = torch.from_numpy(x), torch.from_numpy(t)
+                    tensors = [torch.from_numpy(a) for a in arrays]
                     with torch.no_grad():
-                        torch_ms.append(median_ms(lambda: forward(xt, tt), args.seconds))
+                        torch_ms.append(median_ms(lambda: forward(*tensors), args.seconds))
             ms = statistics.median(r["ms_median"] for r in ours)
             gflops = statistics.median(r["gflops"] for r in ours)
             ort_ms = statistics.median(theirs)
