@@ -3,6 +3,8 @@
 # folder (.build-asan, .build-tsan), and fails on any report or failed test.
 #
 #   scripts/sanitize.sh [address|thread|both] [TEST_FILTER]
+#   SANITIZE_CONFIG=release scripts/sanitize.sh address   # optimized (-enable-testing), where object
+#                                                           # lifetimes are shortest; in .build-asan-release
 #
 # The test binary runs directly (swift test's own --dump-tests-json step crashed under TSan):
 # `swift build --build-tests --sanitize=KIND` then `denoisePackageTests.xctest --testing-library
@@ -14,13 +16,19 @@ scripts/setup.sh
 . scripts/env.sh
 kinds=${1:-both}
 filter=${2:-}
+config=${SANITIZE_CONFIG:-debug}
 [ "$kinds" = both ] && kinds="address thread"
 status=0
 for kind in $kinds; do
     case "$kind" in address) dir=.build-asan ;; thread) dir=.build-tsan ;; *) echo "sanitize.sh: address, thread or both, got '$kind'" >&2; exit 2 ;; esac
-    echo "== $kind sanitizer: building in $dir" >&2
-    swift build --build-tests --sanitize="$kind" --build-path "$dir"
-    binary=$(find "$dir" -name denoisePackageTests.xctest -type f -path '*debug*' | head -1)
+    case "$config" in
+        debug) flags=() ;;
+        release) flags=(-c release -Xswiftc -enable-testing); dir=$dir-release ;;
+        *) echo "sanitize.sh: SANITIZE_CONFIG must be debug or release, got '$config'" >&2; exit 2 ;;
+    esac
+    echo "== $kind sanitizer ($config): building in $dir" >&2
+    swift build --build-tests --sanitize="$kind" --build-path "$dir" "${flags[@]}"
+    binary=$(find "$dir" -name denoisePackageTests.xctest -type f -path "*$config*" | head -1)
     log=$(mktemp)
     echo "== $kind sanitizer: running $binary" >&2
     set +e

@@ -25,7 +25,8 @@ public final class ServerLog: @unchecked Sendable {
         self.fd = fd
         self.capacity = capacity
         self.metrics = metrics
-        let thread = Thread { [unowned self] in self.run() }
+        // The writer thread holds the log for the life of the process (a server has one).
+        let thread = Thread { self.run() }
         thread.name = "denoise-log"
         thread.start()
     }
