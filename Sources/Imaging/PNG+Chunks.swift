@@ -3,8 +3,8 @@
 // allocates a chunk's declared length (up to 2 GB) before finding the data missing, and
 // PNG.decode allocates width × height pixels before libpng inflates them — so a 100-byte file
 // (an uploaded init image) could cost gigabytes. Here every chunk must fit in the bytes that
-// follow it, and the image data (IDAT) must be large enough to inflate to the declared pixels:
-// deflate expands at most 1032:1. Found by fuzzing (scripts/fuzz.sh, fuzz/regressions/png/).
+// follow it, there is one IHDR (the size libpng uses is the first one's), and the image data
+// (IDAT) must be large enough to inflate to the declared pixels: deflate expands at most 1032:1. Found by fuzzing (scripts/fuzz.sh, fuzz/regressions/png/).
 // Not a PNG validator: CRCs, chunk order and everything else are libpng's to check.
 
 extension PNG {
@@ -20,15 +20,23 @@ extension PNG {
         func u32(_ at: Int) -> Int { Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3]) }
         var at = 8, imageData = 0
         var header: (width: Int, height: Int, bitsPerPixel: Int)?
+        var sawHeader = false
         while at + 8 <= bytes.count {
             let length = u32(at)
             let type = String(decoding: bytes[(at + 4)..<(at + 8)], as: UTF8.self)
             guard length <= bytes.count - at - 12 else {
                 throw PNGError(path: path, problem: "chunk '\(type)' at byte \(at) declares \(length) bytes but only \(max(0, bytes.count - at - 12)) follow (truncated or corrupted)")
             }
-            if type == "IHDR", length == 13 {
-                let channels = [0: 1, 2: 3, 3: 1, 4: 2, 6: 4][Int(bytes[at + 17])] ?? 4
-                header = (u32(at + 8), u32(at + 12), channels * Int(bytes[at + 16]))
+            if type == "IHDR" {
+                // libpng sizes the image by the first IHDR; a later one must not vouch for it.
+                guard !sawHeader else {
+                    throw PNGError(path: path, problem: "a second IHDR chunk at byte \(at) (a PNG has exactly one)")
+                }
+                sawHeader = true
+                if length == 13 {
+                    let channels = [0: 1, 2: 3, 3: 1, 4: 2, 6: 4][Int(bytes[at + 17])] ?? 4
+                    header = (u32(at + 8), u32(at + 12), channels * Int(bytes[at + 16]))
+                }
             }
             if type == "IDAT" { imageData += length }
             if type == "IEND" { break }

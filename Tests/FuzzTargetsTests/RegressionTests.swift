@@ -32,6 +32,14 @@ import Testing
         #expect(message.contains("declares 16384x16384 pixels of 24 bits, more than its 17 bytes of compressed data can hold"), "\(message)")
     }
 
+    /// PNG: a 224-byte file whose first IHDR declares 16384x16384 RGB and a later IHDR 8x8 passed
+    /// the size check (it read the last IHDR; libpng sizes by the first), so PNG.decode allocated
+    /// 805 MB. Found by the one-minute fuzz run in CI.
+    @Test func pngSecondHeaderCannotVouchForTheFirst() throws {
+        let message = try refusal(.png, "second-ihdr-hides-16384x16384.png")
+        #expect(message.contains("a second IHDR chunk at byte 74 (a PNG has exactly one)"), "\(message)")
+    }
+
     /// IDX images: with no images, h·w alone overflowed in ImageStack's checks (a trap).
     @Test func idxRowsThatOverflowWithNoImages() throws {
         let message = try refusal(.idx, "no-images-rows-overflow-idx3-ubyte")
