@@ -64,10 +64,9 @@ public final class ServerLog: @unchecked Sendable {
 
     private func run() {
         while true {
-            var text: String
             condition.lock()
             while pending.isEmpty && dropped == 0 { condition.wait() }
-            text = pending.joined()
+            var text = pending.joined()
             if dropped > 0 {
                 text += "\(Self.stamp()) (\(dropped) log line\(dropped == 1 ? "" : "s") dropped: the log's reader fell behind)\n"
             }

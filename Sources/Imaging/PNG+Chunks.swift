@@ -4,7 +4,8 @@
 // PNG.decode allocates width × height pixels before libpng inflates them — so a 100-byte file
 // (an uploaded init image) could cost gigabytes. Here every chunk must fit in the bytes that
 // follow it, there is one IHDR (the size libpng uses is the first one's), and the image data
-// (IDAT) must be large enough to inflate to the declared pixels: deflate expands at most 1032:1. Found by fuzzing (scripts/fuzz.sh, fuzz/regressions/png/).
+// (IDAT) must be large enough to inflate to the declared pixels: deflate expands at most 1032:1.
+// Found by fuzzing (scripts/fuzz.sh, fuzz/regressions/png/).
 // Not a PNG validator: CRCs, chunk order and everything else are libpng's to check.
 
 extension PNG {
